@@ -1,0 +1,1 @@
+"""BottleneckExtractor: frozen-base features for every example, cached as an Examples artifact."""

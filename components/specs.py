@@ -1,0 +1,70 @@
+"""Channel and parameter keys, and the ComponentSpecs, of every tfx-transfer component.
+
+Component, executor and tests all refer to these constants, never to string literals.
+"""
+
+from tfx.types import standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+
+# ------------------------------------------------------------------ shared keys
+EXAMPLES_KEY = "examples"
+IMAGE_FEATURE_KEY = "image_feature"
+LABEL_FEATURE_KEY = "label_feature"
+ID_FEATURE_KEY = "id_feature"
+BATCH_SIZE_KEY = "batch_size"
+PLUGIN_VERSION_KEY = "plugin_version"
+
+# ------------------------------------------------------------------ BottleneckExtractor
+BASE_MODEL_KEY = "base_model"
+BOTTLENECKS_KEY = "bottlenecks"
+FEATURE_EXTRACTOR_KEY = "feature_extractor"
+REJECTED_KEY = "rejected"
+
+KERAS_APPLICATION_KEY = "keras_application"
+WEIGHTS_KEY = "weights"
+WEIGHTS_SHA256_KEY = "weights_sha256"
+MODEL_URI_KEY = "model_uri"
+CUT_LAYER_KEY = "cut_layer"
+IMAGE_SIZE_KEY = "image_size"
+POOLING_KEY = "pooling"
+PREPROCESSING_KEY = "preprocessing"
+MAX_IMAGE_PIXELS_KEY = "max_image_pixels"
+ALLOW_UNSAFE_MODEL_KEY = "allow_unsafe_model"
+FINGERPRINT_KEY = "fingerprint"
+
+# Custom property on `bottlenecks` and `rejected`: JSON {split: {"in": n, "out": n, ...}}.
+SPLIT_COUNTS_PROPERTY = "split_counts"
+
+
+class BottleneckExtractorSpec(ComponentSpec):
+    """BottleneckExtractor: raw image Examples in; bottleneck Examples and the extractor out."""
+
+    PARAMETERS = {
+        KERAS_APPLICATION_KEY: ExecutionParameter(type=str, optional=True),
+        WEIGHTS_KEY: ExecutionParameter(type=str, optional=True),
+        WEIGHTS_SHA256_KEY: ExecutionParameter(type=str, optional=True),
+        MODEL_URI_KEY: ExecutionParameter(type=str, optional=True),
+        CUT_LAYER_KEY: ExecutionParameter(type=str, optional=True),
+        # JSON [height, width]; empty means the model's own input size (upstream Model only).
+        IMAGE_SIZE_KEY: ExecutionParameter(type=str, optional=True),
+        POOLING_KEY: ExecutionParameter(type=str),
+        PREPROCESSING_KEY: ExecutionParameter(type=str, optional=True),
+        IMAGE_FEATURE_KEY: ExecutionParameter(type=str),
+        LABEL_FEATURE_KEY: ExecutionParameter(type=str),
+        ID_FEATURE_KEY: ExecutionParameter(type=str, optional=True),
+        BATCH_SIZE_KEY: ExecutionParameter(type=int),
+        MAX_IMAGE_PIXELS_KEY: ExecutionParameter(type=int),
+        ALLOW_UNSAFE_MODEL_KEY: ExecutionParameter(type=int),
+        # JSON of everything that changes the features; part of TFX's cache key.
+        FINGERPRINT_KEY: ExecutionParameter(type=str),
+        PLUGIN_VERSION_KEY: ExecutionParameter(type=str),
+    }
+    INPUTS = {
+        EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+        BASE_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),
+    }
+    OUTPUTS = {
+        BOTTLENECKS_KEY: ChannelParameter(type=standard_artifacts.Examples),
+        FEATURE_EXTRACTOR_KEY: ChannelParameter(type=standard_artifacts.Model),
+        REJECTED_KEY: ChannelParameter(type=standard_artifacts.Examples),
+    }

@@ -1,0 +1,94 @@
+"""Test data the tests build themselves: tiny images, TFRecords, Examples artifacts, base nets."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from typing import Dict, List, Optional
+
+import numpy as np
+import tensorflow as tf
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def png_bytes(height: int = 20, width: int = 24, channels: int = 3, seed: int = 0) -> bytes:
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, size=(height, width, channels), dtype=np.uint8)
+    return tf.io.encode_png(pixels).numpy()
+
+
+def jpeg_bytes(height: int = 20, width: int = 24, seed: int = 0) -> bytes:
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+    return tf.io.encode_jpeg(pixels).numpy()
+
+
+def make_example(
+    image: Optional[bytes], label: Optional[str], example_id: Optional[str] = None
+) -> tf.train.Example:
+    example = tf.train.Example()
+    features = example.features.feature
+    if image is not None:
+        features["image"].bytes_list.value.append(image)
+    if label is not None:
+        features["label"].bytes_list.value.append(label.encode())
+    if example_id is not None:
+        features["id"].bytes_list.value.append(example_id.encode())
+    return example
+
+
+def write_tfrecords(directory: str, records: List[bytes], name: str = "data_tfrecord-00000-of-00001.gz") -> str:
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, name)
+    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+        for record in records:
+            writer.write(record)
+    return path
+
+
+def read_examples(directory: str) -> List[tf.train.Example]:
+    records = []
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        options = "GZIP" if name.endswith(".gz") else ""
+        for raw in tf.data.TFRecordDataset(path, compression_type=options).as_numpy_iterator():
+            records.append(tf.train.Example.FromString(raw))
+    return records
+
+
+def labelled_examples(n: int, labels=("cat", "dog"), size=(20, 24), seed: int = 0) -> List[tf.train.Example]:
+    return [
+        make_example(png_bytes(*size, seed=seed + i), labels[i % len(labels)], f"img_{seed + i}.png")
+        for i in range(n)
+    ]
+
+
+def examples_artifact(root: str, splits: Dict[str, List[tf.train.Example]]):
+    """An `Examples` artifact with the given splits written as gzipped TFRecords."""
+    from tfx.components.util import examples_utils
+    from tfx.proto import example_gen_pb2
+    from tfx.types import artifact_utils, standard_artifacts
+
+    artifact = standard_artifacts.Examples()
+    artifact.uri = root
+    artifact.split_names = artifact_utils.encode_split_names(list(splits))
+    examples_utils.set_payload_format(artifact, example_gen_pb2.FORMAT_TF_EXAMPLE)
+    for split, examples in splits.items():
+        write_tfrecords(
+            artifact_utils.get_split_uri([artifact], split), [e.SerializeToString() for e in examples]
+        )
+    return artifact
+
+
+def build_tiny_cnn(input_size: int = 32, channels: int = 3, classes: int = 3):
+    """The 2-layer 'base net' of the tests: conv -> pool -> flatten_1 -> dense."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((input_size, input_size, channels), name="image")
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inputs)
+    x = keras.layers.MaxPooling2D(4, name="pool")(x)
+    x = keras.layers.Flatten(name="flatten_1")(x)
+    outputs = keras.layers.Dense(classes, activation="softmax", name="logits")(x)
+    return keras.Model(inputs, outputs, name="tiny_cnn")
