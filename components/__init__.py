@@ -1,5 +1,6 @@
 """TFX components of tfx-transfer."""
 
 from tfx_transfer.components.bottleneck_extractor.component import BottleneckExtractor
+from tfx_transfer.components.image_folder_example_gen.component import ImageFolderExampleGen
 
-__all__ = ["BottleneckExtractor"]
+__all__ = ["BottleneckExtractor", "ImageFolderExampleGen"]

@@ -68,3 +68,12 @@ class BottleneckExtractorSpec(ComponentSpec):
         FEATURE_EXTRACTOR_KEY: ChannelParameter(type=standard_artifacts.Model),
         REJECTED_KEY: ChannelParameter(type=standard_artifacts.Examples),
     }
+
+
+# ------------------------------------------------------------------ ImageFolderExampleGen
+# (Its spec is TFX's FileBasedExampleGenSpec; these name what it adds to its `examples`.)
+# A JSON file next to the Split-* folders: {"total": n, "counts": {split: {reason: n}},
+# "files": [{"id", "path", "split", "reason"}, ...]}, one entry per file that is not an image.
+REJECTED_FILES_REPORT = "rejected_files.json"
+# Custom property on `examples`: the report's counts, JSON {split: {reason: n}}.
+REJECTED_FILES_PROPERTY = "rejected_files"

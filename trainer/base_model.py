@@ -346,9 +346,7 @@ def find_model_in_dir(path: str) -> str:
 
 def _load_model_file(path: str, allow_unsafe_model: bool) -> keras.Model:
     check_model_file_safety(path, allow_unsafe_model)
-    if path.endswith(".keras"):
-        return keras.saving.load_model(path, compile=False, safe_mode=not allow_unsafe_model)
-    return keras.saving.load_model(path, compile=False)
+    return keras.saving.load_model(path, compile=False, safe_mode=not allow_unsafe_model)
 
 
 def _saved_model_extractor(path: str, image_size: Tuple[int, int], channels: int) -> keras.Model:
@@ -489,9 +487,30 @@ def build_feature_extractor(
                     f"model_uri {path!r} is neither a .keras/.h5 file nor a SavedModel directory."
                 )
         base = cut_model(base, source.cut_layer)
+        config = pp.PreprocessingConfig(image_size=image_size, mode=mode, channels=channels)
+        _probe_output_shape(base, config)
         extractor = _with_pooling(base, pooling)
     extractor.trainable = False
-    return extractor, pp.PreprocessingConfig(image_size=image_size, mode=mode, channels=channels)
+    return extractor, config
+
+
+def _probe_output_shape(base: keras.Model, config: pp.PreprocessingConfig) -> None:
+    """A size-agnostic base is run once on a blank image to catch cuts left with no pixels."""
+    if None not in tuple(base.outputs[0].shape[1:]):
+        return
+    try:
+        output = base(tf.zeros((1, *config.image_size, config.channels)), training=False)
+    except (ValueError, tf.errors.InvalidArgumentError) as err:
+        raise BaseModelError(
+            f"The base fails on {config.image_size} images ({str(err).splitlines()[0]}); the "
+            "image is too small for this cut: use a larger image_size or a lower cut_layer."
+        ) from err
+    if 0 in tuple(output.shape):
+        raise BaseModelError(
+            f"The base's output at the cut has shape {tuple(output.shape)} on {config.image_size} "
+            "images: the image is too small for this cut; use a larger image_size or a lower "
+            "cut_layer."
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -581,6 +600,14 @@ def saved_model_source_path(source: BaseModelSource) -> str:
         return ""
     path = source.model_uri or find_model_in_dir(source.model_dir)
     return path if is_saved_model_dir(path) else ""
+
+
+def feature_dim(extractor: keras.Model, config: pp.PreprocessingConfig) -> int:
+    """Length of the bottleneck vector; a size-agnostic extractor is run once to find it."""
+    dim = extractor.outputs[0].shape[-1]
+    if dim is None:
+        dim = extractor(tf.zeros((1, *config.image_size, config.channels)), training=False).shape[-1]
+    return int(dim)
 
 
 def describe_model(model: keras.Model) -> str:

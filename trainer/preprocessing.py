@@ -25,7 +25,8 @@ import tensorflow as tf
 PREPROCESSING_MODES = ("tf", "torch", "caffe", "unit", "none")
 
 _IMAGENET_MEAN_RGB = (123.68, 116.779, 103.939)
-_IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
+_TORCH_MEAN_RGB = (0.485, 0.456, 0.406)
+_TORCH_STD_RGB = (0.229, 0.224, 0.225)
 
 # Feature names of the `bottlenecks` and `rejected` examples: the data contract between the
 # BottleneckExtractor and FineTuner.
@@ -196,8 +197,8 @@ def scale_pixels(images: tf.Tensor, mode: str) -> tf.Tensor:
     if mode == "tf":
         return images / 127.5 - 1.0
     if mode == "torch":
-        mean = tf.constant([m / 255.0 for m in _IMAGENET_MEAN_RGB], dtype=images.dtype)
-        std = tf.constant(_IMAGENET_STD_RGB, dtype=images.dtype)
+        mean = tf.constant(_TORCH_MEAN_RGB, dtype=images.dtype)
+        std = tf.constant(_TORCH_STD_RGB, dtype=images.dtype)
         return (images / 255.0 - mean) / std
     if mode == "caffe":
         bgr = tf.reverse(images, axis=[-1])

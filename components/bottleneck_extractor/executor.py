@@ -136,7 +136,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         model, preprocessing = bm.build_feature_extractor(source)
         info = bm.FeatureExtractorInfo(
             preprocessing=preprocessing,
-            feature_dim=int(model.outputs[0].shape[-1]),
+            feature_dim=bm.feature_dim(model, preprocessing),
             fine_tunable=not bm.saved_model_source_path(source),
             source=source.describe(),
             cut_layer=source.cut_layer,

@@ -10,6 +10,7 @@ in / out / rejected per split and per reason.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any, Dict, Iterable, Iterator, Optional, Sequence, Tuple
 
 import apache_beam as beam
@@ -61,6 +62,16 @@ def _feature_values(example: tf.train.Example, name: str) -> Sequence[Any]:
     return getattr(feature, kind).value if kind else ()
 
 
+def parse_example(serialized: bytes) -> Optional[tf.train.Example]:
+    """The parsed tf.Example, or None for bytes that are not one (protobuf only warns on some)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            return tf.train.Example.FromString(serialized)
+        except Exception:  # pylint: disable=broad-except  # DecodeError, RuntimeWarning, ...
+            return None
+
+
 def _with_reason(serialized: bytes, example: Optional[tf.train.Example], reason: str) -> bytes:
     """The rejected record: the original example (when parseable) plus why it was set aside."""
     rejected = tf.train.Example()
@@ -110,9 +121,8 @@ class _DecodeImagesFn(beam.DoFn):
 
     def process(self, serialized: bytes) -> Iterator[Any]:
         self._in.inc()
-        try:
-            example = tf.train.Example.FromString(serialized)
-        except Exception:  # pylint: disable=broad-except  # protobuf's DecodeError and friends.
+        example = parse_example(serialized)
+        if example is None:
             yield self._reject(serialized, None, REASON_UNPARSEABLE)
             return
         images = _feature_values(example, self._config.image_feature)

@@ -75,3 +75,123 @@ def test_tiny_cnn_cut_at_flatten(tmp_path, tiny_cnn_path):
     pixels = pp.preprocess_image_bytes(tf.constant(png_bytes(20, 24, seed=seed)), info.preprocessing)
     expected = model(pixels[None], training=False).numpy()[0]
     np.testing.assert_allclose(feature["bottleneck"].float_list.value, expected, atol=1e-5)
+
+
+def _one_split(tmp_path, n=6):
+    return examples_artifact(str(tmp_path / "examples"), {"train": labelled_examples(n)})
+
+
+def test_keras_application_without_weights(tmp_path):
+    component = BottleneckExtractor(
+        examples=_dummy_channel(), keras_application="MobileNetV2", weights=None, image_size=32, batch_size=4
+    )
+    outputs = _run_executor(tmp_path, _one_split(tmp_path), component)
+    train = _split_examples(outputs[specs.BOTTLENECKS_KEY], "train")
+    assert len(train) == 6
+    assert len(train[0].features.feature["bottleneck"].float_list.value) == 1280
+
+
+def _mobilenet_weights(tmp_path, seed=0):
+    keras.utils.set_random_seed(seed)
+    model = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3))
+    path = str(tmp_path / "mobilenet_v2_notop.weights.h5")
+    model.save_weights(path)
+    return model, path
+
+
+def test_weights_from_a_local_file_with_pinned_sha256(tmp_path):
+    reference, path = _mobilenet_weights(tmp_path)
+    component = BottleneckExtractor(
+        examples=_dummy_channel(),
+        keras_application="MobileNetV2",
+        weights=path,
+        weights_sha256=bm.file_sha256(path),
+        image_size=32,
+    )
+    examples = _one_split(tmp_path, n=2)
+    outputs = _run_executor(tmp_path, examples, component)
+    # The features are those of the weights in the file, not of a fresh initialisation.
+    extractor, info = bm.load_feature_extractor(outputs[specs.FEATURE_EXTRACTOR_KEY].uri)
+    np.testing.assert_allclose(
+        extractor.get_layer("Conv1").get_weights()[0], reference.get_layer("Conv1").get_weights()[0]
+    )
+    assert info.fingerprint["weights_sha256"] == bm.file_sha256(path)
+
+
+def test_wrong_sha256_fails_the_execution(tmp_path):
+    _, path = _mobilenet_weights(tmp_path)
+    component = BottleneckExtractor(
+        examples=_dummy_channel(), keras_application="MobileNetV2", weights=path,
+        weights_sha256=bm.file_sha256(path), image_size=32,
+    )
+    _mobilenet_weights(tmp_path, seed=1)  # The file changes after the pipeline was built.
+    with pytest.raises(bm.BaseModelError, match="weights_sha256"):
+        _run_executor(tmp_path, _one_split(tmp_path, n=2), component)
+
+
+def test_base_model_channel_with_cut_layer(tmp_path, tiny_cnn_path):
+    model_artifact = standard_artifacts.Model()
+    model_artifact.uri = str(tmp_path / "upstream_model")
+    os.makedirs(os.path.join(model_artifact.uri, "Format-Serving"))
+    tf.io.gfile.copy(tiny_cnn_path, os.path.join(model_artifact.uri, "Format-Serving", "model.keras"))
+    from tfx.types import channel_utils
+
+    component = BottleneckExtractor(
+        examples=_dummy_channel(),
+        base_model=channel_utils.as_channel([standard_artifacts.Model()]),
+        cut_layer="pool",
+    )
+    outputs = _run_executor(tmp_path, _one_split(tmp_path), component, base_model_artifact=model_artifact)
+    train = _split_examples(outputs[specs.BOTTLENECKS_KEY], "train")
+    assert len(train[0].features.feature["bottleneck"].float_list.value) == 4  # avg-pooled 7x7x4
+
+
+def test_bad_data_is_counted_and_set_aside(tmp_path, tiny_cnn_path):
+    huge_png = png_bytes(4, 4)
+    huge_png = huge_png[:16] + (40000).to_bytes(4, "big") + (40000).to_bytes(4, "big") + huge_png[24:]
+    good = labelled_examples(5)
+    bad = {
+        "undecodable_image": make_example(b"\x89PNG\r\n\x1a\n" + b"\x00" * 8 + b"IHDR" + b"\x00\x00\x00\x10" * 2 + b"garbage", "cat"),
+        "unknown_image_format": make_example(b"this is not an image", "cat"),
+        "too_many_pixels": make_example(huge_png, "cat"),
+        "missing_label": make_example(png_bytes(seed=7), None),
+        "missing_image": make_example(None, "dog"),
+        "empty_image": make_example(b"", "dog"),
+    }
+    grayscale = make_example(png_bytes(20, 24, channels=1, seed=3), "cat", "gray.png")
+    rgba = make_example(png_bytes(20, 24, channels=4, seed=4), "dog", "rgba.png")
+    records = [e.SerializeToString() for e in good + list(bad.values()) + [grayscale, rgba]] + [b"\x00\xffnot a proto"]
+    examples = examples_artifact(str(tmp_path / "examples"), {"train": []})
+    from testdata import write_tfrecords
+
+    write_tfrecords(artifact_utils.get_split_uri([examples], "train"), records)
+
+    component = BottleneckExtractor(
+        examples=_dummy_channel(), model_uri=tiny_cnn_path, cut_layer="flatten_1", max_image_pixels=1_000_000
+    )
+    outputs = _run_executor(tmp_path, examples, component)
+
+    out = _split_examples(outputs[specs.BOTTLENECKS_KEY], "train")
+    rejected = _split_examples(outputs[specs.REJECTED_KEY], "train")
+    assert len(records) == len(out) + len(rejected)
+    assert len(out) == len(good) + 2  # Grayscale and RGBA are converted, not rejected.
+    reasons = sorted(e.features.feature["reason"].bytes_list.value[0].decode() for e in rejected)
+    assert reasons == sorted(list(bad) + ["unparseable_example"])
+    # Rejected examples keep their original features for inspection.
+    kept = [e for e in rejected if e.features.feature["reason"].bytes_list.value[0] == b"missing_label"]
+    assert kept[0].features.feature["image"].bytes_list.value[0] == png_bytes(seed=7)
+
+    counts = json.loads(outputs[specs.REJECTED_KEY].get_string_custom_property(specs.SPLIT_COUNTS_PROPERTY))["train"]
+    assert counts["examples_in"] == len(records)
+    assert counts["examples_in"] == counts["examples_out"] + counts["examples_rejected"]
+    assert counts["rejected_too_many_pixels"] == 1
+
+
+def test_a_split_with_every_example_rejected_fails(tmp_path, tiny_cnn_path):
+    examples = examples_artifact(
+        str(tmp_path / "examples"),
+        {"train": labelled_examples(3), "eval": [make_example(b"junk", "cat"), make_example(None, "dog")]},
+    )
+    component = BottleneckExtractor(examples=_dummy_channel(), model_uri=tiny_cnn_path, cut_layer="flatten_1")
+    with pytest.raises(executor_lib.AllExamplesRejectedError, match=r"All 2 examples of split 'eval' were rejected"):
+        _run_executor(tmp_path, examples, component)

@@ -1,0 +1,1 @@
+"""ImageFolderExampleGen: image files in class folders (optionally in split folders) to Examples."""

@@ -1,0 +1,272 @@
+"""Construction-time checks of an image folder, and the ExampleGen configs that read it.
+
+Two layouts are read:
+
+- `class_folders`: `<input_base>/<label>/<file>`. One input split (`*/*`); the output splits
+  come from `split_ratios` as TFX hash buckets over the `id` feature (the path below
+  input_base), so a file keeps its split across runs, new files and a moved input_base.
+- `split_folders`: `<input_base>/<split>/<label>/<file>`. One input split per split folder
+  (`<split>/*/*`), written as given.
+
+The checks read only folder listings and, per class folder, the first bytes of files until
+one is an image, so they are cheap even for large folders and on `gs://` (all paths go
+through `tf.io.gfile`). The files themselves are read by the Beam pipeline. Files at other
+depths (directly in input_base or in a split folder, or in a subfolder of a class folder) are
+not read; those seen here are logged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from typing import Dict, List, Mapping, Optional, Tuple
+
+import tensorflow as tf
+from tfx.proto import example_gen_pb2
+
+from tfx_transfer.components.image_folder_example_gen import reading
+from tfx_transfer.trainer import preprocessing as pp
+
+LAYOUT_AUTO = "auto"
+LAYOUT_SPLIT_FOLDERS = "split_folders"
+LAYOUT_CLASS_FOLDERS = "class_folders"
+LAYOUTS = (LAYOUT_AUTO, LAYOUT_SPLIT_FOLDERS, LAYOUT_CLASS_FOLDERS)
+
+DEFAULT_SPLIT_RATIOS = {"train": 8, "eval": 2}
+# Top-level folder names that make `layout='auto'` read the split-folder layout.
+SPLIT_FOLDER_NAMES = frozenset(
+    {"train", "training", "eval", "evaluation", "val", "valid", "validation", "dev", "test", "testing"}
+)
+
+CLASS_PATTERN = "*/*"
+SINGLE_SPLIT = "single_split"
+
+_SPLIT_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+_HEADER_BYTES = 16
+_MAX_LOGGED_NAMES = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageFolder:
+    """What the construction-time scan found."""
+
+    input_base: str
+    layout: str  # LAYOUT_SPLIT_FOLDERS or LAYOUT_CLASS_FOLDERS
+    classes: Tuple[str, ...]  # sorted; over all splits for the split-folder layout
+    splits: Tuple[str, ...] = ()  # split folders, sorted; empty for the class-folder layout
+
+
+def _join(base: str, name: str) -> str:
+    return f"{base}/{name}"
+
+
+def _listing(path: str) -> Tuple[List[str], List[str]]:
+    """(folders, files) directly in `path`, sorted by name."""
+    folders, files = [], []
+    for entry in tf.io.gfile.listdir(path):
+        name = entry.rstrip("/")
+        if entry.endswith("/") or tf.io.gfile.isdir(_join(path, name)):
+            folders.append(name)
+        else:
+            files.append(name)
+    return sorted(folders), sorted(files)
+
+
+def _has_image(folder: str) -> bool:
+    """Whether any file directly in `folder` starts like an image; stops at the first."""
+    for entry in sorted(tf.io.gfile.listdir(folder)):
+        if entry.endswith("/"):
+            continue
+        path = _join(folder, entry)
+        try:
+            with tf.io.gfile.GFile(path, "rb") as handle:
+                header = handle.read(_HEADER_BYTES)
+        except (tf.errors.OpError, IsADirectoryError):
+            if tf.io.gfile.isdir(path):
+                continue
+            raise
+        if pp.image_format(header):
+            return True
+    return False
+
+
+def _names(names) -> str:
+    names = sorted(names)
+    shown = ", ".join(repr(n) for n in names[:_MAX_LOGGED_NAMES])
+    return shown + (f" and {len(names) - _MAX_LOGGED_NAMES} more" if len(names) > _MAX_LOGGED_NAMES else "")
+
+
+def _warn_unread(files: List[str], where: str) -> None:
+    if files:
+        logging.warning(
+            "ImageFolderExampleGen does not read files directly in %s: %s. Put images in one "
+            "folder per class.",
+            where,
+            _names(files),
+        )
+
+
+def _check_split_name(name: str, what: str) -> None:
+    if not isinstance(name, str) or not _SPLIT_NAME.match(name):
+        raise ValueError(
+            f"{what} {name!r} is not a valid split name; use letters, digits, '_' and '-' only "
+            f"(e.g. 'train', 'eval')."
+        )
+
+
+def _check_class_folders(parent: str, classes: List[str], where: str) -> None:
+    """Every class folder under `parent` holds at least one image."""
+    empty = [label for label in classes if not _has_image(_join(parent, label))]
+    if empty and len(empty) == len(classes):
+        raise ValueError(
+            f"No images in {where}: its class folders {_names(empty)} hold no png, jpeg, gif or "
+            f"bmp files. Expected <label>/<image> files below {parent}."
+        )
+    if empty:
+        raise ValueError(
+            f"Class folder(s) {_names(empty)} in {where} hold no images (png, jpeg, gif or "
+            f"bmp). Add images to them or remove them; every folder there is read as a class."
+        )
+
+
+def _check_two_classes(classes: List[str], input_base: str) -> None:
+    if len(classes) < 2:
+        raise ValueError(
+            f"{input_base} has a single class {_names(classes)}; a classifier needs at least two "
+            f"class folders (<label>/<image>)."
+        )
+
+
+def _scan_class_folders(input_base: str, folders: List[str], files: List[str]) -> ImageFolder:
+    _warn_unread(files, input_base)
+    _check_class_folders(input_base, folders, input_base)
+    _check_two_classes(folders, input_base)
+    return ImageFolder(input_base, LAYOUT_CLASS_FOLDERS, tuple(folders))
+
+
+def _scan_split_folders(input_base: str, folders: List[str], files: List[str]) -> ImageFolder:
+    _warn_unread(files, input_base)
+    classes_per_split: Dict[str, List[str]] = {}
+    for split in folders:
+        _check_split_name(split, "Split folder")
+        split_dir = _join(input_base, split)
+        classes, split_files = _listing(split_dir)
+        if not classes:
+            raise ValueError(
+                f"Split folder {split!r} ({split_dir}) has no class folders; the split-folder "
+                f"layout expects {input_base}/{split}/<label>/<image>. If {split!r} is a class, "
+                f"pass layout={LAYOUT_CLASS_FOLDERS!r}."
+            )
+        _warn_unread(split_files, split_dir)
+        _check_class_folders(split_dir, classes, f"split folder {split!r} ({split_dir})")
+        classes_per_split[split] = classes
+    all_classes = sorted({label for classes in classes_per_split.values() for label in classes})
+    _check_two_classes(all_classes, input_base)
+    for split, classes in classes_per_split.items():
+        missing = set(all_classes) - set(classes)
+        if missing:
+            logging.warning(
+                "ImageFolderExampleGen: split %r has no folder for class(es) %s.", split, _names(missing)
+            )
+    return ImageFolder(input_base, LAYOUT_SPLIT_FOLDERS, tuple(all_classes), tuple(folders))
+
+
+def _detect_layout(input_base: str, folders: List[str]) -> str:
+    split_like = [name for name in folders if name.lower() in SPLIT_FOLDER_NAMES]
+    if not split_like:
+        return LAYOUT_CLASS_FOLDERS
+    if len(split_like) == len(folders):
+        return LAYOUT_SPLIT_FOLDERS
+    others = sorted(set(folders) - set(split_like))
+    raise ValueError(
+        f"Cannot tell the layout of {input_base}: folders {_names(split_like)} look like split "
+        f"folders but {_names(others)} do not. Pass layout={LAYOUT_SPLIT_FOLDERS!r} "
+        f"(<split>/<label>/<image>) or layout={LAYOUT_CLASS_FOLDERS!r} (<label>/<image>)."
+    )
+
+
+def scan_image_folder(input_base: str, layout: str = LAYOUT_AUTO) -> ImageFolder:
+    """Checks `input_base` against `layout` ('auto' detects it) and describes what is there.
+
+    Raises:
+      ValueError: naming the bad value and what would be valid, when input_base is missing or
+        empty, holds a single class, a class folder without images or a split folder without
+        class folders, or when `layout` is unknown or cannot be detected.
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"Unknown layout {layout!r}; valid layouts are {list(LAYOUTS)}.")
+    if not isinstance(input_base, str) or not input_base:
+        raise ValueError(f"input_base must be a folder path, got {input_base!r}.")
+    input_base = input_base.rstrip("/") or "/"
+    if not tf.io.gfile.isdir(input_base):
+        raise ValueError(
+            f"input_base {input_base!r} does not exist or is not a folder; expected a folder of "
+            f"<label>/<image> or <split>/<label>/<image> files."
+        )
+    folders, files = _listing(input_base)
+    if not folders:
+        found = f" (it holds only the files {_names(files)})" if files else ""
+        raise ValueError(
+            f"input_base {input_base!r} has no images in folders{found}; expected "
+            f"<label>/<image> or <split>/<label>/<image> files below it."
+        )
+    if layout == LAYOUT_AUTO:
+        layout = _detect_layout(input_base, folders)
+        logging.info("ImageFolderExampleGen: %s has the %s layout.", input_base, layout)
+    if layout == LAYOUT_SPLIT_FOLDERS:
+        return _scan_split_folders(input_base, folders, files)
+    return _scan_class_folders(input_base, folders, files)
+
+
+def check_split_ratios(split_ratios: Mapping[str, int]) -> Dict[str, int]:
+    """`split_ratios` as a dict, or a ValueError saying what is wrong with it."""
+    example = f"e.g. {DEFAULT_SPLIT_RATIOS!r}"
+    if not isinstance(split_ratios, Mapping) or len(split_ratios) < 2:
+        raise ValueError(
+            f"split_ratios must map at least two split names to positive integer weights "
+            f"({example}), got {split_ratios!r}."
+        )
+    for name, weight in split_ratios.items():
+        _check_split_name(name, "split_ratios key")
+        if not isinstance(weight, int) or isinstance(weight, bool) or weight <= 0:
+            raise ValueError(
+                f"split_ratios[{name!r}] must be a positive integer weight ({example}), got {weight!r}."
+            )
+    return dict(split_ratios)
+
+
+def example_gen_configs(
+    folder: ImageFolder, split_ratios: Optional[Mapping[str, int]] = None
+) -> Tuple[example_gen_pb2.Input, example_gen_pb2.Output]:
+    """The ExampleGen input and output configs that read `folder`."""
+    if folder.layout == LAYOUT_SPLIT_FOLDERS:
+        if split_ratios is not None:
+            raise ValueError(
+                f"split_ratios={split_ratios!r} applies to the class-folder layout only; "
+                f"{folder.input_base} has split folders {list(folder.splits)}, which are kept as "
+                f"they are. Leave split_ratios unset, or pass layout={LAYOUT_CLASS_FOLDERS!r}."
+            )
+        input_config = example_gen_pb2.Input(
+            splits=[
+                example_gen_pb2.Input.Split(name=split, pattern=f"{split}/{CLASS_PATTERN}")
+                for split in folder.splits
+            ]
+        )
+        # An empty output config keeps the input splits as the output splits.
+        return input_config, example_gen_pb2.Output()
+    ratios = check_split_ratios(DEFAULT_SPLIT_RATIOS if split_ratios is None else split_ratios)
+    input_config = example_gen_pb2.Input(
+        splits=[example_gen_pb2.Input.Split(name=SINGLE_SPLIT, pattern=CLASS_PATTERN)]
+    )
+    output_config = example_gen_pb2.Output(
+        split_config=example_gen_pb2.SplitConfig(
+            splits=[
+                example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=weight)
+                for name, weight in ratios.items()
+            ],
+            # Hash the path below input_base, not the bytes: a file keeps its split.
+            partition_feature_name=reading.ID_FEATURE,
+        )
+    )
+    return input_config, output_config

@@ -1,0 +1,163 @@
+"""Beam transforms that turn a folder of labelled image files into tf.Examples.
+
+Pure Beam: no TFX artifacts here, so the transforms run and test on any runner. Files are
+found with Beam's `fileio.MatchFiles` and read with `fileio.ReadMatches`, so local paths and
+`gs://` behave the same and the listing happens on the workers, not in the launcher.
+
+Every matched file ends in exactly one of two outputs: `examples` (a tf.Example with the
+image bytes, its label and its id) or `rejected` (a dict naming the file and why it is not an
+image). Beam counters record files, examples and rejected files per split and per reason, and
+`WriteRejectedReport` writes the rejected files as one JSON report.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any, Callable, Dict, Iterator, List, Sequence
+
+import apache_beam as beam
+import tensorflow as tf
+from apache_beam.io import fileio
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.metrics import Metrics
+
+from tfx_transfer.trainer import preprocessing as pp
+
+METRICS_NAMESPACE = "tfx_transfer.ImageFolderExampleGen"
+
+# Features of every example written: the data contract with the downstream components.
+IMAGE_FEATURE = "image"
+LABEL_FEATURE = "label"
+ID_FEATURE = "id"
+
+# Keys of a rejected-file record (and of the report's "files" entries).
+REJECTED_ID = "id"
+REJECTED_PATH = "path"
+REJECTED_SPLIT = "split"
+REJECTED_REASON = "reason"
+
+EXAMPLES_OUTPUT = "examples"
+REJECTED_OUTPUT = "rejected"
+
+# Enough bytes to recognise every format `preprocessing.image_format` knows.
+_MAGIC_BYTES = 16
+_PATH_SEPARATORS = re.compile(r"[/\\]+")
+
+
+def counter_name(kind: str, split: str) -> str:
+    """Counter names are `<kind>[<split>]`, e.g. `rejected_unknown_image_format[train]`."""
+    return f"{kind}[{split}]"
+
+
+def relative_id(path: str, depth: int) -> str:
+    """The last `depth` components of `path`, '/'-joined: the file's path below input_base.
+
+    Taking components from the end (the depth of the glob pattern) rather than stripping a
+    prefix makes the id independent of how the runner spells the path (absolute, relative,
+    `gs://`), so a file keeps its id, and therefore its split, wherever the folder lives.
+    """
+    parts = [part for part in _PATH_SEPARATORS.split(path) if part]
+    if len(parts) < depth:
+        raise ValueError(f"Path {path!r} has fewer than {depth} components.")
+    return "/".join(parts[-depth:])
+
+
+def make_example(image: bytes, label: str, example_id: str) -> tf.train.Example:
+    example = tf.train.Example()
+    features = example.features.feature
+    features[IMAGE_FEATURE].bytes_list.value.append(image)
+    features[LABEL_FEATURE].bytes_list.value.append(label.encode("utf-8"))
+    features[ID_FEATURE].bytes_list.value.append(example_id.encode("utf-8"))
+    return example
+
+
+class _FileToExampleFn(beam.DoFn):
+    """Reads one matched file; an image becomes a tf.Example, anything else a rejected record.
+
+    `split_of(id)` names the output split the file belongs to; it is used for the counters and
+    the rejected records only (the split itself is made by the ExampleGen).
+    """
+
+    def __init__(self, depth: int, split_of: Callable[[str], str]):
+        self._depth = depth
+        self._split_of = split_of
+
+    @staticmethod
+    def _inc(kind: str, split: str) -> None:
+        Metrics.counter(METRICS_NAMESPACE, counter_name(kind, split)).inc()
+
+    def process(self, readable_file: fileio.ReadableFile) -> Iterator[Any]:
+        path = readable_file.metadata.path
+        example_id = relative_id(path, self._depth)
+        label = example_id.split("/")[-2]
+        split = self._split_of(example_id)
+        self._inc("files", split)
+        with readable_file.open(mime_type="application/octet-stream") as handle:
+            head = handle.read(_MAGIC_BYTES)
+            # Only images are read whole; a stray video or archive costs just its header.
+            data = head + handle.read() if pp.image_format(head) else head
+        reason = pp.inspect_image_bytes(data, max_image_pixels=0)
+        if reason is None:
+            self._inc("examples", split)
+            yield make_example(data, label, example_id)
+            return
+        self._inc("rejected", split)
+        self._inc(f"rejected_{reason}", split)
+        logging.warning(
+            "ImageFolderExampleGen: %s is not an image (%s); it is not written to the "
+            "examples and is listed in the rejected-files report.",
+            path,
+            reason,
+        )
+        yield beam.pvalue.TaggedOutput(
+            REJECTED_OUTPUT,
+            {REJECTED_ID: example_id, REJECTED_PATH: path, REJECTED_SPLIT: split, REJECTED_REASON: reason},
+        )
+
+
+@beam.ptransform_fn
+@beam.typehints.with_input_types(beam.Pipeline)
+def ReadImageFolder(  # pylint: disable=invalid-name
+    pipeline: beam.Pipeline, file_pattern: str, depth: int, split_of: Callable[[str], str]
+) -> Dict[str, beam.PCollection]:
+    """Files matching `file_pattern` to {'examples': tf.Examples, 'rejected': dicts}.
+
+    `depth` is the number of path components of the pattern below input_base (2 for
+    `<label>/<file>`, 3 for `<split>/<label>/<file>`): the file's id is its last `depth`
+    components and its label the folder it sits in. A pattern that matches nothing fails.
+    """
+    files = (
+        pipeline
+        | "MatchFiles" >> fileio.MatchFiles(file_pattern, fileio.EmptyMatchTreatment.DISALLOW)
+        | "ReadMatches" >> fileio.ReadMatches(compression=CompressionTypes.UNCOMPRESSED)
+    )
+    outputs = files | "FilesToExamples" >> beam.ParDo(_FileToExampleFn(depth, split_of)).with_outputs(
+        REJECTED_OUTPUT, main=EXAMPLES_OUTPUT
+    )
+    return {EXAMPLES_OUTPUT: outputs[EXAMPLES_OUTPUT], REJECTED_OUTPUT: outputs[REJECTED_OUTPUT]}
+
+
+def render_report(rejected: List[Dict[str, str]], splits: Sequence[str]) -> str:
+    """The rejected-files report: counts per split and reason, then every file, sorted by id."""
+    counts: Dict[str, Dict[str, int]] = {split: {} for split in splits}
+    for record in rejected:
+        per_split = counts.setdefault(record[REJECTED_SPLIT], {})
+        per_split[record[REJECTED_REASON]] = per_split.get(record[REJECTED_REASON], 0) + 1
+    files = sorted(rejected, key=lambda record: (record[REJECTED_ID], record[REJECTED_PATH]))
+    return json.dumps({"total": len(files), "counts": counts, "files": files}, indent=1, sort_keys=True)
+
+
+@beam.ptransform_fn
+def WriteRejectedReport(  # pylint: disable=invalid-name
+    rejected: beam.PCollection, path: str, splits: Sequence[str]
+) -> beam.pvalue.PDone:
+    """Writes all rejected-file records as one JSON document at exactly `path`."""
+    return (
+        rejected
+        | "CollectRejected" >> beam.combiners.ToList()
+        | "RenderReport" >> beam.Map(render_report, list(splits))
+        | "WriteReport"
+        >> beam.io.WriteToText(path, shard_name_template="", num_shards=1, append_trailing_newlines=True)
+    )

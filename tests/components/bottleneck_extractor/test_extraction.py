@@ -1,0 +1,63 @@
+"""The pure Beam transform, run on TestPipeline with `assert_that` inside the pipeline."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+import pytest
+import tensorflow as tf
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from testdata import labelled_examples, make_example
+from tfx_transfer.components.bottleneck_extractor import extraction
+from tfx_transfer.trainer import base_model as bm
+
+
+@pytest.fixture(scope="module")
+def extractor_dir(tmp_path_factory, tiny_cnn_path):
+    directory = str(tmp_path_factory.mktemp("extractor"))
+    source = bm.BaseModelSource(model_uri=tiny_cnn_path, cut_layer="flatten_1")
+    model, preprocessing = bm.build_feature_extractor(source)
+    info = bm.FeatureExtractorInfo(
+        preprocessing=preprocessing, feature_dim=196, fine_tunable=True, source=source.describe(),
+        cut_layer="flatten_1", fingerprint={"pooling": "avg"},
+    )
+    bm.save_feature_extractor(model, info, directory)
+    return directory
+
+
+def _summary(serialized: bytes):
+    example = tf.train.Example.FromString(serialized)
+    feature = example.features.feature
+    return (
+        feature["id"].bytes_list.value[0].decode() if "id" in feature else None,
+        len(feature["bottleneck"].float_list.value) if "bottleneck" in feature else None,
+        feature["reason"].bytes_list.value[0].decode() if "reason" in feature else None,
+    )
+
+
+def test_every_example_leaves_through_exactly_one_output(extractor_dir):
+    good = labelled_examples(5)
+    bad = make_example(b"GIF89a\x00\x00\x00\x00", "cat", "zero.gif")
+    config = extraction.ExtractionConfig(extractor_dir=extractor_dir, batch_size=2)
+    with TestPipeline() as pipeline:
+        outputs = (
+            pipeline
+            | "CreateExamples" >> beam.Create([e.SerializeToString() for e in good + [bad]])
+            | "ExtractBottlenecks[train]" >> extraction.ExtractBottlenecks(config, "train")
+        )
+        assert_that(
+            outputs["bottlenecks"] | "SummariseOut" >> beam.Map(_summary),
+            equal_to([(f"img_{i}.png", 196, None) for i in range(5)]),
+            label="CheckBottlenecks",
+        )
+        assert_that(
+            outputs["rejected"] | "SummariseRejected" >> beam.Map(_summary),
+            equal_to([("zero.gif", None, "zero_size_image")]),
+            label="CheckRejected",
+        )
+    counts = extraction.split_counts(pipeline.result, ["train"])["train"]
+    assert counts["examples_in"] == 6
+    assert counts["examples_out"] == 5
+    assert counts["examples_rejected"] == 1
+    assert counts["rejected_zero_size_image"] == 1
