@@ -41,7 +41,7 @@ def make_example(
 def write_tfrecords(directory: str, records: List[bytes], name: str = "data_tfrecord-00000-of-00001.gz") -> str:
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, name)
-    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+    with tf.io.TFRecordWriter(path, options="GZIP" if name.endswith(".gz") else "") as writer:
         for record in records:
             writer.write(record)
     return path
@@ -92,3 +92,34 @@ def build_tiny_cnn(input_size: int = 32, channels: int = 3, classes: int = 3):
     x = keras.layers.Flatten(name="flatten_1")(x)
     outputs = keras.layers.Dense(classes, activation="softmax", name="logits")(x)
     return keras.Model(inputs, outputs, name="tiny_cnn")
+
+
+def class_png(class_index: int, num_classes: int, size=(32, 32), seed: int = 0) -> bytes:
+    """A noisy PNG whose brightness and dominant channel depend on its class, so it is learnable."""
+    rng = np.random.default_rng(seed)
+    level = 30 + 190 * class_index / max(1, num_classes - 1)
+    pixels = rng.normal(level, 20, size=(*size, 3))
+    pixels[..., class_index % 3] += 30
+    return tf.io.encode_png(np.clip(pixels, 0, 255).astype(np.uint8)).numpy()
+
+
+def class_examples(n: int, labels=("cat", "dog", "fox"), size=(32, 32), seed: int = 0) -> List[tf.train.Example]:
+    """`n` raw examples cycling through `labels`, each image drawn by `class_png`."""
+    return [
+        make_example(class_png(i % len(labels), len(labels), size, seed + i), labels[i % len(labels)], f"img_{seed + i}")
+        for i in range(n)
+    ]
+
+
+def bottleneck_example(values, label, example_id: Optional[str] = None) -> tf.train.Example:
+    """A BottleneckExtractor-style example; `label` is a str name or an int class index."""
+    example = tf.train.Example()
+    features = example.features.feature
+    features["bottleneck"].float_list.value.extend([float(v) for v in values])
+    if isinstance(label, str):
+        features["label"].bytes_list.value.append(label.encode())
+    elif label is not None:
+        features["label"].int64_list.value.append(int(label))
+    if example_id is not None:
+        features["id"].bytes_list.value.append(example_id.encode())
+    return example

@@ -545,6 +545,11 @@ def _uses_saved_model(model: keras.Model) -> bool:
     return any(isinstance(layer, keras.layers.TFSMLayer) for layer in model.layers)
 
 
+def is_fine_tunable(model: keras.Model) -> bool:
+    """Whether the extractor's layers can be unfrozen: Keras 3 cannot train a wrapped SavedModel."""
+    return not _uses_saved_model(model)
+
+
 def save_feature_extractor(
     model: keras.Model, info: FeatureExtractorInfo, directory: str, saved_model_source: str = ""
 ) -> None:

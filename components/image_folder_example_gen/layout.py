@@ -126,7 +126,8 @@ def _check_class_folders(parent: str, classes: List[str], where: str) -> None:
     if empty:
         raise ValueError(
             f"Class folder(s) {_names(empty)} in {where} hold no images (png, jpeg, gif or "
-            f"bmp). Add images to them or remove them; every folder there is read as a class."
+            f"bmp files directly in them; subfolders are not read). Add images to them or "
+            f"remove them; every folder there is read as a class."
         )
 
 

@@ -60,7 +60,8 @@ def _splits(examples) -> dict:
             feature = example.features.feature
             assert set(feature) == {"image", "label", "id"}
             example_id = feature["id"].bytes_list.value[0].decode()
-            result[split][example_id] = (feature["label"].bytes_list.value[0].decode(), feature["image"].bytes_list.value[0])
+            label = feature["label"].bytes_list.value[0].decode()
+            result[split][example_id] = (label, feature["image"].bytes_list.value[0])
     return result
 
 

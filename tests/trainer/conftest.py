@@ -1,0 +1,16 @@
+"""Fixtures of the trainer tests: the tiny CNN cut at 'flatten_1' as the base."""
+
+import pytest
+
+from tfx_transfer.trainer import base_model
+
+
+@pytest.fixture
+def tiny_source(tiny_cnn_path) -> base_model.BaseModelSource:
+    return base_model.BaseModelSource(model_uri=tiny_cnn_path, cut_layer="flatten_1")
+
+
+@pytest.fixture
+def tiny_extractor(tiny_source):
+    """A fresh (extractor, preprocessing config) per test: tests unfreeze and train it."""
+    return base_model.build_feature_extractor(tiny_source)
