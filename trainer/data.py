@@ -29,6 +29,7 @@ FilePattern = Union[str, Sequence[str]]
 
 LABEL_KIND_BYTES = "bytes"
 LABEL_KIND_INT64 = "int64"
+_FLOAT = "float"  # the third tf.train.Feature list kind, used by bottlenecks
 
 # Reasons of this module, in addition to the image and label reasons of `preprocessing`.
 REASON_UNPARSEABLE = "unparseable_example"
@@ -94,7 +95,7 @@ def _values(example: tf.train.Example, name: str, kind: str) -> Sequence:
     return {
         LABEL_KIND_BYTES: feature.bytes_list.value,
         LABEL_KIND_INT64: feature.int64_list.value,
-        "float": feature.float_list.value,
+        _FLOAT: feature.float_list.value,
     }[kind]
 
 
@@ -106,7 +107,7 @@ def label_kind(file_pattern: FilePattern, label_feature: str) -> str:
         for kind in (LABEL_KIND_BYTES, LABEL_KIND_INT64):
             if _values(example, label_feature, kind):
                 return kind
-        if _values(example, label_feature, "float"):
+        if _values(example, label_feature, _FLOAT):
             raise DataError(
                 f"Label feature {label_feature!r} holds floats; valid label types are bytes names "
                 "or int64 class indices."
@@ -175,7 +176,7 @@ def _label_index(
     values = _values(example, label_feature, kind)
     if not values:
         other = LABEL_KIND_INT64 if kind == LABEL_KIND_BYTES else LABEL_KIND_BYTES
-        present = _values(example, label_feature, other) or _values(example, label_feature, "float")
+        present = _values(example, label_feature, other) or _values(example, label_feature, _FLOAT)
         return -1, (REASON_WRONG_LABEL_TYPE if present else pp.REASON_MISSING_LABEL)
     if len(values) > 1:
         return -1, REASON_MULTIPLE_LABELS
@@ -231,7 +232,7 @@ def _image_check(image_feature: str, max_image_pixels: int) -> RecordCheck:
 
 def _bottleneck_check(feature_dim: int) -> RecordCheck:
     def check(example: tf.train.Example) -> Optional[str]:
-        if len(_values(example, pp.BOTTLENECK_FEATURE, "float")) != feature_dim:
+        if len(_values(example, pp.BOTTLENECK_FEATURE, _FLOAT)) != feature_dim:
             return REASON_BAD_BOTTLENECK
         return None
 
@@ -266,7 +267,7 @@ def scan_raw_examples(
 def bottleneck_dim(file_pattern: FilePattern) -> int:
     """The length of the `bottleneck` feature of the first record that has one."""
     for example in _iter_examples(list_files(file_pattern)):
-        values = _values(example, pp.BOTTLENECK_FEATURE, "float") if example is not None else ()
+        values = _values(example, pp.BOTTLENECK_FEATURE, _FLOAT) if example is not None else ()
         if values:
             return len(values)
     raise DataError(
@@ -298,7 +299,7 @@ def load_bottlenecks(
     rows: List[Sequence[float]] = []
     result = _summarize(
         _checked_examples(files, label_feature, vocabulary, _bottleneck_check(feature_dim)),
-        on_kept=lambda example: rows.append(_values(example, pp.BOTTLENECK_FEATURE, "float")),
+        on_kept=lambda example: rows.append(_values(example, pp.BOTTLENECK_FEATURE, _FLOAT)),
     )
     result.log("bottleneck")
     features = np.array(rows, dtype=np.float32).reshape(len(rows), feature_dim)
@@ -337,7 +338,11 @@ def _label_parser(
 def _shuffled(
     dataset: tf.data.Dataset, shuffle: bool, seed: Optional[int], shuffle_buffer: int
 ) -> tf.data.Dataset:
-    """A seeded shuffle (a new order each epoch, the same orders for the same seed) when asked."""
+    """A seeded shuffle when asked: a new order each epoch, the same orders for the same seed.
+
+    TF combines `seed` with its global seed when the dataset is built, so for reproducible
+    orders call `keras.utils.set_random_seed(seed)` before building the dataset.
+    """
     if not shuffle:
         return dataset
     return dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)

@@ -12,6 +12,8 @@ and the training pipeline use, and both return
 
 from __future__ import annotations
 
+import os
+import tempfile
 from typing import Dict, Sequence
 
 import keras
@@ -76,3 +78,12 @@ def export_serving_model(
     )
     archive.write_out(export_dir, verbose=False)
     return export_dir
+
+
+def save_keras_model(model: keras.Model, path: str) -> None:
+    """Saves a `.keras` file to a local or remote (gs://) path, e.g. next to the SavedModel."""
+    with tempfile.TemporaryDirectory() as workdir:
+        local = os.path.join(workdir, os.path.basename(path))
+        model.save(local)
+        tf.io.gfile.makedirs(os.path.dirname(path))
+        tf.io.gfile.copy(local, path, overwrite=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Sequence, Tuple, Union
 
 import keras
 import numpy as np
@@ -22,7 +22,6 @@ from tfx_transfer.trainer.labels import LabelError
 HEAD_NAME = "head"
 FULL_MODEL_NAME = "transfer_model"
 HEAD_INPUT_NAME = "bottleneck"
-FULL_MODEL_INPUT_NAME = "image"
 
 UnfreezeSpec = Union[int, str, float]
 
@@ -154,25 +153,31 @@ def head_loss(num_classes: int, label_smoothing: float = 0.0) -> keras.losses.Lo
 
 
 def build_full_model(feature_extractor: keras.Model, head: keras.Model) -> keras.Model:
-    """image float [B, H, W, C] -> probabilities [B, C]: the base (in inference mode) then the head.
+    """image float [B, H, W, C] -> probabilities [B, C]: the extractor's layers, then the head.
 
-    The base is called with `training=False`, so its BatchNorm layers keep using their moving
-    statistics (and dropout stays off) even while its top layers are fine-tuned.
+    The model is flat: the extractor's layers (shared, not copied) are its own top-level layers
+    and the head is one nested layer named 'head'. So its saved `.keras` file can be cut again at
+    any base layer (e.g. the BottleneckExtractor's `cut_layer`), and `unfreeze` sees the base
+    layers directly.
+
+    BatchNorm stays in inference mode during fine-tuning because `unfreeze` keeps every
+    BatchNorm layer frozen, and in Keras 3 a frozen BatchNormalization always uses its moving
+    statistics. (Calling a nested base with `training=False` would not do it: Keras 3.12
+    functional models pass the outer `training` flag to nested models, overriding it.)
     """
-    inputs = keras.Input(tuple(feature_extractor.inputs[0].shape[1:]), name=FULL_MODEL_INPUT_NAME)
-    features = feature_extractor(inputs, training=False)
-    return keras.Model(inputs, head(features), name=FULL_MODEL_NAME)
-
-
-def base_of(model: keras.Model) -> keras.Model:
-    """The feature extractor inside a `build_full_model` model, or `model` itself if it is a base."""
-    nested = [layer for layer in model.layers if isinstance(layer, keras.Model) and layer.name != HEAD_NAME]
-    return nested[0] if model.name == FULL_MODEL_NAME and nested else model
+    outputs = head(feature_extractor.outputs[0])
+    return keras.Model(feature_extractor.inputs, outputs, name=FULL_MODEL_NAME)
 
 
 def base_layers(model: keras.Model) -> List[keras.layers.Layer]:
-    """The base's layers bottom to top, without its input layer: what unfreeze specs count."""
-    return [layer for layer in base_of(model).layers if not isinstance(layer, keras.layers.InputLayer)]
+    """The base's layers bottom to top, without the input layer and the head.
+
+    `model` is a feature extractor or a `build_full_model` model; unfreeze specs count these.
+    """
+    return [
+        layer for layer in model.layers
+        if not isinstance(layer, keras.layers.InputLayer) and layer.name != HEAD_NAME
+    ]
 
 
 def _is_batch_norm(layer: keras.layers.Layer) -> bool:
@@ -210,7 +215,7 @@ def unfreeze_start(layers: Sequence[keras.layers.Layer], spec: UnfreezeSpec) -> 
             raise UnfreezeError(
                 f"unfreeze={spec!r} is not a valid fraction; valid fractions are in (0, 1]."
             )
-        return count - max(1, math.ceil(spec * count))
+        return count - max(1, math.ceil(round(spec * count, 9)))  # 0.15 * 100 is 15, not 16
     if isinstance(spec, str):
         names = [layer.name for layer in layers]
         if spec not in names:
@@ -226,7 +231,7 @@ def unfreeze_start(layers: Sequence[keras.layers.Layer], spec: UnfreezeSpec) -> 
 
 
 def unfreeze(model: keras.Model, spec: UnfreezeSpec) -> List[str]:
-    """Makes the top layers of the base (of a full model, or a base itself) trainable.
+    """Makes the top layers of the base (in a full model, or a base itself) trainable.
 
     The layers below the spec's start stay frozen, and BatchNorm layers stay frozen everywhere.
     The head of a full model stays trainable. Returns the names of the unfrozen base layers.

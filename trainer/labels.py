@@ -75,7 +75,10 @@ class LabelVocabulary:
 
     @classmethod
     def from_vocabulary_file(cls, path: str) -> "LabelVocabulary":
-        """Reads a TF Transform vocabulary file: one name per line, line i is class index i."""
+        """Reads a TF Transform vocabulary file: one name per line, line i is class index i.
+
+        (Files written with `store_frequency=True`, "count name" per line, are not supported.)
+        """
         if not tf.io.gfile.exists(path):
             raise LabelError(f"Label vocabulary file {path!r} does not exist.")
         with tf.io.gfile.GFile(path, "rb") as f:

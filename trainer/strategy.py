@@ -36,6 +36,9 @@ STRATEGY_FINE_TUNE = "fine_tune"
 STRATEGY_AUTO = "auto"
 STRATEGIES = (STRATEGY_AUTO, STRATEGY_FEATURE_EXTRACTION, STRATEGY_FINE_TUNE)
 
+# The decision's JSON in the run directory (`model_run`).
+STRATEGY_FILE = "strategy.json"
+
 DEFAULT_MIN_EXAMPLES_PER_CLASS = 100.0
 DEFAULT_LOGME_THRESHOLD = 0.0
 # Fractions of the base's layers unfrozen for "large and similar" and "large and different".

@@ -6,8 +6,10 @@ same callbacks: EarlyStopping (restoring the best weights), ReduceLROnPlateau, B
 (a killed run resumes from its last finished epoch) and TensorBoard. `write_history` puts
 `history.json` and `training_curves.png` into the run directory.
 
-Runs are reproducible on CPU: `keras.utils.set_random_seed(seed)` before fitting, seeded
-initialisers and dropout (`head.build_head`) and seeded shuffles (`data`).
+Runs are reproducible on CPU: seeded initialisers and dropout (`head.build_head`), seeded
+shuffles (`data`) and `keras.utils.set_random_seed(seed)` before fitting. A tf.data shuffle
+combines its seed with TF's global seed when the dataset is built, so callers call
+`keras.utils.set_random_seed(seed)` once before building datasets and models.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import os
 from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from tfx_transfer.trainer import data

@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import pytest
 
+from tfx_transfer.trainer import base_model
 from tfx_transfer.trainer import head as head_lib
 from tfx_transfer.trainer.head import HeadConfig, HeadConfigError, UnfreezeError
 from tfx_transfer.trainer.labels import LabelError
@@ -88,11 +89,22 @@ def test_full_model_is_head_of_extractor(tiny_extractor):
     full = head_lib.build_full_model(extractor, head)
     images = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
     np.testing.assert_allclose(full(images).numpy(), head(extractor(images)).numpy(), atol=1e-6)
-    assert head_lib.base_of(full) is extractor
+    assert [layer.name for layer in full.layers] == ["image", "conv", "pool", "flatten_1", "head"]
+    assert [layer.name for layer in head_lib.base_layers(full)] == ["conv", "pool", "flatten_1"]
+
+
+def test_saved_full_model_can_be_cut_again_at_a_base_layer(tiny_extractor, tmp_path):
+    extractor, _ = tiny_extractor
+    full = head_lib.build_full_model(extractor, head_lib.build_head(196, 3, HeadConfig(), seed=0))
+    path = str(tmp_path / "model.keras")
+    full.save(path)
+    cut = base_model.cut_model(keras.saving.load_model(path), "flatten_1")
+    images = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(cut(images).numpy(), extractor(images).numpy(), atol=1e-6)
 
 
 def _bn_base():
-    inputs = keras.Input((8, 8, 3))
+    inputs = keras.Input((8, 8, 3), name="image")
     x = keras.layers.Conv2D(4, 3, name="conv_a")(inputs)
     x = keras.layers.BatchNormalization(name="bn")(x)
     x = keras.layers.Conv2D(4, 3, name="conv_b")(x)
@@ -100,7 +112,7 @@ def _bn_base():
     return keras.Model(inputs, x, name="feature_extractor")
 
 
-def test_full_model_keeps_base_batchnorm_in_inference_mode():
+def test_fine_tuned_full_model_keeps_base_batchnorm_in_inference_mode():
     base = _bn_base()
     full = head_lib.build_full_model(base, head_lib.build_head(4, 3, HeadConfig(dropout=0.0), seed=0))
     head_lib.unfreeze(full, 1.0)
@@ -125,6 +137,12 @@ def test_unfreeze_from_layer_name_and_fraction():
     assert head_lib.unfreeze(base, 0.5) == ["conv_b", "gap"]
     assert head_lib.unfreeze(base, 1.0) == ["conv_a", "conv_b", "gap"]
     assert not base.get_layer("bn").trainable
+
+
+def test_unfreeze_fraction_rounds_up_without_float_noise():
+    layers = [keras.layers.Dense(1, name=f"d{i}") for i in range(100)]
+    assert head_lib.unfreeze_start(layers, 0.15) == 85
+    assert head_lib.unfreeze_start(layers, 0.001) == 99
 
 
 def test_unfreeze_more_layers_than_the_base_has_is_an_error():
