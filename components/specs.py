@@ -77,3 +77,82 @@ class BottleneckExtractorSpec(ComponentSpec):
 REJECTED_FILES_REPORT = "rejected_files.json"
 # Custom property on `examples`: the report's counts, JSON {split: {reason: n}}.
 REJECTED_FILES_PROPERTY = "rejected_files"
+
+
+# ------------------------------------------------------------------ FineTuner
+TRANSFORM_GRAPH_KEY = "transform_graph"
+SCHEMA_KEY = "schema"
+MODEL_KEY = "model"
+MODEL_RUN_KEY = "model_run"
+
+STRATEGY_KEY = "strategy"
+NUM_CLASSES_KEY = "num_classes"
+LABEL_VOCABULARY_KEY = "label_vocabulary"
+HEAD_UNITS_KEY = "head_units"  # JSON list of ints
+DROPOUT_KEY = "dropout"
+L2_KEY = "l2"
+LABEL_SMOOTHING_KEY = "label_smoothing"
+CLASS_WEIGHT_KEY = "class_weight"
+EPOCHS_KEY = "epochs"
+LEARNING_RATE_KEY = "learning_rate"
+FINE_TUNE_EPOCHS_KEY = "fine_tune_epochs"
+FINE_TUNE_LEARNING_RATE_KEY = "fine_tune_learning_rate"
+UNFREEZE_KEY = "unfreeze"  # JSON: int (top N layers), str (from that layer up) or float (fraction)
+AUGMENTATION_KEY = "augmentation"  # JSON object of AugmentationConfig fields
+SEED_KEY = "seed"
+PATIENCE_KEY = "patience"
+TRAIN_SPLIT_KEY = "train_split"
+EVAL_SPLIT_KEY = "eval_split"
+
+STRATEGY_FEATURE_EXTRACTION = "feature_extraction"
+STRATEGY_FINE_TUNE = "fine_tune"
+STRATEGY_AUTO = "auto"
+STRATEGIES = (STRATEGY_FEATURE_EXTRACTION, STRATEGY_FINE_TUNE, STRATEGY_AUTO)
+
+# Files FineTuner writes into `model_run`.
+STRATEGY_FILE = "strategy.json"
+HISTORY_FILE = "history.json"
+CURVES_FILE = "training_curves.png"
+LABELS_FILE = "labels.txt"
+# The whole Keras model (base + head), next to the SavedModel, so a later pipeline can cut it.
+KERAS_MODEL_FILE = "model.keras"
+
+
+class FineTunerSpec(ComponentSpec):
+    """FineTuner: a head on cached bottlenecks, optional fine-tuning, a serving SavedModel out."""
+
+    PARAMETERS = {
+        STRATEGY_KEY: ExecutionParameter(type=str),
+        IMAGE_FEATURE_KEY: ExecutionParameter(type=str),
+        LABEL_FEATURE_KEY: ExecutionParameter(type=str),
+        LABEL_VOCABULARY_KEY: ExecutionParameter(type=str, optional=True),
+        NUM_CLASSES_KEY: ExecutionParameter(type=int, optional=True),
+        HEAD_UNITS_KEY: ExecutionParameter(type=str),
+        DROPOUT_KEY: ExecutionParameter(type=float),
+        L2_KEY: ExecutionParameter(type=float),
+        LABEL_SMOOTHING_KEY: ExecutionParameter(type=float),
+        CLASS_WEIGHT_KEY: ExecutionParameter(type=str, optional=True),
+        EPOCHS_KEY: ExecutionParameter(type=int),
+        LEARNING_RATE_KEY: ExecutionParameter(type=float),
+        FINE_TUNE_EPOCHS_KEY: ExecutionParameter(type=int),
+        FINE_TUNE_LEARNING_RATE_KEY: ExecutionParameter(type=float),
+        UNFREEZE_KEY: ExecutionParameter(type=str, optional=True),
+        AUGMENTATION_KEY: ExecutionParameter(type=str),
+        BATCH_SIZE_KEY: ExecutionParameter(type=int),
+        SEED_KEY: ExecutionParameter(type=int),
+        PATIENCE_KEY: ExecutionParameter(type=int),
+        TRAIN_SPLIT_KEY: ExecutionParameter(type=str),
+        EVAL_SPLIT_KEY: ExecutionParameter(type=str),
+        PLUGIN_VERSION_KEY: ExecutionParameter(type=str),
+    }
+    INPUTS = {
+        BOTTLENECKS_KEY: ChannelParameter(type=standard_artifacts.Examples),
+        FEATURE_EXTRACTOR_KEY: ChannelParameter(type=standard_artifacts.Model),
+        EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples, optional=True),
+        TRANSFORM_GRAPH_KEY: ChannelParameter(type=standard_artifacts.TransformGraph, optional=True),
+        SCHEMA_KEY: ChannelParameter(type=standard_artifacts.Schema, optional=True),
+    }
+    OUTPUTS = {
+        MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
+        MODEL_RUN_KEY: ChannelParameter(type=standard_artifacts.ModelRun),
+    }

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from typing import Any, Dict, Iterable, Iterator, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
 import numpy as np
@@ -34,7 +34,7 @@ REASON_FEATURE = pp.REASON_FEATURE
 REASON_UNPARSEABLE = "unparseable_example"
 
 _REJECTED_TAG = "rejected"
-_DECODED_TAG = "decoded"
+_VALID_TAG = "valid"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,85 +83,77 @@ def _with_reason(serialized: bytes, example: Optional[tf.train.Example], reason:
     return rejected.SerializeToString()
 
 
-def _carried_features(example: tf.train.Example, names: Iterable[Optional[str]]) -> bytes:
-    """The features copied into the bottleneck example (label, id), serialized as its key."""
-    carried = tf.train.Example()
-    for name in names:
-        if name and name in example.features.feature:
-            carried.features.feature[name].CopyFrom(example.features.feature[name])
-    return carried.SerializeToString()
+class _Rejections:
+    """Counts rejected examples per split and reason, and builds their `rejected` records."""
+
+    def __init__(self, split: str):
+        self._split = split
+        self._total = Metrics.counter(METRICS_NAMESPACE, counter_name("examples_rejected", split))
+
+    def reject(self, serialized: bytes, example: Optional[tf.train.Example], reason: str):
+        self._total.inc()
+        Metrics.counter(METRICS_NAMESPACE, counter_name(f"rejected_{reason}", self._split)).inc()
+        return beam.pvalue.TaggedOutput(_REJECTED_TAG, _with_reason(serialized, example, reason))
 
 
-class _DecodeImagesFn(beam.DoFn):
-    """Validates and decodes each example's image with the shared preprocessing function.
+class _ValidateExamplesFn(beam.DoFn):
+    """Sets aside examples without a usable image or label, reading only image headers.
 
-    Bad records leave through the `rejected` output with a reason; good ones continue as
-    (carried features, preprocessed float image).
+    Good examples continue as (serialized example, image bytes); decoding happens batched, in
+    the model's graph.
     """
 
     def __init__(self, config: ExtractionConfig, split: str):
         self._config = config
         self._in = Metrics.counter(METRICS_NAMESPACE, counter_name("examples_in", split))
-        self._rejected = Metrics.counter(METRICS_NAMESPACE, counter_name("examples_rejected", split))
-        self._split = split
-        self._preprocess = None
-
-    def setup(self) -> None:
-        info = base_model.load_feature_extractor_info(self._config.extractor_dir)
-        preprocessing = info.preprocessing
-        self._preprocess = tf.function(
-            lambda image_bytes: pp.preprocess_image_bytes(image_bytes, preprocessing),
-            input_signature=[tf.TensorSpec([], tf.string)],
-        )
-
-    def _reject(self, serialized: bytes, example: Optional[tf.train.Example], reason: str):
-        self._rejected.inc()
-        Metrics.counter(METRICS_NAMESPACE, counter_name(f"rejected_{reason}", self._split)).inc()
-        return beam.pvalue.TaggedOutput(_REJECTED_TAG, _with_reason(serialized, example, reason))
+        self._rejections = _Rejections(split)
 
     def process(self, serialized: bytes) -> Iterator[Any]:
         self._in.inc()
         example = parse_example(serialized)
         if example is None:
-            yield self._reject(serialized, None, REASON_UNPARSEABLE)
+            yield self._rejections.reject(serialized, None, REASON_UNPARSEABLE)
             return
         images = _feature_values(example, self._config.image_feature)
         if not images:
-            yield self._reject(serialized, example, pp.REASON_MISSING_IMAGE)
+            yield self._rejections.reject(serialized, example, pp.REASON_MISSING_IMAGE)
             return
         if not _feature_values(example, self._config.label_feature):
-            yield self._reject(serialized, example, pp.REASON_MISSING_LABEL)
+            yield self._rejections.reject(serialized, example, pp.REASON_MISSING_LABEL)
             return
-        image_bytes = images[0]
-        reason = pp.inspect_image_bytes(image_bytes, self._config.max_image_pixels)
+        reason = pp.inspect_image_bytes(images[0], self._config.max_image_pixels)
         if reason is not None:
-            yield self._reject(serialized, example, reason)
+            yield self._rejections.reject(serialized, example, reason)
             return
-        try:
-            pixels = self._preprocess(tf.constant(image_bytes)).numpy()
-        except (tf.errors.InvalidArgumentError, tf.errors.UnknownError):
-            yield self._reject(serialized, example, pp.REASON_UNDECODABLE)
-            return
-        key = _carried_features(example, (self._config.label_feature, self._config.id_feature))
-        yield (key, pixels)
+        yield (serialized, images[0])
 
 
 class _LoadedExtractor:
-    """A feature extractor with one traced call for fixed-shape float batches."""
+    """The feature extractor behind one traced graph: image bytes -> preprocessing -> features."""
 
-    def __init__(self, model, image_shape: Tuple[int, ...]):
+    def __init__(self, model, preprocessing: pp.PreprocessingConfig):
         self.model = model
         self._call = tf.function(
-            lambda images: model(images, training=False),
-            input_signature=[tf.TensorSpec([None, *image_shape], tf.float32)],
+            lambda image_bytes: model(pp.preprocess_image_batch(image_bytes, preprocessing), training=False),
+            input_signature=[tf.TensorSpec([None], tf.string)],
         )
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return self._call(tf.convert_to_tensor(batch)).numpy()
+    def __call__(self, image_bytes: Sequence[bytes]) -> List[Optional[np.ndarray]]:
+        """Features per image; None for an image that passed the header check but won't decode."""
+        try:
+            return list(self._call(tf.constant(list(image_bytes))).numpy())
+        except (tf.errors.InvalidArgumentError, tf.errors.UnknownError):
+            if len(image_bytes) == 1:
+                return [None]
+            return [features for image in image_bytes for features in self([image])]
 
 
-class BottleneckModelHandler(ModelHandler[np.ndarray, PredictionResult, _LoadedExtractor]):
-    """RunInference handler for a saved feature extractor (see `base_model.save_feature_extractor`)."""
+class BottleneckModelHandler(ModelHandler[bytes, PredictionResult, _LoadedExtractor]):
+    """RunInference handler for a saved feature extractor (see `base_model.save_feature_extractor`).
+
+    Elements are encoded image bytes; each batch is decoded and preprocessed inside the model's
+    graph with the shared preprocessing function, so decoding uses TF's thread pool.
+    """
 
     def __init__(self, extractor_dir: str, batch_size: int):
         super().__init__()
@@ -170,17 +162,15 @@ class BottleneckModelHandler(ModelHandler[np.ndarray, PredictionResult, _LoadedE
 
     def load_model(self) -> _LoadedExtractor:
         model, info = base_model.load_feature_extractor(self._extractor_dir)
-        preprocessing = info.preprocessing
-        return _LoadedExtractor(model, (*preprocessing.image_size, preprocessing.channels))
+        return _LoadedExtractor(model, info.preprocessing)
 
     def run_inference(
         self,
-        batch: Sequence[np.ndarray],
+        batch: Sequence[bytes],
         model: _LoadedExtractor,
         inference_args: Optional[Dict[str, Any]] = None,
     ) -> Iterable[PredictionResult]:
-        features = model(np.stack(batch))
-        return [PredictionResult(example, inference) for example, inference in zip(batch, features)]
+        return [PredictionResult(image, features) for image, features in zip(batch, model(batch))]
 
     def batch_elements_kwargs(self) -> Dict[str, Any]:
         return {"min_batch_size": self._batch_size, "max_batch_size": self._batch_size}
@@ -190,19 +180,28 @@ class BottleneckModelHandler(ModelHandler[np.ndarray, PredictionResult, _LoadedE
 
 
 class _ToBottleneckExampleFn(beam.DoFn):
-    """Joins the carried features (label, id) with the computed bottleneck vector."""
+    """Builds the bottleneck example (vector, label, id); undecodable images are rejected."""
 
-    def __init__(self, split: str):
+    def __init__(self, config: ExtractionConfig, split: str):
+        self._carried = (config.label_feature, config.id_feature)
         self._out = Metrics.counter(METRICS_NAMESPACE, counter_name("examples_out", split))
+        self._rejections = _Rejections(split)
 
-    def process(self, keyed: Tuple[bytes, PredictionResult]) -> Iterator[bytes]:
-        key, result = keyed
-        example = tf.train.Example.FromString(key)
-        example.features.feature[BOTTLENECK_FEATURE].float_list.value.extend(
+    def process(self, keyed: Tuple[bytes, PredictionResult]) -> Iterator[Any]:
+        serialized, result = keyed
+        example = tf.train.Example.FromString(serialized)
+        if result.inference is None:
+            yield self._rejections.reject(serialized, example, pp.REASON_UNDECODABLE)
+            return
+        bottleneck = tf.train.Example()
+        for name in self._carried:
+            if name and name in example.features.feature:
+                bottleneck.features.feature[name].CopyFrom(example.features.feature[name])
+        bottleneck.features.feature[BOTTLENECK_FEATURE].float_list.value.extend(
             np.asarray(result.inference, dtype=np.float32).ravel().tolist()
         )
         self._out.inc()
-        yield example.SerializeToString()
+        yield bottleneck.SerializeToString()
 
 
 @beam.ptransform_fn
@@ -211,16 +210,19 @@ def ExtractBottlenecks(  # pylint: disable=invalid-name
     serialized_examples: beam.PCollection, config: ExtractionConfig, split: str
 ) -> Dict[str, beam.PCollection]:
     """Serialized tf.Examples to {'bottlenecks': serialized examples, 'rejected': ...}."""
-    decoded = serialized_examples | "DecodeImages" >> beam.ParDo(
-        _DecodeImagesFn(config, split)
-    ).with_outputs(_REJECTED_TAG, main=_DECODED_TAG)
+    valid = serialized_examples | "ValidateExamples" >> beam.ParDo(
+        _ValidateExamplesFn(config, split)
+    ).with_outputs(_REJECTED_TAG, main=_VALID_TAG)
     handler = KeyedModelHandler(BottleneckModelHandler(config.extractor_dir, config.batch_size))
-    bottlenecks = (
-        decoded[_DECODED_TAG]
+    extracted = (
+        valid[_VALID_TAG]
         | "RunInference" >> RunInference(handler)
-        | "ToBottleneckExamples" >> beam.ParDo(_ToBottleneckExampleFn(split))
+        | "ToBottleneckExamples" >> beam.ParDo(_ToBottleneckExampleFn(config, split)).with_outputs(
+            _REJECTED_TAG, main=_VALID_TAG
+        )
     )
-    return {"bottlenecks": bottlenecks, "rejected": decoded[_REJECTED_TAG]}
+    rejected = (valid[_REJECTED_TAG], extracted[_REJECTED_TAG]) | "MergeRejected" >> beam.Flatten()
+    return {"bottlenecks": extracted[_VALID_TAG], "rejected": rejected}
 
 
 def split_counts(result: beam.runners.runner.PipelineResult, splits: Sequence[str]) -> Dict[str, Dict[str, int]]:

@@ -1,0 +1,1 @@
+"""FineTuner: a head on cached bottlenecks, optional fine-tuning, a serving SavedModel."""
