@@ -1,6 +1,7 @@
 """TFX components of tfx-transfer."""
 
 from tfx_transfer.components.bottleneck_extractor.component import BottleneckExtractor
+from tfx_transfer.components.fine_tuner.component import FineTuner
 from tfx_transfer.components.image_folder_example_gen.component import ImageFolderExampleGen
 
-__all__ = ["BottleneckExtractor", "ImageFolderExampleGen"]
+__all__ = ["BottleneckExtractor", "FineTuner", "ImageFolderExampleGen"]

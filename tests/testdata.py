@@ -123,3 +123,19 @@ def bottleneck_example(values, label, example_id: Optional[str] = None) -> tf.tr
     if example_id is not None:
         features["id"].bytes_list.value.append(example_id.encode())
     return example
+
+
+def run_executor(component, inputs, output_root: str):
+    """Runs `component`'s executor in-process with the exec properties the component computed.
+
+    `inputs` maps input keys to artifacts; one output artifact per output key is created under
+    `output_root/<key>`. Returns {output key: artifact}.
+    """
+    outputs = {}
+    for key, channel in component.outputs.items():
+        artifact = channel.type()
+        artifact.uri = os.path.join(output_root, key)
+        outputs[key] = [artifact]
+    executor = component.executor_spec.executor_class()
+    executor.Do({k: [v] for k, v in inputs.items()}, outputs, dict(component.exec_properties))
+    return {key: artifacts[0] for key, artifacts in outputs.items()}

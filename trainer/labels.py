@@ -146,3 +146,25 @@ def check_trainable_vocabulary(vocabulary: LabelVocabulary) -> None:
         raise LabelError(
             f"The labels hold only {list(vocabulary.names)}; a classifier needs at least 2 classes."
         )
+
+
+def check_labels_in_vocabulary(values: Iterable[LabelValue], vocabulary: LabelVocabulary) -> None:
+    """Every label value must be a class of the vocabulary (names, or indices below its size).
+
+    Used when the vocabulary comes from elsewhere (a Transform vocabulary, a file), where a
+    label outside it means the data and the vocabulary disagree.
+    """
+    unknown = sorted(
+        {
+            label_name(v)
+            for v in values
+            if (v < 0 or v >= vocabulary.num_classes if isinstance(v, int) else vocabulary.find(v) < 0)
+        }
+    )
+    if unknown:
+        raise LabelError(
+            f"{len(unknown)} label value(s) are outside the label vocabulary of "
+            f"{vocabulary.num_classes} classes: {unknown[:_NAMES_IN_ERRORS]}. Closest valid names "
+            f"for {unknown[0]!r}: {vocabulary.closest_names(unknown[0])}. Regenerate the vocabulary "
+            "from the same data, or fix the labels."
+        )

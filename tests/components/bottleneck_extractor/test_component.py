@@ -8,7 +8,6 @@ import keras
 import pytest
 from tfx.types import channel_utils, standard_artifacts
 
-from testdata import build_tiny_cnn
 from tfx_transfer.components import BottleneckExtractor, specs
 from tfx_transfer.trainer import base_model as bm
 

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 from tfx.types import artifact_utils, standard_artifacts
 
-from testdata import examples_artifact, labelled_examples, make_example, png_bytes, read_examples
+from testdata import examples_artifact, labelled_examples, make_example, png_bytes, read_examples, run_executor
 from tfx_transfer.components import specs
 from tfx_transfer.components.bottleneck_extractor import executor as executor_lib
 from tfx_transfer.components.bottleneck_extractor.component import BottleneckExtractor
@@ -19,20 +19,10 @@ from tfx_transfer.trainer import base_model as bm
 
 
 def _run_executor(tmp_path, examples, component, base_model_artifact=None):
-    """Runs the executor with the exec properties the component computed at construction."""
-    outputs = {
-        specs.BOTTLENECKS_KEY: [standard_artifacts.Examples()],
-        specs.FEATURE_EXTRACTOR_KEY: [standard_artifacts.Model()],
-        specs.REJECTED_KEY: [standard_artifacts.Examples()],
-    }
-    for key, artifacts in outputs.items():
-        artifacts[0].uri = str(tmp_path / key)
-    inputs = {specs.EXAMPLES_KEY: [examples]}
+    inputs = {specs.EXAMPLES_KEY: examples}
     if base_model_artifact is not None:
-        inputs[specs.BASE_MODEL_KEY] = [base_model_artifact]
-    exec_properties = dict(component.exec_properties)
-    executor_lib.Executor().Do(inputs, outputs, exec_properties)
-    return {key: artifacts[0] for key, artifacts in outputs.items()}
+        inputs[specs.BASE_MODEL_KEY] = base_model_artifact
+    return run_executor(component, inputs, str(tmp_path))
 
 
 def _split_examples(artifact, split):
