@@ -31,7 +31,7 @@ def _make_demo_data(args: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace) -> None:
     from tfx_transfer.pipeline import demo
 
-    demo.run_extraction_demo(os.path.abspath(args.workdir))
+    demo.run_demo(args.workdir)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _configure_logging(verbose: bool) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)
     if not verbose:
         import warnings
 

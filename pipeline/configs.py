@@ -1,9 +1,23 @@
 """Defaults of the tfx-transfer pipeline and its CLI; runners and flags override them."""
 
 PIPELINE_NAME = "tfx-transfer"
+DEMO_PIPELINE_NAME = "tfx-transfer-demo"
 DEMO_WORKDIR = "demo_out"
 
-# Base network of the extraction-only demo: small and offline (no weights download).
-DEMO_KERAS_APPLICATION = "MobileNetV2"
-DEMO_IMAGE_SIZE = 32
 EXTRACTION_BATCH_SIZE = 32
+ACCURACY_THRESHOLD = 0.5
+CHANGE_THRESHOLD = 0.01
+
+# The offline demo: a CNN pretrained on digits 0-4, transferred to digits 5-9.
+DEMO = {
+    "labels_per_class": 20,
+    "source_epochs": 8,
+    "batch_size": EXTRACTION_BATCH_SIZE,
+    "accuracy_threshold": ACCURACY_THRESHOLD,
+    "fine_tuner": {"strategy": "auto", "epochs": 40, "patience": 5, "head_units": [64], "fine_tune_epochs": 5},
+}
+
+# KFP: the image the compiled pipeline runs in, and the GPU of the two heavy steps.
+DEFAULT_IMAGE = "gcr.io/my-project/tfx-transfer:latest"
+DEFAULT_GPU_TYPE = "NVIDIA_TESLA_T4"
+DEFAULT_GPUS = 1

@@ -1,62 +1,71 @@
-"""The offline demo: digits PNG folders -> ImageFolderExampleGen -> BottleneckExtractor."""
+"""The offline demo: pretrain a CNN on digits 0-4, transfer it to digits 5-9 with few labels.
+
+Everything is local and offline: scikit-learn's bundled digits, LocalDagRunner, SQLite MLMD,
+Beam DirectRunner. The source CNN is trained by the standard TFX Trainer in the same pipeline,
+so the base reaches BottleneckExtractor as an upstream `Model` artifact. A second run reuses the
+cached extraction (and everything else).
+"""
 
 from __future__ import annotations
 
 import os
-import time
+import shutil
+from typing import Any, Dict
 
-from ml_metadata.metadata_store import metadata_store
+from tfx import v1 as tfx
 
-from tfx_transfer.pipeline import configs, demo_data, local_runner, outputs
+from tfx_transfer.components import ImageFolderExampleGen
+from tfx_transfer.pipeline import configs, demo_data, demo_source_model, jobs
 from tfx_transfer.pipeline.pipeline import create_pipeline
-from tfx_transfer.trainer import base_model as bm
 
-EXTRACTOR_ID = "BottleneckExtractor"
+SOURCE_DIGITS = range(0, 5)
+TARGET_DIGITS = range(5, 10)
 
 
-def run_extraction_demo(workdir: str) -> None:
-    """Writes the demo data (once), runs the pipeline, and prints what extraction wrote."""
-    data_root = os.path.join(workdir, "data")
-    if not os.path.isdir(data_root):
-        counts = demo_data.write_digits_demo(data_root)
-        print(f"wrote digits demo data to {data_root}: "
-              + ", ".join(f"{split} {sum(c.values())}" for split, c in counts.items()))
-    connection = local_runner.metadata_config(workdir)
-    pipeline = create_pipeline(
-        pipeline_name=configs.PIPELINE_NAME,
+def _keep_first(split_dir: str, per_class: int) -> None:
+    """Keeps `per_class` images in each class folder: the 'few labels' of the target task."""
+    for label in sorted(os.listdir(split_dir)):
+        files = sorted(os.listdir(os.path.join(split_dir, label)))
+        for name in files[per_class:]:
+            os.remove(os.path.join(split_dir, label, name))
+
+
+def write_demo_data(data_root: str, labels_per_class: int) -> Dict[str, str]:
+    """Source (digits 0-4, all images) and target (digits 5-9, few training labels) folders."""
+    source, target = os.path.join(data_root, "source"), os.path.join(data_root, "target")
+    if not (os.path.isdir(source) and os.path.isdir(target)):
+        shutil.rmtree(data_root, ignore_errors=True)
+        demo_data.write_digits_demo(source, classes=SOURCE_DIGITS)
+        demo_data.write_digits_demo(target, classes=TARGET_DIGITS)
+        _keep_first(os.path.join(target, "train"), labels_per_class)
+        print(f"wrote demo data: {source} (digits 0-4), {target} (digits 5-9, "
+              f"{labels_per_class} training labels per class)")
+    return {"source": source, "target": target}
+
+
+def demo_pipeline(workdir: str, settings: Dict[str, Any] = configs.DEMO) -> tfx.dsl.Pipeline:
+    data = write_demo_data(os.path.join(workdir, "data"), settings["labels_per_class"])
+    source_examples = ImageFolderExampleGen(input_base=data["source"]).with_id("SourceExampleGen")
+    source_trainer = tfx.components.Trainer(
+        run_fn=demo_source_model.RUN_FN,
+        examples=source_examples.outputs["examples"],
+        custom_config={"epochs": settings["source_epochs"]},
+    ).with_id("SourceTrainer")
+    return create_pipeline(
+        pipeline_name=configs.DEMO_PIPELINE_NAME,
         pipeline_root=os.path.join(workdir, "pipeline_root"),
-        data_root=data_root,
-        extractor_args=dict(
-            keras_application=configs.DEMO_KERAS_APPLICATION,
-            weights=None,
-            image_size=configs.DEMO_IMAGE_SIZE,
-            batch_size=configs.EXTRACTION_BATCH_SIZE,
-        ),
-        metadata_connection_config=connection,
+        data_root=data["target"],
+        serving_dir=os.path.join(workdir, "serving"),
+        extractor_args=dict(cut_layer=demo_source_model.CUT_LAYER, batch_size=settings["batch_size"]),
+        fine_tuner_args=settings["fine_tuner"],
+        accuracy_threshold=settings["accuracy_threshold"],
+        base_model=source_trainer.outputs["model"],
+        upstream_components=[source_examples, source_trainer],
+        metadata_connection_config=jobs.metadata_config(workdir),
     )
-    start = time.perf_counter()
-    local_runner.run(pipeline)
-    print(f"pipeline ran in {time.perf_counter() - start:.1f} s")
-    print_extraction_summary(connection, configs.PIPELINE_NAME)
 
 
-def print_extraction_summary(connection, pipeline_name: str) -> None:
-    store = metadata_store.MetadataStore(connection)
-    execution = outputs.latest_execution(store, pipeline_name, EXTRACTOR_ID)
-    if execution is None:
-        print("BottleneckExtractor did not run.")
-        return
-    produced = outputs.execution_outputs(store, execution)
-    bottlenecks = produced["bottlenecks"][0]
-    extractor_uri = produced["feature_extractor"][0].uri
-    info = bm.load_feature_extractor_info(extractor_uri)
-    print(f"BottleneckExtractor: {outputs.state_name(execution).lower()}"
-          f" (a cache hit reuses the features of an earlier run)")
-    for split, count in sorted(outputs.split_counts(bottlenecks).items()):
-        print(f"  {split:>6}: {count['examples_in']} in, {count['examples_out']} bottlenecks, "
-              f"{count['examples_rejected']} rejected")
-    print(f"  feature size: {info.feature_dim} ({info.source}, {info.preprocessing.image_size[0]}x"
-          f"{info.preprocessing.image_size[1]}, preprocessing {info.preprocessing.mode!r})")
-    print(f"  bottlenecks:       {bottlenecks.uri}")
-    print(f"  rejected:          {produced['rejected'][0].uri}")
-    print(f"  feature extractor: {extractor_uri}")
+def run_demo(workdir: str) -> Dict[str, Any]:
+    """Runs the demo pipeline in `workdir` and prints what it did and where to look."""
+    workdir = os.path.abspath(workdir)
+    return jobs.run_and_report(demo_pipeline(workdir), workdir)

@@ -1,32 +1,102 @@
-"""`create_pipeline(...)`: the tfx-transfer pipeline, independent of any runner."""
+"""`create_pipeline(...)`: the tfx-transfer pipeline, independent of any runner.
+
+ImageFolderExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform (label
+vocabulary) -> BottleneckExtractor -> FineTuner -> Resolver (latest blessed model) ->
+Evaluator (TFMA) -> Pusher.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from tfx import v1 as tfx
 from tfx.dsl.components.base import base_node
 
-from tfx_transfer.components import BottleneckExtractor, ImageFolderExampleGen
+from tfx_transfer.components import BottleneckExtractor, FineTuner, ImageFolderExampleGen
+from tfx_transfer.pipeline import evaluation, transform
+
+EXAMPLE_GEN_ID = "ImageFolderExampleGen"
+EXTRACTOR_ID = "BottleneckExtractor"
+FINE_TUNER_ID = "FineTuner"
+EVALUATOR_ID = "Evaluator"
+PUSHER_ID = "Pusher"
+RESOLVER_ID = "LatestBlessedModelResolver"
+HEAVY_COMPONENT_IDS = (EXTRACTOR_ID, FINE_TUNER_ID)
+
+
+def _latest_blessed_model_resolver() -> base_node.BaseNode:
+    return tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id(RESOLVER_ID)
 
 
 def create_pipeline(
     pipeline_name: str,
     pipeline_root: str,
     data_root: str,
+    serving_dir: str,
     extractor_args: Dict[str, Any],
+    fine_tuner_args: Optional[Dict[str, Any]] = None,
+    accuracy_threshold: float = 0.5,
+    change_threshold: float = 0.01,
+    split_ratios: Optional[Dict[str, int]] = None,
+    base_model: Optional[tfx.dsl.Channel] = None,
+    upstream_components: Sequence[base_node.BaseNode] = (),
     metadata_connection_config: Optional[Any] = None,
     beam_pipeline_args: Optional[List[str]] = None,
     enable_cache: bool = True,
 ) -> tfx.dsl.Pipeline:
-    """Image folders -> ImageFolderExampleGen -> BottleneckExtractor.
+    """The whole job from labelled image folders to a gated, pushed model.
 
-    `extractor_args` are BottleneckExtractor's keyword arguments (the base model source, image
-    size, pooling, ...).
+    `extractor_args` and `fine_tuner_args` are the BottleneckExtractor's and FineTuner's keyword
+    arguments (base source, image size, strategy, head, ...). `base_model` is an upstream
+    `Model` channel used as the base, produced by one of `upstream_components` (which are
+    added to the pipeline before the rest).
     """
-    example_gen = ImageFolderExampleGen(input_base=data_root)
-    extractor = BottleneckExtractor(examples=example_gen.outputs["examples"], **extractor_args)
-    components: List[base_node.BaseNode] = [example_gen, extractor]
+    example_gen = ImageFolderExampleGen(input_base=data_root, split_ratios=split_ratios).with_id(EXAMPLE_GEN_ID)
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    )
+    transform_step = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=transform.PREPROCESSING_FN,
+    )
+    transformed = transform_step.outputs["transformed_examples"]
+    extractor = BottleneckExtractor(examples=transformed, base_model=base_model, **extractor_args).with_id(EXTRACTOR_ID)
+    fine_tuner = FineTuner(
+        bottlenecks=extractor.outputs["bottlenecks"],
+        feature_extractor=extractor.outputs["feature_extractor"],
+        examples=transformed,
+        transform_graph=transform_step.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        label_vocabulary=transform.LABEL_VOCABULARY,
+        **(fine_tuner_args or {}),
+    ).with_id(FINE_TUNER_ID)
+    resolver = _latest_blessed_model_resolver()
+    evaluator = tfx.components.Evaluator(
+        examples=transformed,
+        model=fine_tuner.outputs["model"],
+        baseline_model=resolver.outputs["model"],
+        eval_config=evaluation.eval_config(
+            len(example_gen.image_folder.classes), accuracy_threshold, change_threshold
+        ),
+    ).with_id(EVALUATOR_ID)
+    pusher = tfx.components.Pusher(
+        model=fine_tuner.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)
+        ),
+    ).with_id(PUSHER_ID)
+    components: List[base_node.BaseNode] = [
+        *upstream_components, example_gen, statistics_gen, schema_gen, example_validator, transform_step,
+        extractor, fine_tuner, resolver, evaluator, pusher,
+    ]
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,

@@ -1,0 +1,123 @@
+"""What a local run did, read back from MLMD: `<pipeline-root>/summary.json` and the report."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, List, Optional, Sequence
+
+import tensorflow as tf
+from ml_metadata.metadata_store import metadata_store
+
+from tfx_transfer.components import specs
+from tfx_transfer.pipeline import outputs
+
+SUMMARY_FILE = "summary.json"
+REPORT_FILE = "report.html"
+
+
+def _node_summary(store, pipeline_name: str, node_id: str) -> Optional[Dict[str, Any]]:
+    execution = outputs.latest_execution(store, pipeline_name, node_id)
+    if execution is None:
+        return None
+    produced = outputs.execution_outputs(store, execution)
+    return {
+        "state": outputs.state_name(execution).lower(),
+        "cache_hit": outputs.state_name(execution) == "CACHED",
+        "wall_time_s": round((execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000, 2),
+        "outputs": {key: [a.uri for a in artifacts] for key, artifacts in produced.items()},
+        "_artifacts": produced,
+    }
+
+
+def _read_json(path: str) -> Optional[Any]:
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+def _eval_metrics(evaluation_uri: str) -> Dict[str, float]:
+    """Overall TFMA metrics (no sub-keys) of the Evaluator's output."""
+    import tensorflow_model_analysis as tfma
+
+    result = tfma.load_eval_result(evaluation_uri)
+    metrics: Dict[str, float] = {}
+    for slice_key, by_output in result.slicing_metrics:
+        if slice_key:
+            continue
+        for name, value in by_output.get("", {}).get("", {}).items():
+            if isinstance(value, dict) and "doubleValue" in value:
+                metrics[name] = value["doubleValue"]
+    return metrics
+
+
+def _final(history: Optional[Dict[str, Dict[str, List[float]]]], metric: str) -> Optional[float]:
+    if not history:
+        return None
+    last_phase = history.get("fine_tune") or history.get("head") or {}
+    values = last_phase.get(metric) or []
+    return values[-1] if values else None
+
+
+def summarize(
+    connection_config, pipeline_name: str, node_ids: Sequence[str], pipeline_root: str, wall_time_s: float
+) -> Dict[str, Any]:
+    """Builds and writes `<pipeline_root>/summary.json`; returns it."""
+    store = metadata_store.MetadataStore(connection_config)
+    nodes = {node: _node_summary(store, pipeline_name, node) for node in node_ids}
+    nodes = {node: info for node, info in nodes.items() if info is not None}
+    fine_tuner = nodes.get("FineTuner", {})
+    run_dir = (fine_tuner.get("outputs", {}).get(specs.MODEL_RUN_KEY) or [None])[0]
+    history = _read_json(os.path.join(run_dir, specs.HISTORY_FILE)) if run_dir else None
+    strategy = _read_json(os.path.join(run_dir, specs.STRATEGY_FILE)) if run_dir else None
+    evaluator = nodes.get("Evaluator", {})
+    evaluation_uri = (evaluator.get("outputs", {}).get("evaluation") or [None])[0]
+    blessing = (evaluator.get("_artifacts", {}).get("blessing") or [None])[0]
+    pusher = nodes.get("Pusher", {})
+    pushed = (pusher.get("_artifacts", {}).get("pushed_model") or [None])[0]
+    summary = {
+        "pipeline_name": pipeline_name,
+        "pipeline_root": pipeline_root,
+        "wall_time_s": round(wall_time_s, 1),
+        "metrics": {
+            "eval": _eval_metrics(evaluation_uri) if evaluation_uri else {},
+            "train": {"accuracy": _final(history, "accuracy"), "loss": _final(history, "loss")},
+        },
+        "blessed": bool(blessing and blessing.custom_properties["blessed"].int_value) if blessing else None,
+        "pushed": bool(pushed and pushed.custom_properties["pushed"].int_value) if pushed else None,
+        "pushed_destination": (
+            pushed.custom_properties["pushed_destination"].string_value if pushed and "pushed_destination" in pushed.custom_properties else None
+        ),
+        "strategy": strategy,
+        "components": {node: {k: v for k, v in info.items() if not k.startswith("_")} for node, info in nodes.items()},
+        "tensorboard_logdir": os.path.join(run_dir, "tensorboard") if run_dir else None,
+    }
+    tf.io.gfile.makedirs(pipeline_root)
+    with tf.io.gfile.GFile(os.path.join(pipeline_root, SUMMARY_FILE), "w") as f:
+        json.dump(summary, f, indent=2, sort_keys=True)
+    return summary
+
+
+def print_summary(summary: Dict[str, Any], report_path: Optional[str] = None) -> None:
+    """The human-readable version of summary.json: results, where to look, per-component times."""
+    metrics = summary["metrics"]["eval"]
+    accuracy = metrics.get("sparse_categorical_accuracy")
+    print(f"\nPipeline {summary['pipeline_name']} ran in {summary['wall_time_s']} s")
+    print("  component                      state      wall time")
+    for node, info in summary["components"].items():
+        print(f"  {node:<30} {info['state']:<10} {info['wall_time_s']:>7.1f} s")
+    if accuracy is not None:
+        print(f"  eval accuracy: {accuracy:.4f} on {int(metrics.get('example_count', 0))} examples")
+    if summary.get("strategy"):
+        strategy = summary["strategy"]
+        print(f"  strategy: {strategy['strategy']} ({'; '.join(strategy.get('reasons', [])[:2])})")
+    print(f"  blessed: {summary['blessed']}, pushed: {summary['pushed']}")
+    print("Where to look:")
+    if report_path:
+        print(f"  report:       {report_path}")
+    print(f"  summary:      {os.path.join(summary['pipeline_root'], SUMMARY_FILE)}")
+    if summary.get("tensorboard_logdir"):
+        print(f"  TensorBoard:  tensorboard --logdir {summary['tensorboard_logdir']}")
+    if summary.get("pushed_destination"):
+        print(f"  serving dir:  {summary['pushed_destination']}")
