@@ -1,7 +1,10 @@
 """`tfx-transfer`: the command line of tfx-transfer.
 
-    tfx-transfer make-demo-data DIR     write scikit-learn's digits as PNG class folders
-    tfx-transfer demo [--workdir DIR]   run the offline demo pipeline on LocalDagRunner
+    tfx-transfer make-demo-data DIR   write scikit-learn's digits as PNG class folders
+    tfx-transfer demo                 the offline demo pipeline on LocalDagRunner
+    tfx-transfer run ...              the pipeline on your image folders and base model, locally
+    tfx-transfer compile ...          the same pipeline as a Kubeflow Pipelines v2 JSON
+    tfx-transfer submit ...           a compiled pipeline to KFP, once or on a cron schedule
 """
 
 from __future__ import annotations
@@ -11,12 +14,19 @@ import logging
 import os
 import sys
 import time
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 from tfx_transfer.pipeline import configs
 
+# Keys of a `--config` YAML file; each is also a flag (with dashes), and flags win.
+PIPELINE_KEYS = (
+    "data_root", "base_model", "weights", "cut_layer", "image_size", "strategy", "pipeline_root",
+    "serving_dir", "pipeline_name", "beam_arg", "accuracy_threshold", "extractor", "fine_tuner",
+)
+MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
 
-class UserError(Exception):
+
+class UserError(ValueError):
     """A problem with the user's input; printed without a traceback, exit code 2."""
 
 
@@ -34,21 +44,170 @@ def _demo(args: argparse.Namespace) -> None:
     demo.run_demo(args.workdir)
 
 
+def load_settings(args: argparse.Namespace) -> Dict[str, Any]:
+    """The pipeline settings: the `--config` YAML file, overridden by flags given explicitly."""
+    settings: Dict[str, Any] = {}
+    if args.config:
+        import yaml
+
+        if not os.path.isfile(args.config):
+            raise UserError(f"--config {args.config!r} does not exist; give a YAML file.")
+        with open(args.config) as f:
+            loaded = yaml.safe_load(f) or {}
+        if not isinstance(loaded, dict):
+            raise UserError(f"--config {args.config!r} must hold a mapping of settings, got {type(loaded).__name__}.")
+        unknown = sorted(set(loaded) - set(PIPELINE_KEYS))
+        if unknown:
+            raise UserError(f"Unknown keys {unknown} in {args.config}; valid keys are {list(PIPELINE_KEYS)}.")
+        settings.update(loaded)
+    settings.update({key: value for key, value in vars(args).items() if key in PIPELINE_KEYS and value is not None})
+    if not settings.get("data_root"):
+        raise UserError("--data-root is required: a folder of <label>/* or <split>/<label>/* images.")
+    if not settings.get("base_model"):
+        raise UserError("--base-model is required: a Keras Application name (e.g. MobileNetV2) or a model file.")
+    return settings
+
+
+def extractor_args(settings: Dict[str, Any]) -> Dict[str, Any]:
+    """BottleneckExtractor keyword arguments from the settings."""
+    base = settings["base_model"]
+    looks_like_path = os.sep in base or "://" in base or base.endswith(MODEL_FILE_SUFFIXES) or os.path.exists(base)
+    args: Dict[str, Any] = dict(settings.get("extractor") or {})
+    if looks_like_path:
+        args["model_uri"] = base
+    else:
+        args["keras_application"] = base
+        args["weights"] = settings.get("weights", "imagenet")
+        if args["weights"] in ("none", "None", ""):
+            args["weights"] = None
+    if settings.get("cut_layer"):
+        args["cut_layer"] = settings["cut_layer"]
+    if settings.get("image_size"):
+        args["image_size"] = int(settings["image_size"])
+    return args
+
+
+def build_pipeline(settings: Dict[str, Any], pipeline_root: str, metadata_connection_config=None):
+    """The pipeline of `run` and `compile`, from the settings."""
+    from tfx_transfer.pipeline.pipeline import create_pipeline
+
+    if not _is_remote(settings["data_root"]) and not os.path.isdir(settings["data_root"]):
+        raise UserError(f"--data-root {settings['data_root']!r} does not exist; give a folder of labelled images.")
+    fine_tuner = dict(settings.get("fine_tuner") or {})
+    if settings.get("strategy"):
+        fine_tuner["strategy"] = settings["strategy"]
+    return create_pipeline(
+        pipeline_name=settings.get("pipeline_name", configs.PIPELINE_NAME),
+        pipeline_root=pipeline_root,
+        data_root=settings["data_root"],
+        serving_dir=settings.get("serving_dir") or os.path.join(pipeline_root, "serving"),
+        extractor_args=extractor_args(settings),
+        fine_tuner_args=fine_tuner,
+        accuracy_threshold=float(settings.get("accuracy_threshold", configs.ACCURACY_THRESHOLD)),
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=list(settings.get("beam_arg") or []),
+    )
+
+
+def _is_remote(path: str) -> bool:
+    return "://" in path
+
+
+def _run(args: argparse.Namespace) -> None:
+    from tfx_transfer.pipeline import jobs
+
+    settings = load_settings(args)
+    pipeline_root = os.path.abspath(settings.get("pipeline_root") or configs.LOCAL_PIPELINE_ROOT)
+    pipeline = build_pipeline(settings, pipeline_root, jobs.metadata_config(pipeline_root))
+    jobs.run_and_report(pipeline, pipeline_root)
+
+
+def _compile(args: argparse.Namespace) -> None:
+    from tfx_transfer.pipeline import kubeflow_v2_runner as kfp_runner
+
+    settings = load_settings(args)
+    pipeline_root = settings.get("pipeline_root") or configs.KFP_PIPELINE_ROOT
+    resources = kfp_runner.ResourceConfig(
+        gpu_type=args.gpu_type, gpus=args.gpus, cpu_limit=args.cpu, memory_limit=args.memory
+    )
+    pipeline = build_pipeline({**settings, "beam_arg": []}, pipeline_root)
+    path = kfp_runner.compile_pipeline(
+        pipeline, args.output, args.image, resources, beam_pipeline_args=list(settings.get("beam_arg") or [])
+    )
+    gpus = f"{args.gpus} x {args.gpu_type}" if args.gpus else "no GPU"
+    print(f"wrote {path}: image {args.image}, BottleneckExtractor and FineTuner on {gpus}")
+
+
+def _submit(args: argparse.Namespace) -> None:
+    from tfx_transfer.pipeline import kfp_submit
+
+    params = kfp_submit.parse_params(args.param or [])
+    run_id = kfp_submit.submit(
+        args.package, args.host, args.experiment, args.run_name, params, schedule=args.schedule,
+        timeout_s=args.timeout,
+    )
+    kind = f"recurring run ({args.schedule})" if args.schedule else "run"
+    print(f"submitted {kind} {run_id} to {args.host}, experiment {args.experiment!r}")
+
+
+def _add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="YAML file with any of: " + ", ".join(PIPELINE_KEYS))
+    parser.add_argument("--data-root", dest="data_root", help="folder of <label>/* or <split>/<label>/* images")
+    parser.add_argument("--base-model", dest="base_model", help="Keras Application name (MobileNetV2) or a .keras/.h5/SavedModel path")
+    parser.add_argument("--weights", help="for a Keras Application: 'imagenet', 'none' or a weights file")
+    parser.add_argument("--cut-layer", dest="cut_layer", help="layer to cut the base at")
+    parser.add_argument("--image-size", dest="image_size", type=int, help="input size (default: the model's)")
+    parser.add_argument("--strategy", choices=["feature_extraction", "fine_tune", "auto"])
+    parser.add_argument("--pipeline-root", dest="pipeline_root", help="where artifacts (and local MLMD) go")
+    parser.add_argument("--serving-dir", dest="serving_dir", help="where Pusher pushes blessed models")
+    parser.add_argument("--pipeline-name", dest="pipeline_name")
+    parser.add_argument("--beam-arg", dest="beam_arg", action="append", help="Beam pipeline argument (repeatable)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tfx-transfer", description="Transfer learning for TFX pipelines.")
     parser.add_argument("-v", "--verbose", action="store_true", help="show TFX and Beam logs")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
-    make_data = verbs.add_parser(
-        "make-demo-data", help="write scikit-learn's digits as DIR/<split>/<label>/*.png (offline)"
-    )
+    make_data = verbs.add_parser("make-demo-data", help="write scikit-learn's digits as DIR/<split>/<label>/*.png (offline)")
     make_data.add_argument("dir", help="output folder")
     make_data.set_defaults(handler=_make_demo_data)
 
-    demo = verbs.add_parser("demo", help="run the offline demo pipeline on LocalDagRunner")
+    demo = verbs.add_parser("demo", help="pretrain on digits 0-4, transfer to 5-9, evaluate, bless, push (offline)")
     demo.add_argument("--workdir", default=configs.DEMO_WORKDIR, help="where data, pipeline root and MLMD go")
     demo.set_defaults(handler=_demo)
+
+    run = verbs.add_parser("run", help="run the pipeline locally (LocalDagRunner) on your data")
+    _add_pipeline_flags(run)
+    run.set_defaults(handler=_run)
+
+    compile_ = verbs.add_parser("compile", help="compile the pipeline to a Kubeflow Pipelines v2 JSON")
+    _add_pipeline_flags(compile_)
+    compile_.add_argument("--output", required=True, help="pipeline file to write (.json or .yaml)")
+    compile_.add_argument("--image", default=configs.DEFAULT_IMAGE, help="container image built from the Dockerfile")
+    compile_.add_argument("--gpu-type", dest="gpu_type", default=configs.DEFAULT_GPU_TYPE, help="accelerator type")
+    compile_.add_argument("--gpus", type=int, default=configs.DEFAULT_GPUS, help="GPUs per heavy step (0 = CPU only)")
+    compile_.add_argument("--cpu", type=float, help="CPU limit of the heavy steps")
+    compile_.add_argument("--memory", help="memory limit of the heavy steps, e.g. 16G")
+    compile_.set_defaults(handler=_compile)
+
+    submit = verbs.add_parser("submit", help="submit a compiled pipeline to KFP (a run, or a recurring run)")
+    submit.add_argument("package", help="compiled pipeline file (from `tfx-transfer compile`)")
+    submit.add_argument("--host", required=True, help="KFP API endpoint, e.g. http://localhost:8080")
+    submit.add_argument("--experiment", default=configs.PIPELINE_NAME)
+    submit.add_argument("--run-name", dest="run_name", default=configs.PIPELINE_NAME)
+    submit.add_argument("--param", action="append", help="runtime parameter KEY=VALUE (repeatable)")
+    submit.add_argument("--schedule", help="cron expression for a recurring run, e.g. '0 3 * * *'")
+    submit.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the host")
+    submit.set_defaults(handler=_submit)
     return parser
+
+
+class _DropNoise(logging.Filter):
+    """TFX warns on every resolver query in LocalDagRunner; users can do nothing about it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "property_predicate is not supported" not in record.getMessage()
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -57,13 +216,11 @@ def _configure_logging(verbose: bool) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(message)s")
     for handler in logging.getLogger().handlers:
         handler.setLevel(level)
+        handler.addFilter(_DropNoise())
     if not verbose:
         import warnings
 
         warnings.filterwarnings("ignore")
-        from absl import logging as absl_logging
-
-        absl_logging.set_verbosity(absl_logging.WARNING)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -72,9 +229,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     start = time.perf_counter()
     try:
         args.handler(args)
-    except (UserError, ValueError) as err:
+    except ValueError as err:  # Configuration errors of every layer are ValueErrors.
         print(f"tfx-transfer {args.verb}: error: {err}", file=sys.stderr)
         return 2
+    except RuntimeError as err:
+        if args.verbose:
+            raise
+        print(f"tfx-transfer {args.verb}: failed: {err}", file=sys.stderr)
+        return 1
     print(f"done in {time.perf_counter() - start:.1f} s")
     return 0
 

@@ -21,3 +21,7 @@ DEMO = {
 DEFAULT_IMAGE = "gcr.io/my-project/tfx-transfer:latest"
 DEFAULT_GPU_TYPE = "NVIDIA_TESLA_T4"
 DEFAULT_GPUS = 1
+
+# Where `tfx-transfer run` writes when --pipeline-root is not given, and `compile`'s default.
+LOCAL_PIPELINE_ROOT = "tfx_transfer_root"
+KFP_PIPELINE_ROOT = "gs://my-bucket/tfx-transfer"
