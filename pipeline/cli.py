@@ -87,7 +87,7 @@ def extractor_args(settings: Dict[str, Any]) -> Dict[str, Any]:
     return args
 
 
-def build_pipeline(settings: Dict[str, Any], pipeline_root: str, metadata_connection_config=None):
+def build_pipeline(settings: Dict[str, Any], pipeline_root: str):
     """The pipeline of `run` and `compile`, from the settings."""
     from tfx_transfer.pipeline.pipeline import create_pipeline
 
@@ -104,7 +104,6 @@ def build_pipeline(settings: Dict[str, Any], pipeline_root: str, metadata_connec
         extractor_args=extractor_args(settings),
         fine_tuner_args=fine_tuner,
         accuracy_threshold=float(settings.get("accuracy_threshold", configs.ACCURACY_THRESHOLD)),
-        metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(settings.get("beam_arg") or []),
     )
 
@@ -113,12 +112,29 @@ def _is_remote(path: str) -> bool:
     return "://" in path
 
 
+def _preflight(data_root: str, skip_bad_files: bool) -> None:
+    """Refuses unreadable or non-image files in a local data root, unless told to skip them."""
+    from tfx_transfer.pipeline import preflight
+
+    if _is_remote(data_root) or not os.path.isdir(data_root):
+        return
+    bad = preflight.bad_files(data_root)
+    if bad and not skip_bad_files:
+        raise UserError(
+            preflight.describe(bad, data_root) + "\nRemove them, or pass --skip-bad-files to run "
+            "without them (the ImageFolderExampleGen output then lists them in rejected_files.json)."
+        )
+
+
 def _run(args: argparse.Namespace) -> None:
     from tfx_transfer.pipeline import jobs
 
     settings = load_settings(args)
+    _preflight(settings["data_root"], args.skip_bad_files)
     pipeline_root = os.path.abspath(settings.get("pipeline_root") or configs.LOCAL_PIPELINE_ROOT)
-    pipeline = build_pipeline(settings, pipeline_root, jobs.metadata_config(pipeline_root))
+    pipeline = build_pipeline(settings, pipeline_root)
+    # Only now, after every check passed: creating the MLMD config creates the pipeline root.
+    pipeline.metadata_connection_config = jobs.metadata_config(pipeline_root)
     jobs.run_and_report(pipeline, pipeline_root)
 
 
@@ -179,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = verbs.add_parser("run", help="run the pipeline locally (LocalDagRunner) on your data")
     _add_pipeline_flags(run)
+    run.add_argument(
+        "--skip-bad-files", dest="skip_bad_files", action="store_true",
+        help="run even if some files are unreadable or not images (they are counted and listed)",
+    )
     run.set_defaults(handler=_run)
 
     compile_ = verbs.add_parser("compile", help="compile the pipeline to a Kubeflow Pipelines v2 JSON")

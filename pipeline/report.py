@@ -238,6 +238,8 @@ def _overall(entries: Sequence[Tuple[Any, Any]]) -> Optional[Any]:
 
 def _load_eval_result(evaluation_uri: str):
     """EvalResult of the candidate model (the one non-baseline model when a baseline was evaluated)."""
+    if not tf.io.gfile.isdir(evaluation_uri):
+        raise FileNotFoundError(f"no Evaluator output directory at {evaluation_uri!r}")
     result = tfma.load_eval_result(evaluation_uri)
     specs = list(result.config.model_specs) if result.config is not None else []
     if len(specs) > 1:
@@ -262,8 +264,10 @@ def _validation_html(evaluation_uri: str, config: Any, classes: _Classes) -> str
         return ""
     failures = []
     for per_slice in validation.metric_validations_per_slice:
-        slice_key = (tfma.slicer.deserialize_slice_key(per_slice.slice_key)
-                     if per_slice.HasField("slice_key") else ())
+        if per_slice.HasField("cross_slice_key"):
+            slice_name = "cross slice " + " ".join(str(per_slice.cross_slice_key).split())
+        else:
+            slice_name = _slice_name(tfma.slicer.deserialize_slice_key(per_slice.slice_key))
         for failure in per_slice.failures:
             key = failure.metric_key
             metric = key.name
@@ -273,7 +277,7 @@ def _validation_html(evaluation_uri: str, config: Any, classes: _Classes) -> str
                 metric += " (change vs baseline)"
             value, _ = _metric_value(json_format.MessageToDict(failure.metric_value))
             detail = failure.message or " ".join(str(failure.metric_threshold).split())
-            failures.append((_slice_name(slice_key), metric, _fmt(value), detail))
+            failures.append((slice_name, metric, _fmt(value), detail))
     missing_slices = [str(s).strip() for s in validation.missing_slices]
     # Like TFX's Evaluator: without thresholds nothing is validated (even when TFMA rubber-stamps).
     no_thresholds = validation.missing_thresholds or _has_thresholds(config) is False
@@ -509,6 +513,10 @@ def build_report(
       output_path: the HTML file to write (parents are created).
       title: the report title.
       extra: key/values shown as a table (artifact URIs, wall times, ...).
+
+    Raises:
+      FileNotFoundError: `evaluation_uri` is not a directory. (An Evaluator output without
+        metrics or plots still gives a report, with those sections marked not available.)
     """
     if not class_names and model_run_uri:
         labels = _read_bytes(os.path.join(model_run_uri, LABELS_FILE))
@@ -557,7 +565,7 @@ def build_report(
         for sub_key, plot in sorted(plots_by_sub_key.items()):
             bins = _calibration_bins(plot)
             if bins is not None:
-                name = "all classes" if not sub_key else classes.sub_key(sub_key)
+                name = "overall" if not sub_key else classes.sub_key(sub_key)
                 calibration_curves[f"{output_name}: {name}" if label else name] = bins
             other_plots.update(k for k in plot if k not in (_CONFUSION_KEY, _CALIBRATION_KEY))
         metric_parts.append(_metrics_sections(by_sub_key, classes, support, label))
@@ -565,8 +573,9 @@ def build_report(
 
     validation = _validation_html(evaluation_uri, result.config, classes)
     summary_rows.append(("Blessing", validation or '<span class="muted">unknown (no validation result)</span>'))
-    summary_rows.append(("Accuracy", _esc(_fmt(accuracy)) if accuracy is not None else '<span class="muted">n/a</span>'))
-    summary_rows.append(("Examples evaluated", _esc(_fmt(count)) if count is not None else '<span class="muted">n/a</span>'))
+    not_available = '<span class="muted">n/a</span>'
+    summary_rows.append(("Accuracy", _esc(_fmt(accuracy)) if accuracy is not None else not_available))
+    summary_rows.append(("Examples evaluated", _esc(_fmt(count)) if count is not None else not_available))
     summary_rows.append(("Classes", _esc(", ".join(classes.names)) or '<span class="muted">unknown</span>'))
     if result.model_location:
         summary_rows.append(("Model", _esc(result.model_location)))

@@ -167,8 +167,10 @@ def _scan_split_folders(input_base: str, folders: List[str], files: List[str]) -
     for split, classes in classes_per_split.items():
         missing = set(all_classes) - set(classes)
         if missing:
-            logging.warning(
-                "ImageFolderExampleGen: split %r has no folder for class(es) %s.", split, _names(missing)
+            raise ValueError(
+                f"Split {split!r} has no examples of class(es) {_names(missing)}: every class needs "
+                f"images in every split (a class without evaluation examples cannot be evaluated). "
+                f"Add {input_base}/{split}/<label>/ folders for them, or remove those classes."
             )
     return ImageFolder(input_base, LAYOUT_SPLIT_FOLDERS, tuple(all_classes), tuple(folders))
 

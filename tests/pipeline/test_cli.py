@@ -1,0 +1,116 @@
+"""`tfx-transfer` on bad input: a clear message, a non-zero exit, nothing written outside the root."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from testdata import png_bytes
+from tfx_transfer.pipeline import cli
+
+
+def _write_images(root, layout):
+    """layout: {relative folder: number of PNGs}."""
+    for folder, count in layout.items():
+        os.makedirs(os.path.join(root, folder), exist_ok=True)
+        for i in range(count):
+            with open(os.path.join(root, folder, f"{i}.png"), "wb") as f:
+                f.write(png_bytes(seed=i))
+
+
+def _snapshot(directory):
+    return sorted(os.path.relpath(os.path.join(r, n), directory) for r, _, files in os.walk(directory) for n in files)
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "data"
+    _write_images(str(data), {"train/cat": 3, "train/dog": 3, "eval/cat": 2, "eval/dog": 2})
+    return tmp_path
+
+
+def _run_cli(workspace, capsys, *argv):
+    before = _snapshot(str(workspace))
+    code = cli.main(list(argv))
+    err = capsys.readouterr().err
+    after = _snapshot(str(workspace))
+    written = [p for p in after if p not in before and not p.startswith("root" + os.sep)]
+    assert written == [], f"files written outside the pipeline root: {written}"
+    assert not os.path.exists(workspace / "root"), "nothing may be written on a configuration error"
+    return code, err
+
+
+def _run_args(data_root, *extra):
+    return ["run", "--data-root", data_root, "--pipeline-root", "root", "--base-model", "MobileNetV2",
+            "--weights", "none", "--image-size", "32", *extra]
+
+
+def test_missing_data_root(workspace, capsys):
+    code, err = _run_cli(workspace, capsys, *_run_args("nowhere"))
+    assert code == 2 and "--data-root 'nowhere' does not exist" in err
+
+
+def test_empty_data_root(workspace, capsys):
+    os.makedirs(workspace / "empty")
+    code, err = _run_cli(workspace, capsys, *_run_args("empty"))
+    assert code == 2 and "empty" in err
+
+
+def test_single_class(workspace, capsys):
+    _write_images(str(workspace / "one"), {"cat": 4})
+    code, err = _run_cli(workspace, capsys, *_run_args("one"))
+    assert code == 2 and "single class 'cat'" in err
+
+
+def test_class_without_evaluation_examples(workspace, capsys):
+    _write_images(str(workspace / "noeval"), {"train/cat": 2, "train/dog": 2, "train/fox": 2, "eval/cat": 1, "eval/dog": 1})
+    code, err = _run_cli(workspace, capsys, *_run_args("noeval"))
+    assert code == 2 and "Split 'eval' has no examples of class(es) 'fox'" in err
+
+
+def test_non_image_and_unreadable_files(workspace, capsys):
+    with open(workspace / "data" / "train" / "cat" / "notes.txt", "w") as f:
+        f.write("not an image")
+    os.symlink(str(workspace / "gone.png"), str(workspace / "data" / "train" / "dog" / "broken.png"))
+    code, err = _run_cli(workspace, capsys, *_run_args("data"))
+    assert code == 2
+    assert "train/cat/notes.txt: not_an_image" in err and "train/dog/broken.png: unreadable" in err
+    assert "--skip-bad-files" in err
+
+
+def test_unknown_base_model(workspace, capsys):
+    args = _run_args("data")
+    args[args.index("MobileNetV2")] = "MobileNetV9"
+    code, err = _run_cli(workspace, capsys, *args)
+    assert code == 2 and "Unknown keras_application 'MobileNetV9'" in err and "MobileNetV2" in err
+
+
+def test_bad_cut_layer(workspace, capsys):
+    code, err = _run_cli(workspace, capsys, *_run_args("data", "--cut-layer", "block_99_project"))
+    assert code == 2 and "cut_layer 'block_99_project' is not a layer" in err and "Closest layer names" in err
+
+
+def test_unknown_config_key(workspace, capsys):
+    (workspace / "c.yaml").write_text("data_root: data\nbase_model: MobileNetV2\nlearning_rte: 0.1\n")
+    code, err = _run_cli(workspace, capsys, "run", "--config", "c.yaml", "--pipeline-root", "root")
+    assert code == 2 and "Unknown keys ['learning_rte']" in err
+
+
+def test_bad_cron(workspace, capsys):
+    (workspace / "p.json").write_text("{}")
+    code, err = _run_cli(workspace, capsys, "submit", "p.json", "--host", "http://127.0.0.1:9", "--schedule", "every day")
+    assert code == 2 and "every day" in err
+
+
+def test_unreachable_kfp_host(workspace, capsys, tmp_path):
+    import socket
+
+    with socket.socket() as s:  # A port nothing listens on.
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    package = tmp_path / "p.json"
+    package.write_text('{"pipelineSpec": {"pipelineInfo": {"name": "x"}, "root": {}}}')
+    code, err = _run_cli(workspace, capsys, "submit", "p.json", "--host", f"http://127.0.0.1:{port}", "--timeout", "2")
+    assert code != 0 and f"127.0.0.1:{port}" in err

@@ -1,0 +1,228 @@
+"""Tests of the HTML evaluation report, on a real TFMA evaluation of a tiny 3-class model."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import re
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_model_analysis as tfma
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from tensorflow_model_analysis.proto import validation_result_pb2
+
+from tfx_transfer.pipeline.report import build_report
+
+CLASS_NAMES = ["cat", "dog", "<script>alert(1)</script>"]
+REASONS = ["only 10.0 examples per class < 50", "LogME -0.12 is low"]
+
+# What the pipeline's Evaluator will use: overall metrics and the multi-class confusion matrix
+# unbinarized; precision, recall, AUC and calibration one-vs-rest per class. The accuracy threshold
+# makes TFMA validate (and the tiny model pass).
+CLASS_IDS = list(range(len(CLASS_NAMES)))
+METRICS_SPECS = [
+    tfma.MetricsSpec(metrics=[
+        tfma.MetricConfig(class_name="ExampleCount"),
+        tfma.MetricConfig(
+            class_name="SparseCategoricalAccuracy",
+            threshold=tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(lower_bound={"value": 0.5}))),
+        tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
+    ]),
+    tfma.MetricsSpec(
+        binarize=tfma.BinarizationOptions(class_ids={"values": CLASS_IDS}),
+        metrics=[
+            tfma.MetricConfig(class_name="Precision"),
+            tfma.MetricConfig(class_name="Recall"),
+            tfma.MetricConfig(class_name="AUC"),
+            tfma.MetricConfig(class_name="CalibrationPlot", config='{"num_buckets": 10}'),
+        ],
+    ),
+]
+
+
+class _TinyModel(tf.Module):
+    """softmax(x * w + b) over 3 classes: class 0 for small x, 2 for large x."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = tf.Variable([[-2.0, 0.0, 2.0]])
+        self.b = tf.Variable([2.0, 1.0, -2.0])
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve(self, examples):
+        features = tf.io.parse_example(examples, {"x": tf.io.FixedLenFeature([1], tf.float32)})
+        return {"probabilities": tf.nn.softmax(tf.matmul(features["x"], self.w) + self.b)}
+
+
+def _example(x: float, label: int) -> bytes:
+    return tf.train.Example(features=tf.train.Features(feature={
+        "x": tf.train.Feature(float_list=tf.train.FloatList(value=[x])),
+        "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+    })).SerializeToString()
+
+
+def _png() -> bytes:
+    figure = Figure(figsize=(2, 1.5))
+    FigureCanvasAgg(figure)
+    figure.add_subplot(1, 1, 1).plot([0, 1, 2], [1.0, 0.6, 0.4])
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def evaluation(tmp_path_factory) -> str:
+    root = tmp_path_factory.mktemp("report_eval")
+    model = _TinyModel()
+    model_dir = str(root / "model")
+    tf.saved_model.save(model, model_dir, signatures={"serving_default": model.serve})
+
+    rng = np.random.default_rng(0)
+    data = str(root / "eval.tfrecord")
+    with tf.io.TFRecordWriter(data) as writer:
+        for i in range(30):
+            label = i % 3
+            writer.write(_example(float(label + rng.normal(0.0, 0.6)), label))
+
+    eval_config = tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key="label",
+                                    prediction_key="probabilities")],
+        slicing_specs=[tfma.SlicingSpec()],
+        metrics_specs=METRICS_SPECS,
+    )
+    output = str(root / "evaluation")
+    tfma.run_model_analysis(
+        eval_shared_model=tfma.default_eval_shared_model(eval_saved_model_path=model_dir, eval_config=eval_config),
+        eval_config=eval_config, data_location=data, output_path=output)
+    return output
+
+
+@pytest.fixture()
+def model_run(tmp_path) -> str:
+    run = tmp_path / "model_run"
+    run.mkdir()
+    (run / "strategy.json").write_text(json.dumps({
+        "strategy": "feature_extraction", "unfreeze": None, "examples_per_class": 10.0,
+        "logme": -0.12, "reasons": REASONS}))
+    (run / "history.json").write_text(json.dumps({
+        "head": {"epoch": [0, 1], "loss": [1.1, 0.7], "val_sparse_categorical_accuracy": [0.5, 0.75]},
+        "fine_tune": {"epoch": [2], "loss": [0.5], "val_sparse_categorical_accuracy": [0.8]}}))
+    (run / "training_curves.png").write_bytes(_png())
+    return str(run)
+
+
+def test_evaluation_has_what_the_report_reads(evaluation):
+    result = tfma.load_eval_result(evaluation)
+    overall = result.get_metrics_for_slice()
+    assert overall["example_count"]["doubleValue"] == 30
+    assert 0.0 < overall["sparse_categorical_accuracy"]["doubleValue"] <= 1.0
+    for class_id in CLASS_IDS:
+        assert {"precision", "recall", "auc"} <= set(result.get_metrics_for_slice(class_id=class_id))
+    plots = result.plots[0][1][""]
+    assert "multiClassConfusionMatrixAtThresholds" in plots[""]
+    assert all("calibrationHistogramBuckets" in plots[f"classId:{c}"] for c in CLASS_IDS)
+
+
+def test_report_shows_metrics_plots_and_run(evaluation, model_run, tmp_path):
+    output = str(tmp_path / "out" / "report.html")
+    extra = {"pusher <uri>": "gs://bucket/<b>", "wall_s": 12.5}
+    assert build_report(evaluation, model_run, CLASS_NAMES, output, title="Run <1>", extra=extra) == output
+    page = open(output, encoding="utf-8").read()
+
+    accuracy = tfma.load_eval_result(evaluation).get_metrics_for_slice()["sparse_categorical_accuracy"]["doubleValue"]
+    assert f"{accuracy:.4f}" in page
+    assert re.search(r"<th>Examples evaluated</th><td>30</td>", page)
+    # Class names: escaped, never raw markup.
+    assert "cat" in page and "dog" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script" not in page
+    assert "Run &lt;1&gt;" in page and "Run <1>" not in page
+    # Per-class precision of the first class, under its name.
+    precision = tfma.load_eval_result(evaluation).get_metrics_for_slice(class_id=0)["precision"]["doubleValue"]
+    assert re.search(rf"<td>cat</td><td class=\"num\">{precision:.4f}</td>", page)
+    # Sections.
+    for section in ("summary", "metrics", "confusion-matrix", "calibration", "training", "strategy", "extra"):
+        assert f'<section id="{section}">' in page
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(images) == 3  # confusion matrix, reliability diagram, training curves
+    assert all(base64.b64decode(img).startswith(b"\x89PNG") for img in images)
+    # Confusion-matrix counts add up to the example count.
+    confusion = page.split('<section id="confusion-matrix">')[1].split("</section>")[0]
+    assert "<th>total</th>" in confusion and '<td class="num">30</td>' in confusion
+    # Strategy and extra.
+    for reason in REASONS:
+        assert reason.replace("<", "&lt;") in page
+    assert "feature_extraction" in page
+    assert "pusher &lt;uri&gt;" in page and "gs://bucket/&lt;b&gt;" in page
+    assert '<span class="ok">BLESSED</span>' in page
+    # No external assets.
+    assert not re.search(r"(src|href)=\"(?!data:|#)", page)
+
+
+def test_missing_model_run_files_are_skipped(evaluation, tmp_path):
+    empty_run = tmp_path / "empty_run"
+    empty_run.mkdir()
+    for run in (str(empty_run), str(tmp_path / "does_not_exist"), ""):
+        output = build_report(evaluation, run, CLASS_NAMES, str(tmp_path / "report.html"))
+        page = open(output, encoding="utf-8").read()
+        assert '<section id="metrics">' in page and '<section id="confusion-matrix">' in page
+        assert '<section id="training">' not in page and '<section id="strategy">' not in page
+        assert '<section id="extra">' not in page
+        assert "training curves, strategy decision" in page
+
+
+def test_partial_model_run_and_labels_file(evaluation, model_run, tmp_path):
+    os.remove(os.path.join(model_run, "training_curves.png"))
+    os.remove(os.path.join(model_run, "strategy.json"))
+    with open(os.path.join(model_run, "labels.txt"), "w") as f:
+        f.write("red\ngreen\nblue\n")
+    page = open(build_report(evaluation, model_run, [], str(tmp_path / "r.html")), encoding="utf-8").read()
+    training = page.split('<section id="training">')[1].split("</section>")[0]
+    assert "data:image/png" not in training and "val_sparse_categorical_accuracy" in training
+    assert '<section id="strategy">' not in page
+    assert all(name in page for name in ("red", "green", "blue"))
+
+
+def _with_validation(evaluation: str, tmp_path, result: validation_result_pb2.ValidationResult) -> str:
+    """A copy of the evaluation whose validation result is `result`."""
+    copy = str(tmp_path / "evaluation")
+    shutil.copytree(evaluation, copy)
+    for name in os.listdir(copy):
+        if name.startswith("validations"):
+            os.remove(os.path.join(copy, name))
+    with tf.io.TFRecordWriter(os.path.join(copy, "validations.tfrecord")) as writer:
+        writer.write(result.SerializeToString())
+    return copy
+
+
+def test_failed_validation_lists_failures(evaluation, tmp_path):
+    result = validation_result_pb2.ValidationResult(validation_ok=False)
+    failure = result.metric_validations_per_slice.add().failures.add()
+    failure.metric_key.name = "auc"
+    failure.metric_key.sub_key.class_id.value = 2
+    failure.metric_value.double_value.value = 0.42
+    failure.metric_threshold.value_threshold.lower_bound.value = 0.9
+    page = open(build_report(_with_validation(evaluation, tmp_path, result), "", CLASS_NAMES,
+                             str(tmp_path / "r.html")), encoding="utf-8").read()
+    assert '<span class="bad">NOT BLESSED</span>' in page
+    assert "auc [&lt;script&gt;alert(1)&lt;/script&gt;]" in page and "0.4200" in page
+    assert "lower_bound { value: 0.9 }" in page
+
+
+def test_no_thresholds_is_not_validated(evaluation, tmp_path):
+    result = validation_result_pb2.ValidationResult(validation_ok=False, missing_thresholds=True)
+    page = open(build_report(_with_validation(evaluation, tmp_path, result), "", CLASS_NAMES,
+                             str(tmp_path / "r.html")), encoding="utf-8").read()
+    assert "NOT VALIDATED" in page and "BLESSED</span>" not in page
+
+
+def test_missing_evaluation_directory_raises(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        build_report(str(tmp_path / "nope"), "", CLASS_NAMES, str(tmp_path / "r.html"))
