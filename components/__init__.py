@@ -1,7 +1,8 @@
 """TFX components of tfx-transfer."""
 
 from tfx_transfer.components.bottleneck_extractor.component import BottleneckExtractor
+from tfx_transfer.components.evaluation_report.component import EvaluationReport
 from tfx_transfer.components.fine_tuner.component import FineTuner
 from tfx_transfer.components.image_folder_example_gen.component import ImageFolderExampleGen
 
-__all__ = ["BottleneckExtractor", "FineTuner", "ImageFolderExampleGen"]
+__all__ = ["BottleneckExtractor", "EvaluationReport", "FineTuner", "ImageFolderExampleGen"]

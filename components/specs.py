@@ -3,7 +3,7 @@
 Component, executor and tests all refer to these constants, never to string literals.
 """
 
-from tfx.types import standard_artifacts
+from tfx.types import artifact, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
 # ------------------------------------------------------------------ shared keys
@@ -156,3 +156,27 @@ class FineTunerSpec(ComponentSpec):
         MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
         MODEL_RUN_KEY: ChannelParameter(type=standard_artifacts.ModelRun),
     }
+
+
+# ------------------------------------------------------------------ EvaluationReport
+EVALUATION_KEY = "evaluation"
+REPORT_KEY = "report"
+TITLE_KEY = "title"
+REPORT_FILE = "report.html"
+
+
+class HtmlReport(artifact.Artifact):
+    """A self-contained HTML page; KFP's UI renders artifacts of type `system.HTML` inline."""
+
+    TYPE_NAME = "system.HTML"
+
+
+class EvaluationReportSpec(ComponentSpec):
+    """EvaluationReport: TFMA results + FineTuner's model_run in, one HTML report out."""
+
+    PARAMETERS = {TITLE_KEY: ExecutionParameter(type=str)}
+    INPUTS = {
+        EVALUATION_KEY: ChannelParameter(type=standard_artifacts.ModelEvaluation),
+        MODEL_RUN_KEY: ChannelParameter(type=standard_artifacts.ModelRun),
+    }
+    OUTPUTS = {REPORT_KEY: ChannelParameter(type=HtmlReport)}

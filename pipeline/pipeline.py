@@ -1,8 +1,8 @@
 """`create_pipeline(...)`: the tfx-transfer pipeline, independent of any runner.
 
 ImageFolderExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform (label
-vocabulary) -> BottleneckExtractor -> FineTuner -> Resolver (latest blessed model) ->
-Evaluator (TFMA) -> Pusher.
+vocabulary) -> BottleneckExtractor -> FineTuner -> Resolver (latest blessed model but the candidate) ->
+Evaluator (TFMA) -> EvaluationReport (HTML) and Pusher.
 """
 
 from __future__ import annotations
@@ -12,21 +12,24 @@ from typing import Any, Dict, List, Optional, Sequence
 from tfx import v1 as tfx
 from tfx.dsl.components.base import base_node
 
-from tfx_transfer.components import BottleneckExtractor, FineTuner, ImageFolderExampleGen
-from tfx_transfer.pipeline import evaluation, transform
+from tfx_transfer.components import BottleneckExtractor, EvaluationReport, FineTuner, ImageFolderExampleGen
+from tfx_transfer.pipeline import baseline, evaluation, transform
 
 EXAMPLE_GEN_ID = "ImageFolderExampleGen"
 EXTRACTOR_ID = "BottleneckExtractor"
 FINE_TUNER_ID = "FineTuner"
 EVALUATOR_ID = "Evaluator"
 PUSHER_ID = "Pusher"
-RESOLVER_ID = "LatestBlessedModelResolver"
+REPORT_ID = "EvaluationReport"
+RESOLVER_ID = "BaselineModelResolver"
 HEAVY_COMPONENT_IDS = (EXTRACTOR_ID, FINE_TUNER_ID)
 
 
-def _latest_blessed_model_resolver() -> base_node.BaseNode:
+def _baseline_resolver(candidate: tfx.dsl.Channel) -> base_node.BaseNode:
+    """The latest blessed model other than `candidate` (see `baseline.py`)."""
     return tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        strategy_class=baseline.LatestBlessedBaselineStrategy,
+        candidate=candidate,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id(RESOLVER_ID)
@@ -77,7 +80,7 @@ def create_pipeline(
         label_vocabulary=transform.LABEL_VOCABULARY,
         **(fine_tuner_args or {}),
     ).with_id(FINE_TUNER_ID)
-    resolver = _latest_blessed_model_resolver()
+    resolver = _baseline_resolver(fine_tuner.outputs["model"])
     evaluator = tfx.components.Evaluator(
         examples=transformed,
         model=fine_tuner.outputs["model"],
@@ -86,6 +89,11 @@ def create_pipeline(
             len(example_gen.image_folder.classes), accuracy_threshold, change_threshold
         ),
     ).with_id(EVALUATOR_ID)
+    report = EvaluationReport(
+        evaluation=evaluator.outputs["evaluation"],
+        model_run=fine_tuner.outputs["model_run"],
+        title=f"tfx-transfer evaluation: {pipeline_name}",
+    ).with_id(REPORT_ID)
     pusher = tfx.components.Pusher(
         model=fine_tuner.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
@@ -95,7 +103,7 @@ def create_pipeline(
     ).with_id(PUSHER_ID)
     components: List[base_node.BaseNode] = [
         *upstream_components, example_gen, statistics_gen, schema_gen, example_validator, transform_step,
-        extractor, fine_tuner, resolver, evaluator, pusher,
+        extractor, fine_tuner, resolver, evaluator, report, pusher,
     ]
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,

@@ -13,7 +13,6 @@ from tfx_transfer.components import specs
 from tfx_transfer.pipeline import outputs
 
 SUMMARY_FILE = "summary.json"
-REPORT_FILE = "report.html"
 
 
 def _node_summary(store, pipeline_name: str, node_id: str) -> Optional[Dict[str, Any]]:
@@ -38,10 +37,10 @@ def _read_json(path: str) -> Optional[Any]:
 
 
 def _eval_metrics(evaluation_uri: str) -> Dict[str, float]:
-    """Overall TFMA metrics (no sub-keys) of the Evaluator's output."""
-    import tensorflow_model_analysis as tfma
+    """Overall TFMA metrics (no sub-keys) of the candidate model in the Evaluator's output."""
+    from tfx_transfer.components.evaluation_report import report
 
-    result = tfma.load_eval_result(evaluation_uri)
+    result = report.load_eval_result(evaluation_uri)
     metrics: Dict[str, float] = {}
     for slice_key, by_output in result.slicing_metrics:
         if slice_key:
@@ -93,6 +92,8 @@ def summarize(
         "components": {node: {k: v for k, v in info.items() if not k.startswith("_")} for node, info in nodes.items()},
         "tensorboard_logdir": os.path.join(run_dir, "tensorboard") if run_dir else None,
     }
+    reports = summary["components"].get("EvaluationReport", {}).get("outputs", {}).get(specs.REPORT_KEY)
+    summary["report"] = os.path.join(reports[0], specs.REPORT_FILE) if reports else None
     tf.io.gfile.makedirs(pipeline_root)
     with tf.io.gfile.GFile(os.path.join(pipeline_root, SUMMARY_FILE), "w") as f:
         json.dump(summary, f, indent=2, sort_keys=True)

@@ -236,7 +236,7 @@ def _overall(entries: Sequence[Tuple[Any, Any]]) -> Optional[Any]:
     return entries[0][1] if entries else None
 
 
-def _load_eval_result(evaluation_uri: str):
+def load_eval_result(evaluation_uri: str):
     """EvalResult of the candidate model (the one non-baseline model when a baseline was evaluated)."""
     if not tf.io.gfile.isdir(evaluation_uri):
         raise FileNotFoundError(f"no Evaluator output directory at {evaluation_uri!r}")
@@ -524,7 +524,7 @@ def build_report(
             class_names = [line for line in labels.decode("utf-8").splitlines() if line]
     classes = _Classes(class_names or [])
 
-    result = _load_eval_result(evaluation_uri)
+    result = load_eval_result(evaluation_uri)
     overall_metrics = _overall(result.slicing_metrics) or {}
     overall_plots = _overall(result.plots) or {}
     output_names = sorted(overall_metrics) or sorted(overall_plots) or [""]

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from tensorflow_model_analysis.proto import validation_result_pb2
 
-from tfx_transfer.pipeline.report import build_report
+from tfx_transfer.components.evaluation_report.report import build_report
 
 CLASS_NAMES = ["cat", "dog", "<script>alert(1)</script>"]
 REASONS = ["only 10.0 examples per class < 50", "LogME -0.12 is low"]

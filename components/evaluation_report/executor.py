@@ -1,0 +1,33 @@
+"""EvaluationReport executor: artifact URIs in, `report.html` written into the report artifact."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List
+
+from tfx import types
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils
+
+from tfx_transfer.components import specs
+from tfx_transfer.components.evaluation_report import report
+
+
+class Executor(base_executor.BaseExecutor):
+    """Builds the report; class names come from the FineTuner's `labels.txt` in model_run."""
+
+    def Do(
+        self,
+        input_dict: Dict[str, List[types.Artifact]],
+        output_dict: Dict[str, List[types.Artifact]],
+        exec_properties: Dict[str, Any],
+    ) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        output = artifact_utils.get_single_uri(output_dict[specs.REPORT_KEY])
+        report.build_report(
+            artifact_utils.get_single_uri(input_dict[specs.EVALUATION_KEY]),
+            artifact_utils.get_single_uri(input_dict[specs.MODEL_RUN_KEY]),
+            class_names=[],
+            output_path=os.path.join(output, specs.REPORT_FILE),
+            title=exec_properties[specs.TITLE_KEY],
+        )

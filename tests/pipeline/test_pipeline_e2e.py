@@ -1,0 +1,79 @@
+"""The whole pipeline on LocalDagRunner, three times, with MLMD proving what was cached."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from tfx_transfer.pipeline import jobs, pipeline as pipeline_lib
+
+pytestmark = pytest.mark.slow
+
+COMPONENTS = (
+    "ImageFolderExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform",
+    "BottleneckExtractor", "FineTuner", "Evaluator", "EvaluationReport", "Pusher",
+)
+
+
+def _pipeline(root, image_folder, base, head_units):
+    return pipeline_lib.create_pipeline(
+        pipeline_name="e2e",
+        pipeline_root=os.path.join(root, "pipeline_root"),
+        data_root=image_folder,
+        serving_dir=os.path.join(root, "serving"),
+        extractor_args={"model_uri": base, "cut_layer": "flatten_1", "batch_size": 8},
+        fine_tuner_args={"epochs": 3, "head_units": head_units, "batch_size": 8},
+        accuracy_threshold=0.0,
+        change_threshold=1.0,
+        metadata_connection_config=jobs.metadata_config(root),
+    )
+
+
+def _executions(root):
+    """{component: [state per run]} and the store, from MLMD."""
+    store = metadata_store.MetadataStore(jobs.metadata_config(root))
+    states = {}
+    for component in COMPONENTS:
+        context = store.get_context_by_type_and_name("node", f"e2e.{component}")
+        executions = sorted(store.get_executions_by_context(context.id), key=lambda e: e.id)
+        states[component] = [metadata_store_pb2.Execution.State.Name(e.last_known_state) for e in executions]
+    return states, store
+
+
+def test_three_runs_cache_what_did_not_change(tmp_path, image_folder, tiny_cnn_path):
+    root = str(tmp_path)
+    first = jobs.run_and_report(_pipeline(root, image_folder, tiny_cnn_path, [8]), root)
+    second = jobs.run_and_report(_pipeline(root, image_folder, tiny_cnn_path, [16]), root)  # Head only.
+    third = jobs.run_and_report(_pipeline(root, image_folder, tiny_cnn_path, [16]), root)  # Nothing.
+
+    states, store = _executions(root)
+    upstream = ("ImageFolderExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "BottleneckExtractor")
+    downstream = ("FineTuner", "Evaluator", "EvaluationReport", "Pusher")
+    for component in upstream:
+        assert states[component] == ["COMPLETE", "CACHED", "CACHED"], component
+    for component in downstream:
+        assert states[component] == ["COMPLETE", "COMPLETE", "CACHED"], component
+
+    # Artifacts: one set of bottlenecks reused by all runs, two models (one per head).
+    artifact_types = {t.id: t.name for t in store.get_artifact_types()}
+    counts = {}
+    for artifact in store.get_artifacts():
+        counts[artifact_types[artifact.type_id]] = counts.get(artifact_types[artifact.type_id], 0) + 1
+    assert counts["Model"] == 1 + 2  # feature_extractor once, FineTuner's model twice
+    assert counts["ModelRun"] == 2
+    assert counts["Examples"] == 1 + 1 + 2  # raw, transformed, bottlenecks + rejected
+
+    # What each run reported.
+    assert [s["components"]["BottleneckExtractor"]["cache_hit"] for s in (first, second, third)] == [False, True, True]
+    assert all(info["cache_hit"] for node, info in third["components"].items() if node != pipeline_lib.RESOLVER_ID)
+    summary = json.load(open(os.path.join(root, "pipeline_root", "summary.json")))
+    assert summary["blessed"] is True and summary["pushed"] is True
+    assert summary["strategy"]["strategy"] == "feature_extraction"
+    assert 0.0 <= summary["metrics"]["eval"]["sparse_categorical_accuracy"] <= 1.0
+    assert summary["metrics"]["eval"]["example_count"] == 12
+    report = open(summary["report"]).read()
+    assert "circle" in report and "Confusion" in report
