@@ -87,7 +87,7 @@ def extractor_args(settings: Dict[str, Any]) -> Dict[str, Any]:
     return args
 
 
-def build_pipeline(settings: Dict[str, Any], pipeline_root: str):
+def build_pipeline(settings: Dict[str, Any], pipeline_root: str, for_kubeflow: bool = False):
     """The pipeline of `run` and `compile`, from the settings."""
     from tfx_transfer.pipeline.pipeline import create_pipeline
 
@@ -105,6 +105,7 @@ def build_pipeline(settings: Dict[str, Any], pipeline_root: str):
         fine_tuner_args=fine_tuner,
         accuracy_threshold=float(settings.get("accuracy_threshold", configs.ACCURACY_THRESHOLD)),
         beam_pipeline_args=list(settings.get("beam_arg") or []),
+        for_kubeflow=for_kubeflow,
     )
 
 
@@ -146,7 +147,7 @@ def _compile(args: argparse.Namespace) -> None:
     resources = kfp_runner.ResourceConfig(
         gpu_type=args.gpu_type, gpus=args.gpus, cpu_limit=args.cpu, memory_limit=args.memory
     )
-    pipeline = build_pipeline({**settings, "beam_arg": []}, pipeline_root)
+    pipeline = build_pipeline({**settings, "beam_arg": []}, pipeline_root, for_kubeflow=True)
     path = kfp_runner.compile_pipeline(
         pipeline, args.output, args.image, resources, beam_pipeline_args=list(settings.get("beam_arg") or [])
     )

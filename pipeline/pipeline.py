@@ -25,13 +25,21 @@ RESOLVER_ID = "BaselineModelResolver"
 HEAVY_COMPONENT_IDS = (EXTRACTOR_ID, FINE_TUNER_ID)
 
 
-def _baseline_resolver(candidate: tfx.dsl.Channel) -> base_node.BaseNode:
-    """The latest blessed model other than `candidate` (see `baseline.py`)."""
-    return tfx.dsl.Resolver(
-        strategy_class=baseline.LatestBlessedBaselineStrategy,
-        candidate=candidate,
+def _baseline_resolver(candidate: tfx.dsl.Channel, for_kubeflow: bool) -> base_node.BaseNode:
+    """The latest blessed model other than `candidate` (see `baseline.py`).
+
+    TFX's Kubeflow V2 compiler only knows its built-in strategies, so a compiled pipeline uses
+    LatestBlessedModelStrategy: there, after a run blesses a new model, the next run
+    re-evaluates once against it.
+    """
+    channels = dict(
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    )
+    if for_kubeflow:
+        return tfx.dsl.Resolver(strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy, **channels).with_id(RESOLVER_ID)
+    return tfx.dsl.Resolver(
+        strategy_class=baseline.LatestBlessedBaselineStrategy, candidate=candidate, **channels
     ).with_id(RESOLVER_ID)
 
 
@@ -50,13 +58,15 @@ def create_pipeline(
     metadata_connection_config: Optional[Any] = None,
     beam_pipeline_args: Optional[List[str]] = None,
     enable_cache: bool = True,
+    for_kubeflow: bool = False,
 ) -> tfx.dsl.Pipeline:
     """The whole job from labelled image folders to a gated, pushed model.
 
     `extractor_args` and `fine_tuner_args` are the BottleneckExtractor's and FineTuner's keyword
     arguments (base source, image size, strategy, head, ...). `base_model` is an upstream
     `Model` channel used as the base, produced by one of `upstream_components` (which are
-    added to the pipeline before the rest).
+    added to the pipeline before the rest). `for_kubeflow` builds what the KFP v2 compiler
+    supports (see `_baseline_resolver`).
     """
     example_gen = ImageFolderExampleGen(input_base=data_root, split_ratios=split_ratios).with_id(EXAMPLE_GEN_ID)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
@@ -80,7 +90,7 @@ def create_pipeline(
         label_vocabulary=transform.LABEL_VOCABULARY,
         **(fine_tuner_args or {}),
     ).with_id(FINE_TUNER_ID)
-    resolver = _baseline_resolver(fine_tuner.outputs["model"])
+    resolver = _baseline_resolver(fine_tuner.outputs["model"], for_kubeflow)
     evaluator = tfx.components.Evaluator(
         examples=transformed,
         model=fine_tuner.outputs["model"],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import os
 from typing import Dict, List, Optional
 
@@ -139,3 +138,27 @@ def run_executor(component, inputs, output_root: str):
     executor = component.executor_spec.executor_class()
     executor.Do({k: [v] for k, v in inputs.items()}, outputs, dict(component.exec_properties))
     return {key: artifacts[0] for key, artifacts in outputs.items()}
+
+
+def load_pipeline_spec(path: str):
+    """The KFP PipelineSpec in a compiled file: a PipelineJob's `pipelineSpec` (.json) or bare (.yaml)."""
+    import json
+
+    import yaml
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    with open(path) as f:
+        document = json.load(f) if path.endswith(".json") else yaml.safe_load(f)
+    return json_format.ParseDict(document.get("pipelineSpec", document), pipeline_spec_pb2.PipelineSpec())
+
+
+def executors(spec):
+    """Component id -> its ExecutorSpec (deploymentSpec is a Struct in PipelineSpec)."""
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    deployment = json_format.ParseDict(
+        json_format.MessageToDict(spec.deployment_spec), pipeline_spec_pb2.PipelineDeploymentConfig()
+    )
+    return {cid: deployment.executors[c.executor_label] for cid, c in spec.components.items()}

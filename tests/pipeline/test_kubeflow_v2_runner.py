@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict
 
 import pytest
 import yaml
-from google.protobuf import json_format
-from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 
-from testdata import png_bytes
+from testdata import executors, load_pipeline_spec, png_bytes
 from tfx_transfer.components import BottleneckExtractor, ImageFolderExampleGen
 from tfx_transfer.pipeline import kfp_submit
 from tfx_transfer.pipeline import kubeflow_v2_runner as runner
@@ -42,22 +39,6 @@ def small_pipeline(image_folder: str, pipeline_root: str) -> tfx.dsl.Pipeline:
     return tfx.dsl.Pipeline(
         pipeline_name="kfp-test", pipeline_root=pipeline_root, components=[example_gen, extractor]
     )
-
-
-def load_pipeline_spec(path: str) -> pipeline_spec_pb2.PipelineSpec:
-    """The PipelineSpec in a compiled file: a PipelineJob's `pipelineSpec` (.json) or bare (.yaml)."""
-    with open(path) as f:
-        document: Dict[str, Any] = json.load(f) if path.endswith(".json") else yaml.safe_load(f)
-    spec_dict = document.get("pipelineSpec", document)
-    return json_format.ParseDict(spec_dict, pipeline_spec_pb2.PipelineSpec())
-
-
-def executors(spec: pipeline_spec_pb2.PipelineSpec) -> Dict[str, Any]:
-    """Component id -> its ExecutorSpec (deploymentSpec is a Struct in PipelineSpec)."""
-    deployment = json_format.ParseDict(
-        json_format.MessageToDict(spec.deployment_spec), pipeline_spec_pb2.PipelineDeploymentConfig()
-    )
-    return {cid: deployment.executors[c.executor_label] for cid, c in spec.components.items()}
 
 
 def test_gpu_only_on_heavy_step_with_image_and_beam_args(image_folder, tmp_path):
