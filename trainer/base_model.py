@@ -102,6 +102,10 @@ class BaseModelSource:
     preprocessing: Optional[str] = None
     allow_unsafe_model: bool = False
 
+    def __post_init__(self) -> None:
+        if self.image_size is not None:
+            object.__setattr__(self, "image_size", pp.normalize_image_size(self.image_size))
+
     def describe(self) -> str:
         if self.keras_application:
             return f"Keras Application {self.keras_application} (weights={self.weights!r})"

@@ -128,7 +128,7 @@ class FineTuner(base_component.BaseComponent):
         augmentation: Optional[Mapping[str, Union[float, bool]]] = None,
         batch_size: int = 32,
         seed: int = 0,
-        patience: int = 3,
+        patience: int = 5,
         train_split: str = "train",
         eval_split: str = "eval",
     ):
