@@ -9,10 +9,11 @@ None then, and the input pipeline skips the step.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import List, Optional
 
 import keras
+
+from tfx_transfer.trainer import checks
 
 # Rotation is given in degrees (as in Keras' ImageDataGenerator); Keras' layer wants turns.
 _DEGREES_PER_TURN = 360.0
@@ -23,16 +24,7 @@ class AugmentationError(ValueError):
 
 
 def _check_range(name: str, value, high: float, high_inclusive: bool) -> None:
-    ok = (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value >= 0
-        and (value <= high if high_inclusive else value < high)
-    )
-    if not ok:
-        bracket = "]" if high_inclusive else ")"
-        raise AugmentationError(f"{name}={value!r} is out of range; valid values are in [0, {high}{bracket}.")
+    checks.check_number(name, value, 0, high, high_inclusive, AugmentationError)
 
 
 @dataclasses.dataclass(frozen=True)

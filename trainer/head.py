@@ -17,6 +17,7 @@ from typing import Dict, List, Sequence, Tuple, Union
 import keras
 import numpy as np
 
+from tfx_transfer.trainer import checks
 from tfx_transfer.trainer.labels import LabelError
 
 HEAD_NAME = "head"
@@ -35,17 +36,7 @@ class UnfreezeError(ValueError):
 
 
 def _check_number(name: str, value, low: float, high: float, high_inclusive: bool = False) -> None:
-    """Raises when `value` is not a number in [low, high) (or [low, high])."""
-    ok = (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and low <= value
-        and (value <= high if high_inclusive else value < high)
-    )
-    if not ok:
-        bracket = "]" if high_inclusive else ")"
-        raise HeadConfigError(f"{name}={value!r} is out of range; valid values are in [{low}, {high}{bracket}.")
+    checks.check_number(name, value, low, high, high_inclusive, HeadConfigError)
 
 
 @dataclasses.dataclass(frozen=True)
