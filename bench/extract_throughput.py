@@ -22,7 +22,6 @@ import tempfile
 import time
 
 BATCH_SIZE = 32
-SOURCE_SIZE = (200, 180)  # Images are stored larger than the model input, so both paths resize.
 
 
 def _write_data(directory: str, count: int) -> str:
@@ -30,24 +29,18 @@ def _write_data(directory: str, count: int) -> str:
     import numpy as np
     import tensorflow as tf
 
+    from synthetic import image_example, smooth_jpeg
+
     split_dir = os.path.join(directory, "Split-train")
     os.makedirs(split_dir, exist_ok=True)
     rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0 : SOURCE_SIZE[0], 0 : SOURCE_SIZE[1]].astype("float32")
     shards = 4
     writers = [
         tf.io.TFRecordWriter(os.path.join(split_dir, f"data_tfrecord-{i:05d}-of-{shards:05d}.gz"), "GZIP")
         for i in range(shards)
     ]
     for index in range(count):
-        fx, fy, phase = rng.uniform(0.01, 0.2, size=3)
-        base = 127 + 60 * np.sin(fx * xx + phase) + 60 * np.cos(fy * yy)
-        pixels = np.stack([base, base[::-1], base[:, ::-1]], axis=-1)
-        pixels = np.clip(pixels + rng.normal(0, 8, pixels.shape), 0, 255).astype("uint8")
-        example = tf.train.Example()
-        example.features.feature["image"].bytes_list.value.append(tf.io.encode_jpeg(pixels, quality=90).numpy())
-        example.features.feature["label"].bytes_list.value.append(str(index % 10).encode())
-        writers[index % shards].write(example.SerializeToString())
+        writers[index % shards].write(image_example(smooth_jpeg(rng), str(index % 10)))
     for writer in writers:
         writer.close()
     return directory

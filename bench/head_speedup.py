@@ -30,7 +30,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 BATCH_SIZE = 32
 NUM_CLASSES = 10
 SEED = 0
-SOURCE_SIZE = (200, 180)  # Stored larger than the model input, so the frozen path resizes too.
 
 
 def _write_images(path: str, count: int) -> None:
@@ -38,18 +37,12 @@ def _write_images(path: str, count: int) -> None:
     import numpy as np
     import tensorflow as tf
 
+    from synthetic import image_example, smooth_jpeg
+
     rng = np.random.default_rng(SEED)
-    yy, xx = np.mgrid[0 : SOURCE_SIZE[0], 0 : SOURCE_SIZE[1]].astype("float32")
     with tf.io.TFRecordWriter(path, "GZIP") as writer:
         for index in range(count):
-            fx, fy, phase = rng.uniform(0.01, 0.2, size=3)
-            base = 127 + 60 * np.sin(fx * xx + phase) + 60 * np.cos(fy * yy)
-            pixels = np.stack([base, base[::-1], base[:, ::-1]], axis=-1)
-            pixels = np.clip(pixels + rng.normal(0, 8, pixels.shape), 0, 255).astype("uint8")
-            example = tf.train.Example()
-            example.features.feature["image"].bytes_list.value.append(tf.io.encode_jpeg(pixels, quality=90).numpy())
-            example.features.feature["label"].bytes_list.value.append(str(index % NUM_CLASSES).encode())
-            writer.write(example.SerializeToString())
+            writer.write(image_example(smooth_jpeg(rng), str(index % NUM_CLASSES)))
 
 
 def main() -> None:
