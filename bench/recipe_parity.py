@@ -5,8 +5,10 @@ Data: scikit-learn's bundled digits (no download), each 8x8 image upscaled to a 
 
 * Source: a small CNN (Rescaling(1/255), Conv-Pool-Conv-Pool, Flatten named 'flatten', Dense,
   Dense(5 softmax)) trained on every image of digits 0-4, saved as `.keras`.
-* Target: digits 5-9 with 5 labelled images per class (picked by the seed) for training; every
-  other 5-9 image is the eval split. The base is the source CNN cut at 'flatten'.
+* Target: digits 5-9 with 5 labelled images per class (picked by the seed) for training. Of the
+  other 5-9 images a fifth is the validation split (the plugin's eval split, which its
+  EarlyStopping watches) and the rest is the test set every method is scored on, so no method
+  selects its weights on the images it is scored on. The base is the source CNN cut at 'flatten'.
 
 Compared, per seed and averaged over the seeds:
 
@@ -14,7 +16,7 @@ Compared, per seed and averaged over the seeds:
   (`trainer.run_fn.run_fn`, which builds the extractor with `base_model.build_feature_extractor`,
   computes the bottlenecks and calls the shared core `transfer.fit_and_export`, exactly what the
   FineTuner executor calls) on gzipped TFRecords of tf.Example (PNG bytes + label string). The
-  exported SavedModel's `serving_raw` signature classifies the eval images.
+  exported SavedModel's `serving_raw` signature classifies the test images.
 * recipe: the Keras guide's transfer-learning recipe written by hand: the frozen cut base,
   Dropout, a Dense softmax head; the same head, optimizer (Adam), learning rate, epochs, batch
   size and data as the plugin, and plain `fit` (no callbacks).
@@ -42,6 +44,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 SOURCE_DIGITS = (0, 1, 2, 3, 4)
 TARGET_DIGITS = (5, 6, 7, 8, 9)
 SHOTS = 5  # labelled training images per target class
+VALIDATION_SHARE = 5  # one in five held-out images validates, the rest is the test set
 SCALE = 4  # 8x8 -> 32x32
 SOURCE_EPOCHS = 5
 CUT_LAYER = "flatten"
@@ -191,7 +194,7 @@ def main() -> None:
     source.save(source_path)
 
     # The plugin and the recipe share these settings; the plugin keeps its other defaults
-    # (EarlyStopping/ReduceLROnPlateau with patience 3 on the eval split, fine-tuning at 1e-5).
+    # (EarlyStopping/ReduceLROnPlateau on the validation split, fine-tuning at 1e-5).
     head_cfg = {"head_units": [], "dropout": 0.2}
     target_rows = np.flatnonzero(np.isin(targets, TARGET_DIGITS))
     results = {name: [] for name in (*STRATEGIES, "recipe", "scratch")}
@@ -201,18 +204,21 @@ def main() -> None:
         train_rows = np.sort(np.concatenate([
             rng.choice(np.flatnonzero(targets == d), SHOTS, replace=False) for d in TARGET_DIGITS
         ]))
-        eval_rows = np.setdiff1d(target_rows, train_rows)
+        held_out = np.setdiff1d(target_rows, train_rows)
+        validation_rows = np.sort(rng.choice(held_out, len(held_out) // VALIDATION_SHARE, replace=False))
+        eval_rows = np.setdiff1d(held_out, validation_rows)  # The test set, scored for every method.
         seed_dir = os.path.join(workdir, f"seed_{seed}")
         os.makedirs(seed_dir, exist_ok=True)
         train_file = _write_records(
             os.path.join(seed_dir, "train.tfrecord.gz"), [pngs[i] for i in train_rows], targets[train_rows])
-        eval_file = _write_records(
-            os.path.join(seed_dir, "eval.tfrecord.gz"), [pngs[i] for i in eval_rows], targets[eval_rows])
+        validation_file = _write_records(
+            os.path.join(seed_dir, "validation.tfrecord.gz"), [pngs[i] for i in validation_rows],
+            targets[validation_rows])
         train_cfg = {"epochs": args.epochs, "learning_rate": args.learning_rate,
                      "batch_size": args.batch_size, "seed": seed}
         for strategy in STRATEGIES:
             accuracy, chosen, epochs = _plugin_accuracy(
-                strategy, source_path, train_file, eval_file, [pngs[i] for i in eval_rows],
+                strategy, source_path, train_file, validation_file, [pngs[i] for i in eval_rows],
                 targets[eval_rows], train_cfg, head_cfg, os.path.join(seed_dir, strategy),
             )
             results[strategy].append(accuracy)
@@ -228,7 +234,8 @@ def main() -> None:
         ))
 
     print(f"digits 32x32 RGB: source CNN on {len(source_rows)} images of 0-4 (train acc {source_acc:.3f}); "
-          f"target 5-9 with {SHOTS} labels/class, eval {len(eval_rows)} images; cut '{CUT_LAYER}'")
+          f"target 5-9 with {SHOTS} labels/class, validation {len(validation_rows)}, test {len(eval_rows)} images; "
+          f"cut '{CUT_LAYER}'")
     print(f"shared: Adam lr={args.learning_rate} epochs={args.epochs} batch={args.batch_size} "
           f"head=Dropout({head_cfg['dropout']})+Dense(5); seeds={args.seeds}")
     for note in notes:
