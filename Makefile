@@ -9,8 +9,8 @@ PYTEST_ARGS ?=
 
 setup: $(STAMP)
 
-$(STAMP): requirements.lock setup.py scripts/setup_venv.sh
-	bash scripts/setup_venv.sh
+$(STAMP): requirements.lock setup.py .ci/setup-venv
+	bash .ci/setup-venv
 	touch $(STAMP)
 
 demo: $(STAMP)
