@@ -232,7 +232,9 @@ class _DropNoise(logging.Filter):
 
 
 def _configure_logging(verbose: bool) -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Without -v, TensorFlow's start-up noise (CUDA plugin registration on CPU machines,
+    # deprecation notices inside TFMA) is hidden; errors still surface as exceptions.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if verbose else "3")
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(message)s")
     for handler in logging.getLogger().handlers:
@@ -242,6 +244,7 @@ def _configure_logging(verbose: bool) -> None:
         import warnings
 
         warnings.filterwarnings("ignore")
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -112,7 +112,7 @@ def print_summary(summary: Dict[str, Any], report_path: Optional[str] = None) ->
         print(f"  eval accuracy: {accuracy:.4f} on {int(metrics.get('example_count', 0))} examples")
     if summary.get("strategy"):
         strategy = summary["strategy"]
-        print(f"  strategy: {strategy['strategy']} ({'; '.join(strategy.get('reasons', [])[:2])})")
+        print(f"  strategy: {strategy['strategy']} ({' '.join(strategy.get('reasons', [])[:2])})")
     print(f"  blessed: {summary['blessed']}, pushed: {summary['pushed']}")
     print("Where to look:")
     if report_path:
