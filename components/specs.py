@@ -3,7 +3,7 @@
 Component, executor and tests all refer to these constants, never to string literals.
 """
 
-from tfx.types import artifact, standard_artifacts
+from tfx.types import standard_artifacts, value_artifact
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
 # ------------------------------------------------------------------ shared keys
@@ -162,13 +162,23 @@ class FineTunerSpec(ComponentSpec):
 EVALUATION_KEY = "evaluation"
 REPORT_KEY = "report"
 TITLE_KEY = "title"
-REPORT_FILE = "report.html"
+REPORT_FILE = "report.html"  # The local copy next to summary.json.
 
 
-class HtmlReport(artifact.Artifact):
-    """A self-contained HTML page; KFP's UI renders artifacts of type `system.HTML` inline."""
+class HtmlReport(value_artifact.ValueArtifact):
+    """A self-contained HTML page stored as the artifact's file itself (its URI is the page).
+
+    Kubeflow Pipelines' UI renders artifacts of type `system.HTML` by reading the file at their
+    URI, so the page is not put in a directory as most TFX artifacts are.
+    """
 
     TYPE_NAME = "system.HTML"
+
+    def encode(self, value: str) -> bytes:
+        return value.encode("utf-8")
+
+    def decode(self, serialized_value: bytes) -> str:
+        return serialized_value.decode("utf-8")
 
 
 class EvaluationReportSpec(ComponentSpec):

@@ -93,7 +93,10 @@ def summarize(
         "tensorboard_logdir": os.path.join(run_dir, "tensorboard") if run_dir else None,
     }
     reports = summary["components"].get("EvaluationReport", {}).get("outputs", {}).get(specs.REPORT_KEY)
-    summary["report"] = os.path.join(reports[0], specs.REPORT_FILE) if reports else None
+    summary["report"] = None
+    if reports:  # A copy with an .html name, which browsers open as a page.
+        summary["report"] = os.path.join(pipeline_root, specs.REPORT_FILE)
+        tf.io.gfile.copy(reports[0], summary["report"], overwrite=True)
     tf.io.gfile.makedirs(pipeline_root)
     with tf.io.gfile.GFile(os.path.join(pipeline_root, SUMMARY_FILE), "w") as f:
         json.dump(summary, f, indent=2, sort_keys=True)

@@ -13,7 +13,7 @@ class EvaluationReport(base_component.BaseComponent):
     """One self-contained HTML page per run: metrics, confusion matrix, curves, strategy.
 
     Its `report` artifact has the type `system.HTML`, which the Kubeflow Pipelines UI shows
-    inline; locally the page is `<report uri>/report.html`.
+    inline; the artifact's URI is the page itself.
     """
 
     SPEC_CLASS = specs.EvaluationReportSpec

@@ -1,8 +1,7 @@
-"""EvaluationReport executor: artifact URIs in, `report.html` written into the report artifact."""
+"""EvaluationReport executor: artifact URIs in, the HTML page written as the report artifact."""
 
 from __future__ import annotations
 
-import os
 from typing import Any, Dict, List
 
 from tfx import types
@@ -23,11 +22,10 @@ class Executor(base_executor.BaseExecutor):
         exec_properties: Dict[str, Any],
     ) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
-        output = artifact_utils.get_single_uri(output_dict[specs.REPORT_KEY])
         report.build_report(
             artifact_utils.get_single_uri(input_dict[specs.EVALUATION_KEY]),
             artifact_utils.get_single_uri(input_dict[specs.MODEL_RUN_KEY]),
             class_names=[],
-            output_path=os.path.join(output, specs.REPORT_FILE),
+            output_path=artifact_utils.get_single_uri(output_dict[specs.REPORT_KEY]),
             title=exec_properties[specs.TITLE_KEY],
         )
