@@ -184,7 +184,7 @@ class HtmlReport(value_artifact.ValueArtifact):
 class EvaluationReportSpec(ComponentSpec):
     """EvaluationReport: TFMA results + FineTuner's model_run in, one HTML report out."""
 
-    PARAMETERS = {TITLE_KEY: ExecutionParameter(type=str)}
+    PARAMETERS = {TITLE_KEY: ExecutionParameter(type=str), PLUGIN_VERSION_KEY: ExecutionParameter(type=str)}
     INPUTS = {
         EVALUATION_KEY: ChannelParameter(type=standard_artifacts.ModelEvaluation),
         MODEL_RUN_KEY: ChannelParameter(type=standard_artifacts.ModelRun),

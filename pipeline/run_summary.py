@@ -59,6 +59,25 @@ def _final(history: Optional[Dict[str, Dict[str, List[float]]]], metric: str) ->
     return values[-1] if values else None
 
 
+def _json_property(artifact, name: str) -> Any:
+    value = artifact.custom_properties.get(name) if artifact is not None else None
+    return json.loads(value.string_value) if value is not None and value.string_value else None
+
+
+def _data_summary(nodes: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+    """Files set aside by the ExampleGen, bottleneck counts per split and the feature size."""
+    example_gen = (nodes.get("ImageFolderExampleGen", {}).get("_artifacts", {}).get("examples") or [None])[0]
+    extractor = nodes.get("BottleneckExtractor", {}).get("_artifacts", {})
+    bottlenecks = (extractor.get(specs.BOTTLENECKS_KEY) or [None])[0]
+    feature_extractor = (extractor.get(specs.FEATURE_EXTRACTOR_KEY) or [None])[0]
+    info = _read_json(os.path.join(feature_extractor.uri, "feature_extractor.json")) if feature_extractor else None
+    return {
+        "rejected_files": _json_property(example_gen, specs.REJECTED_FILES_PROPERTY),
+        "bottleneck_counts": _json_property(bottlenecks, specs.SPLIT_COUNTS_PROPERTY),
+        "feature_dim": info.get("feature_dim") if info else None,
+    }
+
+
 def summarize(
     connection_config, pipeline_name: str, node_ids: Sequence[str], pipeline_root: str, wall_time_s: float
 ) -> Dict[str, Any]:
@@ -89,12 +108,13 @@ def summarize(
             pushed.custom_properties["pushed_destination"].string_value if pushed and "pushed_destination" in pushed.custom_properties else None
         ),
         "strategy": strategy,
+        "data": _data_summary(nodes),
         "components": {node: {k: v for k, v in info.items() if not k.startswith("_")} for node, info in nodes.items()},
         "tensorboard_logdir": os.path.join(run_dir, "tensorboard") if run_dir else None,
     }
     reports = summary["components"].get("EvaluationReport", {}).get("outputs", {}).get(specs.REPORT_KEY)
     summary["report"] = None
-    if reports:  # A copy with an .html name, which browsers open as a page.
+    if reports and not tf.io.gfile.isdir(reports[0]):  # A copy with an .html name, which browsers open.
         summary["report"] = os.path.join(pipeline_root, specs.REPORT_FILE)
         tf.io.gfile.copy(reports[0], summary["report"], overwrite=True)
     tf.io.gfile.makedirs(pipeline_root)
@@ -111,6 +131,13 @@ def print_summary(summary: Dict[str, Any], report_path: Optional[str] = None) ->
     print("  component                      state      wall time")
     for node, info in summary["components"].items():
         print(f"  {node:<30} {info['state']:<10} {info['wall_time_s']:>7.1f} s")
+    data = summary.get("data") or {}
+    for split, count in sorted((data.get("bottleneck_counts") or {}).items()):
+        print(f"  {split}: {count['examples_in']} examples -> {count['examples_out']} bottlenecks of size "
+              f"{data.get('feature_dim')}, {count['examples_rejected']} rejected")
+    rejected_files = sum(sum(c.values()) for c in (data.get("rejected_files") or {}).values())
+    if rejected_files:
+        print(f"  {rejected_files} file(s) were not images; ImageFolderExampleGen lists them in rejected_files.json")
     if accuracy is not None:
         print(f"  eval accuracy: {accuracy:.4f} on {int(metrics.get('example_count', 0))} examples")
     if summary.get("strategy"):

@@ -7,6 +7,7 @@ from tfx.dsl.components.base import base_component, executor_spec
 
 from tfx_transfer.components import specs
 from tfx_transfer.components.evaluation_report import executor
+from tfx_transfer.trainer.version import plugin_version
 
 
 class EvaluationReport(base_component.BaseComponent):
@@ -30,6 +31,7 @@ class EvaluationReport(base_component.BaseComponent):
                 evaluation=evaluation,
                 model_run=model_run,
                 title=title,
+                plugin_version=plugin_version(),
                 report=types.Channel(type=specs.HtmlReport),
             )
         )
