@@ -9,7 +9,7 @@ import os
 import re
 import sys
 import time
-from typing import Dict, TextIO
+from typing import Dict, Optional, TextIO
 
 from tfx import v1 as tfx
 from tfx.orchestration.local import local_dag_runner
@@ -54,10 +54,10 @@ class _ProgressLog:
             print(f"  < {node_id} finished in {seconds:.1f} s", file=self._stream, flush=True)
 
 
-def run(pipeline: tfx.dsl.Pipeline, stream: TextIO = sys.stdout) -> float:
-    """Runs the pipeline, printing component progress; returns the wall time in seconds."""
+def run(pipeline: tfx.dsl.Pipeline, stream: Optional[TextIO] = None) -> float:
+    """Runs the pipeline, printing component progress (to stdout by default); returns seconds."""
     real_logging = local_dag_runner.logging
-    local_dag_runner.logging = _ProgressLog(real_logging, stream)
+    local_dag_runner.logging = _ProgressLog(real_logging, stream or sys.stdout)
     start = time.perf_counter()
     try:
         tfx.orchestration.LocalDagRunner().run(pipeline)
