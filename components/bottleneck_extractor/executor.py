@@ -122,9 +122,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     def _save_feature_extractor(
         source: bm.BaseModelSource, fingerprint: Dict[str, Any], uri: str
     ) -> None:
-        if source.keras_application and source.weights_sha256:
-            bm.verify_weights_sha256(source.weights, source.weights_sha256)
-        actual = bm.weights_fingerprint(source)
+        actual = bm.weights_fingerprint(source)  # Also verifies a pinned weights_sha256.
         if actual != fingerprint.get("weights_sha256"):
             logging.warning(
                 "The base's weights changed since the pipeline was built (fingerprint %s, now %s); "
@@ -134,15 +132,16 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             )
             fingerprint = {**fingerprint, "weights_sha256": actual}
         model, preprocessing = bm.build_feature_extractor(source)
+        saved_model = bm.saved_model_source_path(source)
         info = bm.FeatureExtractorInfo(
             preprocessing=preprocessing,
             feature_dim=bm.feature_dim(model, preprocessing),
-            fine_tunable=not bm.saved_model_source_path(source),
+            fine_tunable=not saved_model,
             source=source.describe(),
             cut_layer=source.cut_layer,
             fingerprint=fingerprint,
         )
-        bm.save_feature_extractor(model, info, uri, bm.saved_model_source_path(source))
+        bm.save_feature_extractor(model, info, uri, saved_model)
         bm.log_extractor(model, info)
 
     @staticmethod
