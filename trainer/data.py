@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import logging
+import warnings
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import keras
@@ -79,13 +80,24 @@ def record_dataset(files: Sequence[str]) -> tf.data.Dataset:
     return tf.data.TFRecordDataset(list(files), compression_type=kinds[files[0]])
 
 
+def parse_example(serialized: bytes) -> Optional[tf.train.Example]:
+    """The parsed tf.Example, or None for bytes that are not one.
+
+    Some malformed bytes make protobuf only warn and return a partial message; those count as
+    unparseable too.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            return tf.train.Example.FromString(serialized)
+        except Exception:  # pylint: disable=broad-except  # DecodeError, RuntimeWarning, ...
+            return None
+
+
 def _iter_examples(files: Sequence[str]) -> Iterator[Optional[tf.train.Example]]:
     """Every record as an Example, or None where the bytes are not an Example."""
     for serialized in record_dataset(files).as_numpy_iterator():
-        try:
-            yield tf.train.Example.FromString(serialized)
-        except Exception:  # pylint: disable=broad-except  # protobuf DecodeError
-            yield None
+        yield parse_example(serialized)
 
 
 def _values(example: tf.train.Example, name: str, kind: str) -> Sequence:

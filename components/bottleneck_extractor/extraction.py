@@ -10,7 +10,6 @@ in / out / rejected per split and per reason.
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
@@ -25,7 +24,8 @@ from apache_beam.ml.inference.base import (
     RunInference,
 )
 
-from tfx_transfer.trainer import base_model
+from tfx_transfer.components.beam_metrics import counter_name
+from tfx_transfer.trainer import base_model, data
 from tfx_transfer.trainer import preprocessing as pp
 
 METRICS_NAMESPACE = "tfx_transfer.BottleneckExtractor"
@@ -49,27 +49,12 @@ class ExtractionConfig:
     max_image_pixels: int = pp.DEFAULT_MAX_IMAGE_PIXELS
 
 
-def counter_name(kind: str, split: str) -> str:
-    """Counter names are `<kind>[<split>]`, e.g. `examples_in[train]`."""
-    return f"{kind}[{split}]"
-
-
 def _feature_values(example: tf.train.Example, name: str) -> Sequence[Any]:
     if not name or name not in example.features.feature:
         return ()
     feature = example.features.feature[name]
     kind = feature.WhichOneof("kind")
     return getattr(feature, kind).value if kind else ()
-
-
-def parse_example(serialized: bytes) -> Optional[tf.train.Example]:
-    """The parsed tf.Example, or None for bytes that are not one (protobuf only warns on some)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        try:
-            return tf.train.Example.FromString(serialized)
-        except Exception:  # pylint: disable=broad-except  # DecodeError, RuntimeWarning, ...
-            return None
 
 
 def _with_reason(serialized: bytes, example: Optional[tf.train.Example], reason: str) -> bytes:
@@ -110,7 +95,7 @@ class _ValidateExamplesFn(beam.DoFn):
 
     def process(self, serialized: bytes) -> Iterator[Any]:
         self._in.inc()
-        example = parse_example(serialized)
+        example = data.parse_example(serialized)
         if example is None:
             yield self._rejections.reject(serialized, None, REASON_UNPARSEABLE)
             return
