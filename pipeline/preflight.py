@@ -14,7 +14,6 @@ from tfx_transfer.trainer import preprocessing as pp
 
 REASON_NOT_AN_IMAGE = "not_an_image"
 REASON_UNREADABLE = "unreadable"
-_HEADER_BYTES = 64
 
 
 def bad_files(data_root: str) -> List[Tuple[str, str]]:
@@ -25,7 +24,7 @@ def bad_files(data_root: str) -> List[Tuple[str, str]]:
             path = os.path.join(root, name)
             try:
                 with open(path, "rb") as f:
-                    header = f.read(_HEADER_BYTES)
+                    header = f.read(pp.IMAGE_HEADER_BYTES)
             except OSError:
                 found.append((path, REASON_UNREADABLE))
                 continue

@@ -11,6 +11,7 @@ from ml_metadata.metadata_store import metadata_store
 
 from tfx_transfer.components import specs
 from tfx_transfer.pipeline import outputs
+from tfx_transfer.trainer import base_model as bm
 
 SUMMARY_FILE = "summary.json"
 
@@ -70,11 +71,10 @@ def _data_summary(nodes: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
     extractor = nodes.get("BottleneckExtractor", {}).get("_artifacts", {})
     bottlenecks = (extractor.get(specs.BOTTLENECKS_KEY) or [None])[0]
     feature_extractor = (extractor.get(specs.FEATURE_EXTRACTOR_KEY) or [None])[0]
-    info = _read_json(os.path.join(feature_extractor.uri, "feature_extractor.json")) if feature_extractor else None
     return {
         "rejected_files": _json_property(example_gen, specs.REJECTED_FILES_PROPERTY),
         "bottleneck_counts": _json_property(bottlenecks, specs.SPLIT_COUNTS_PROPERTY),
-        "feature_dim": info.get("feature_dim") if info else None,
+        "feature_dim": bm.load_feature_extractor_info(feature_extractor.uri).feature_dim if feature_extractor else None,
     }
 
 

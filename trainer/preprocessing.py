@@ -175,6 +175,10 @@ def inspect_image_bytes(
     return REASON_UNKNOWN_FORMAT
 
 
+# Enough leading bytes for `image_format` to recognise every format it knows.
+IMAGE_HEADER_BYTES = 16
+
+
 def image_format(data: bytes) -> Optional[str]:
     """The container format of `data` ('png', 'jpeg', 'gif', 'bmp'), or None if not an image."""
     for name, magic, _ in _FORMATS:

@@ -43,7 +43,6 @@ CLASS_PATTERN = "*/*"
 SINGLE_SPLIT = "single_split"
 
 _SPLIT_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
-_HEADER_BYTES = 16
 _MAX_LOGGED_NAMES = 10
 
 
@@ -81,7 +80,7 @@ def _has_image(folder: str) -> bool:
         path = _join(folder, entry)
         try:
             with tf.io.gfile.GFile(path, "rb") as handle:
-                header = handle.read(_HEADER_BYTES)
+                header = handle.read(pp.IMAGE_HEADER_BYTES)
         except (tf.errors.OpError, IsADirectoryError):
             if tf.io.gfile.isdir(path):
                 continue

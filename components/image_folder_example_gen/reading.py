@@ -23,6 +23,7 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.metrics import Metrics
 
+from tfx_transfer.components.beam_metrics import counter_name
 from tfx_transfer.trainer import preprocessing as pp
 
 METRICS_NAMESPACE = "tfx_transfer.ImageFolderExampleGen"
@@ -41,14 +42,7 @@ REJECTED_REASON = "reason"
 EXAMPLES_OUTPUT = "examples"
 REJECTED_OUTPUT = "rejected"
 
-# Enough bytes to recognise every format `preprocessing.image_format` knows.
-_MAGIC_BYTES = 16
 _PATH_SEPARATORS = re.compile(r"[/\\]+")
-
-
-def counter_name(kind: str, split: str) -> str:
-    """Counter names are `<kind>[<split>]`, e.g. `rejected_unknown_image_format[train]`."""
-    return f"{kind}[{split}]"
 
 
 def relative_id(path: str, depth: int) -> str:
@@ -95,7 +89,7 @@ class _FileToExampleFn(beam.DoFn):
         split = self._split_of(example_id)
         self._inc("files", split)
         with readable_file.open(mime_type="application/octet-stream") as handle:
-            head = handle.read(_MAGIC_BYTES)
+            head = handle.read(pp.IMAGE_HEADER_BYTES)
             # Only images are read whole; a stray video or archive costs just its header.
             data = head + handle.read() if pp.image_format(head) else head
         reason = pp.inspect_image_bytes(data, max_image_pixels=0)
