@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Dict, List, Optional
 
 from ml_metadata.metadata_store import metadata_store
@@ -40,9 +39,3 @@ def execution_outputs(
 
 def state_name(execution: metadata_store_pb2.Execution) -> str:
     return metadata_store_pb2.Execution.State.Name(execution.last_known_state)
-
-
-def split_counts(artifact: metadata_store_pb2.Artifact) -> Dict[str, Dict[str, int]]:
-    """The per-split in/out/rejected counts BottleneckExtractor stores on its outputs."""
-    value = artifact.custom_properties.get("split_counts")
-    return json.loads(value.string_value) if value is not None else {}

@@ -265,17 +265,6 @@ def scan_raw_records(
     )
 
 
-def scan_raw_examples(
-    file_pattern: FilePattern,
-    image_feature: str,
-    label_feature: str,
-    vocabulary: LabelVocabulary,
-    max_image_pixels: int = pp.DEFAULT_MAX_IMAGE_PIXELS,
-) -> Dict[str, int]:
-    """How many raw examples `raw_image_dataset` skips, by reason (empty when none)."""
-    return scan_raw_records(file_pattern, image_feature, label_feature, vocabulary, max_image_pixels).reasons
-
-
 def bottleneck_dim(file_pattern: FilePattern) -> int:
     """The length of the `bottleneck` feature of the first record that has one."""
     for example in _iter_examples(list_files(file_pattern)):

@@ -96,12 +96,6 @@ def label_vocabulary(
     return labels_lib.LabelVocabulary.from_labels(values)
 
 
-def _write_text(path: str, text: str) -> None:
-    tf.io.gfile.makedirs(os.path.dirname(path))
-    with tf.io.gfile.GFile(path, "w") as f:
-        f.write(text)
-
-
 def write_text(path: str, text: str) -> None:
     tf.io.gfile.makedirs(os.path.dirname(path))
     with tf.io.gfile.GFile(path, "w") as f:

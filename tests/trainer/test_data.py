@@ -133,7 +133,7 @@ def _raw_examples():
 
 def test_scan_raw_examples_counts_each_reason(tmp_path):
     pattern = _write(tmp_path, _raw_examples())
-    assert data.scan_raw_examples(pattern, "image", "label", VOCAB) == {
+    assert data.scan_raw_records(pattern, "image", "label", VOCAB).reasons == {
         pp.REASON_MISSING_IMAGE: 1,
         pp.REASON_EMPTY_IMAGE: 1,
         pp.REASON_UNKNOWN_FORMAT: 1,
@@ -177,7 +177,7 @@ def test_image_that_passes_the_header_check_but_fails_to_decode_is_skipped(tmp_p
         testdata.make_example(testdata.png_bytes(seed=2), "dog"),
     ]
     pattern = _write(tmp_path, examples)
-    assert data.scan_raw_examples(pattern, "image", "label", VOCAB) == {}
+    assert data.scan_raw_records(pattern, "image", "label", VOCAB).reasons == {}
     dataset = data.raw_image_dataset(pattern, "image", "label", VOCAB, CONFIG, batch_size=8, shuffle=False, seed=0)
     (images, labels), = dataset.as_numpy_iterator()
     np.testing.assert_array_equal(labels, [0, 1])
