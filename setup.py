@@ -5,15 +5,28 @@ them into the `tfx_transfer` namespace so that nothing installs as a bare `pipel
 Pinned versions live in `requirements.lock`; the ranges here are what the code needs.
 """
 
-from setuptools import setup
+import os
+
+from setuptools import find_packages, setup
 
 VERSION = "0.1.0"
 
-PACKAGE_DIRS = {
-    "tfx_transfer.components": "components",
-    "tfx_transfer.trainer": "trainer",
-    "tfx_transfer.pipeline": "pipeline",
-}
+# Each top-level folder is a package of the namespace; its subfolders (e.g.
+# components/bottleneck_extractor) are installed with it.
+TOP_LEVEL = {"tfx_transfer.components": "components", "tfx_transfer.trainer": "trainer", "tfx_transfer.pipeline": "pipeline"}
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def package_dirs():
+    """Every package below the top-level folders, mapped to its folder."""
+    dirs = dict(TOP_LEVEL)
+    for package, folder in TOP_LEVEL.items():
+        for sub in find_packages(os.path.join(HERE, folder)):
+            dirs[f"{package}.{sub}"] = os.path.join(folder, *sub.split("."))
+    return dirs
+
+
+PACKAGE_DIRS = package_dirs()
 
 setup(
     name="tfx-transfer",

@@ -54,9 +54,10 @@ def main() -> None:
 
     import keras
 
-    from tfx_transfer.trainer import base_model, data, training
+    from tfx_transfer.trainer import base_model, data, records, training
     from tfx_transfer.trainer import head as head_lib
     from tfx_transfer.trainer.labels import LabelVocabulary
+    from tfx_transfer.trainer import base_source as bs
 
     class EpochTimes(keras.callbacks.Callback):
         def __init__(self):
@@ -71,9 +72,9 @@ def main() -> None:
 
     workdir = args.workdir or tempfile.mkdtemp(prefix="bench_head_")
     os.makedirs(workdir, exist_ok=True)
-    records = os.path.join(workdir, f"images_{args.images}.tfrecord.gz")
-    if not os.path.exists(records):
-        _write_images(records, args.images)
+    image_file = os.path.join(workdir, f"images_{args.images}.tfrecord.gz")
+    if not os.path.exists(image_file):
+        _write_images(image_file, args.images)
     vocabulary = LabelVocabulary.from_labels([str(c) for c in range(NUM_CLASSES)])
     head_config = head_lib.HeadConfig()
     # Two epochs each, the second timed; patience above that so EarlyStopping cannot end a run.
@@ -83,16 +84,16 @@ def main() -> None:
     )
 
     keras.utils.set_random_seed(SEED)
-    source = base_model.BaseModelSource(
+    source = bs.BaseModelSource(
         keras_application="MobileNetV2", weights=None, image_size=(args.size, args.size)
     )
     extractor, pp_config = base_model.build_feature_extractor(source)
 
-    scan = data.scan_raw_records(records, "image", "label", vocabulary)
+    scan = records.scan_raw_records(image_file, "image", "label", vocabulary)
 
     def images(shuffle: bool):
         return data.raw_image_dataset(
-            records, "image", "label", vocabulary, pp_config, BATCH_SIZE, shuffle=shuffle, seed=SEED, scan=scan
+            image_file, "image", "label", vocabulary, pp_config, BATCH_SIZE, shuffle=shuffle, seed=SEED, scan=scan
         )
 
     # The one-off extraction (compiled predict over the unshuffled images; labels in file order).

@@ -1,17 +1,27 @@
 """Channel and parameter keys, and the ComponentSpecs, of every tfx-transfer component.
 
-Component, executor and tests all refer to these constants, never to string literals.
+Component, executor and tests all refer to these constants, never to string literals. Names
+that `trainer/` defines (the files FineTuner writes into `model_run`, the model file beside
+the SavedModel) are imported from there, so each lives once.
 """
 
 from tfx.types import standard_artifacts, value_artifact
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
+from tfx_transfer.trainer.export import KERAS_MODEL_FILE
+from tfx_transfer.trainer.labels import LABELS_FILE
+from tfx_transfer.trainer.strategy import STRATEGY_FILE
+from tfx_transfer.trainer.training import CURVES_FILE, HISTORY_FILE
+
+# Files of `model` and `model_run`, as `trainer/` names them.
+MODEL_FILES = (KERAS_MODEL_FILE,)
+MODEL_RUN_FILES = (STRATEGY_FILE, HISTORY_FILE, CURVES_FILE, LABELS_FILE)
+
 # ------------------------------------------------------------------ shared keys
 EXAMPLES_KEY = "examples"
-IMAGE_FEATURE_KEY = "image_feature"
-LABEL_FEATURE_KEY = "label_feature"
-ID_FEATURE_KEY = "id_feature"
-BATCH_SIZE_KEY = "batch_size"
+# Every plugin component has these two exec properties: its typed config as JSON (see the
+# component's `config.py`) and the plugin version, so upgrades re-run work.
+CONFIG_KEY = "config"
 PLUGIN_VERSION_KEY = "plugin_version"
 
 # ------------------------------------------------------------------ BottleneckExtractor
@@ -19,17 +29,7 @@ BASE_MODEL_KEY = "base_model"
 BOTTLENECKS_KEY = "bottlenecks"
 FEATURE_EXTRACTOR_KEY = "feature_extractor"
 REJECTED_KEY = "rejected"
-
-KERAS_APPLICATION_KEY = "keras_application"
-WEIGHTS_KEY = "weights"
-WEIGHTS_SHA256_KEY = "weights_sha256"
-MODEL_URI_KEY = "model_uri"
-CUT_LAYER_KEY = "cut_layer"
-IMAGE_SIZE_KEY = "image_size"
-POOLING_KEY = "pooling"
-PREPROCESSING_KEY = "preprocessing"
-MAX_IMAGE_PIXELS_KEY = "max_image_pixels"
-ALLOW_UNSAFE_MODEL_KEY = "allow_unsafe_model"
+# JSON of everything that changes the features; part of TFX's cache key.
 FINGERPRINT_KEY = "fingerprint"
 
 # Custom property on `bottlenecks` and `rejected`: JSON {split: {"in": n, "out": n, ...}}.
@@ -40,22 +40,7 @@ class BottleneckExtractorSpec(ComponentSpec):
     """BottleneckExtractor: raw image Examples in; bottleneck Examples and the extractor out."""
 
     PARAMETERS = {
-        KERAS_APPLICATION_KEY: ExecutionParameter(type=str, optional=True),
-        WEIGHTS_KEY: ExecutionParameter(type=str, optional=True),
-        WEIGHTS_SHA256_KEY: ExecutionParameter(type=str, optional=True),
-        MODEL_URI_KEY: ExecutionParameter(type=str, optional=True),
-        CUT_LAYER_KEY: ExecutionParameter(type=str, optional=True),
-        # JSON [height, width]; empty means the model's own input size (upstream Model only).
-        IMAGE_SIZE_KEY: ExecutionParameter(type=str, optional=True),
-        POOLING_KEY: ExecutionParameter(type=str),
-        PREPROCESSING_KEY: ExecutionParameter(type=str, optional=True),
-        IMAGE_FEATURE_KEY: ExecutionParameter(type=str),
-        LABEL_FEATURE_KEY: ExecutionParameter(type=str),
-        ID_FEATURE_KEY: ExecutionParameter(type=str, optional=True),
-        BATCH_SIZE_KEY: ExecutionParameter(type=int),
-        MAX_IMAGE_PIXELS_KEY: ExecutionParameter(type=int),
-        ALLOW_UNSAFE_MODEL_KEY: ExecutionParameter(type=int),
-        # JSON of everything that changes the features; part of TFX's cache key.
+        CONFIG_KEY: ExecutionParameter(type=str),
         FINGERPRINT_KEY: ExecutionParameter(type=str),
         PLUGIN_VERSION_KEY: ExecutionParameter(type=str),
     }
@@ -85,64 +70,16 @@ SCHEMA_KEY = "schema"
 MODEL_KEY = "model"
 MODEL_RUN_KEY = "model_run"
 
-STRATEGY_KEY = "strategy"
-NUM_CLASSES_KEY = "num_classes"
-LABEL_VOCABULARY_KEY = "label_vocabulary"
-HEAD_UNITS_KEY = "head_units"  # JSON list of ints
-DROPOUT_KEY = "dropout"
-L2_KEY = "l2"
-LABEL_SMOOTHING_KEY = "label_smoothing"
-CLASS_WEIGHT_KEY = "class_weight"
-EPOCHS_KEY = "epochs"
-LEARNING_RATE_KEY = "learning_rate"
-FINE_TUNE_EPOCHS_KEY = "fine_tune_epochs"
-FINE_TUNE_LEARNING_RATE_KEY = "fine_tune_learning_rate"
-UNFREEZE_KEY = "unfreeze"  # JSON: int (top N layers), str (from that layer up) or float (fraction)
-AUGMENTATION_KEY = "augmentation"  # JSON object of AugmentationConfig fields
-SEED_KEY = "seed"
-PATIENCE_KEY = "patience"
-TRAIN_SPLIT_KEY = "train_split"
-EVAL_SPLIT_KEY = "eval_split"
-
-STRATEGY_FEATURE_EXTRACTION = "feature_extraction"
-STRATEGY_FINE_TUNE = "fine_tune"
-STRATEGY_AUTO = "auto"
-STRATEGIES = (STRATEGY_FEATURE_EXTRACTION, STRATEGY_FINE_TUNE, STRATEGY_AUTO)
-
-# Files FineTuner writes into `model_run`.
-STRATEGY_FILE = "strategy.json"
-HISTORY_FILE = "history.json"
-CURVES_FILE = "training_curves.png"
-LABELS_FILE = "labels.txt"
-# The whole Keras model (base + head), next to the SavedModel, so a later pipeline can cut it.
-KERAS_MODEL_FILE = "model.keras"
+# Custom properties on `model`.
+STRATEGY_PROPERTY = "strategy"
+CLASS_NAMES_PROPERTY = "class_names"
 
 
 class FineTunerSpec(ComponentSpec):
     """FineTuner: a head on cached bottlenecks, optional fine-tuning, a serving SavedModel out."""
 
     PARAMETERS = {
-        STRATEGY_KEY: ExecutionParameter(type=str),
-        IMAGE_FEATURE_KEY: ExecutionParameter(type=str),
-        LABEL_FEATURE_KEY: ExecutionParameter(type=str),
-        LABEL_VOCABULARY_KEY: ExecutionParameter(type=str, optional=True),
-        NUM_CLASSES_KEY: ExecutionParameter(type=int, optional=True),
-        HEAD_UNITS_KEY: ExecutionParameter(type=str),
-        DROPOUT_KEY: ExecutionParameter(type=float),
-        L2_KEY: ExecutionParameter(type=float),
-        LABEL_SMOOTHING_KEY: ExecutionParameter(type=float),
-        CLASS_WEIGHT_KEY: ExecutionParameter(type=str, optional=True),
-        EPOCHS_KEY: ExecutionParameter(type=int),
-        LEARNING_RATE_KEY: ExecutionParameter(type=float),
-        FINE_TUNE_EPOCHS_KEY: ExecutionParameter(type=int),
-        FINE_TUNE_LEARNING_RATE_KEY: ExecutionParameter(type=float),
-        UNFREEZE_KEY: ExecutionParameter(type=str, optional=True),
-        AUGMENTATION_KEY: ExecutionParameter(type=str),
-        BATCH_SIZE_KEY: ExecutionParameter(type=int),
-        SEED_KEY: ExecutionParameter(type=int),
-        PATIENCE_KEY: ExecutionParameter(type=int),
-        TRAIN_SPLIT_KEY: ExecutionParameter(type=str),
-        EVAL_SPLIT_KEY: ExecutionParameter(type=str),
+        CONFIG_KEY: ExecutionParameter(type=str),
         PLUGIN_VERSION_KEY: ExecutionParameter(type=str),
     }
     INPUTS = {
@@ -161,7 +98,6 @@ class FineTunerSpec(ComponentSpec):
 # ------------------------------------------------------------------ EvaluationReport
 EVALUATION_KEY = "evaluation"
 REPORT_KEY = "report"
-TITLE_KEY = "title"
 REPORT_FILE = "report.html"  # The local copy next to summary.json.
 
 
@@ -184,7 +120,10 @@ class HtmlReport(value_artifact.ValueArtifact):
 class EvaluationReportSpec(ComponentSpec):
     """EvaluationReport: TFMA results + FineTuner's model_run in, one HTML report out."""
 
-    PARAMETERS = {TITLE_KEY: ExecutionParameter(type=str), PLUGIN_VERSION_KEY: ExecutionParameter(type=str)}
+    PARAMETERS = {
+        CONFIG_KEY: ExecutionParameter(type=str),
+        PLUGIN_VERSION_KEY: ExecutionParameter(type=str),
+    }
     INPUTS = {
         EVALUATION_KEY: ChannelParameter(type=standard_artifacts.ModelEvaluation),
         MODEL_RUN_KEY: ChannelParameter(type=standard_artifacts.ModelRun),

@@ -17,13 +17,14 @@ import time
 from typing import Any, Dict, List, Optional
 
 from tfx_transfer.pipeline import configs
+from tfx_transfer.trainer.strategy import DEFAULT_STRATEGY, STRATEGIES
 
 # Keys of a `--config` YAML file; each is also a flag (with dashes), and flags win.
 PIPELINE_KEYS = (
     "data_root", "base_model", "weights", "cut_layer", "image_size", "strategy", "pipeline_root",
     "serving_dir", "pipeline_name", "beam_arg", "accuracy_threshold", "extractor", "fine_tuner",
+    "layout", "num_classes",
 )
-MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
 class UserError(ValueError):
@@ -70,10 +71,11 @@ def load_settings(args: argparse.Namespace) -> Dict[str, Any]:
 
 def extractor_args(settings: Dict[str, Any]) -> Dict[str, Any]:
     """BottleneckExtractor keyword arguments from the settings."""
+    from tfx_transfer.trainer.base_source import looks_like_model_path
+
     base = settings["base_model"]
-    looks_like_path = os.sep in base or "://" in base or base.endswith(MODEL_FILE_SUFFIXES) or os.path.exists(base)
     args: Dict[str, Any] = dict(settings.get("extractor") or {})
-    if looks_like_path:
+    if looks_like_model_path(base):
         args["model_uri"] = base
     else:
         args["keras_application"] = base
@@ -90,8 +92,9 @@ def extractor_args(settings: Dict[str, Any]) -> Dict[str, Any]:
 def build_pipeline(settings: Dict[str, Any], pipeline_root: str, for_kubeflow: bool = False):
     """The pipeline of `run` and `compile`, from the settings."""
     from tfx_transfer.pipeline.pipeline import create_pipeline
+    from tfx_transfer.trainer.storage import is_remote
 
-    if not _is_remote(settings["data_root"]) and not os.path.isdir(settings["data_root"]):
+    if not is_remote(settings["data_root"]) and not os.path.isdir(settings["data_root"]):
         raise UserError(f"--data-root {settings['data_root']!r} does not exist; give a folder of labelled images.")
     fine_tuner = dict(settings.get("fine_tuner") or {})
     if settings.get("strategy"):
@@ -104,20 +107,19 @@ def build_pipeline(settings: Dict[str, Any], pipeline_root: str, for_kubeflow: b
         extractor_args=extractor_args(settings),
         fine_tuner_args=fine_tuner,
         accuracy_threshold=float(settings.get("accuracy_threshold", configs.ACCURACY_THRESHOLD)),
+        layout=settings.get("layout", "auto"),
+        num_classes=settings.get("num_classes"),
         beam_pipeline_args=list(settings.get("beam_arg") or []),
         for_kubeflow=for_kubeflow,
     )
 
 
-def _is_remote(path: str) -> bool:
-    return "://" in path
-
-
 def _preflight(data_root: str, skip_bad_files: bool) -> None:
     """Refuses unreadable or non-image files in a local data root, unless told to skip them."""
     from tfx_transfer.pipeline import preflight
+    from tfx_transfer.trainer.storage import is_remote
 
-    if _is_remote(data_root) or not os.path.isdir(data_root):
+    if is_remote(data_root) or not os.path.isdir(data_root):
         return
     bad = preflight.bad_files(data_root)
     if bad and not skip_bad_files:
@@ -141,6 +143,7 @@ def _run(args: argparse.Namespace) -> None:
 
 def _compile(args: argparse.Namespace) -> None:
     from tfx_transfer.pipeline import kubeflow_v2_runner as kfp_runner
+    from tfx_transfer.pipeline import pipeline as pipeline_lib
 
     settings = load_settings(args)
     pipeline_root = settings.get("pipeline_root") or configs.KFP_PIPELINE_ROOT
@@ -153,12 +156,17 @@ def _compile(args: argparse.Namespace) -> None:
     )
     gpus = f"{args.gpus} x {args.gpu_type}" if args.gpus else "no GPU"
     print(f"wrote {path}: image {args.image}, BottleneckExtractor and FineTuner on {gpus}")
+    skipped = pipeline_lib.skipped_checks(pipeline)
+    if skipped:
+        print("Not checked at compile time (each step checks them again when it runs):")
+        for note in skipped:
+            print(f"  - {note}")
 
 
 def _submit(args: argparse.Namespace) -> None:
-    from tfx_transfer.pipeline import kfp_submit
+    from tfx_transfer.pipeline import kfp_package, kfp_submit
 
-    params = kfp_submit.parse_params(args.param or [])
+    params = kfp_package.parse_params(args.param or [])
     run_id = kfp_submit.submit(
         args.package, args.host, args.experiment, args.run_name, params, schedule=args.schedule,
         timeout_s=args.timeout,
@@ -174,7 +182,11 @@ def _add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", help="for a Keras Application: 'imagenet', 'none' or a weights file")
     parser.add_argument("--cut-layer", dest="cut_layer", help="layer to cut the base at")
     parser.add_argument("--image-size", dest="image_size", type=int, help="input size (default: the model's)")
-    parser.add_argument("--strategy", choices=["feature_extraction", "fine_tune", "auto"])
+    parser.add_argument("--strategy", choices=list(STRATEGIES), help=f"default: {DEFAULT_STRATEGY}")
+    parser.add_argument("--layout", choices=["auto", "class_folders", "split_folders"],
+                        help="<label>/* (class_folders) or <split>/<label>/* (split_folders); default auto")
+    parser.add_argument("--num-classes", dest="num_classes", type=int,
+                        help="number of classes; needed only when this machine cannot read --data-root")
     parser.add_argument("--pipeline-root", dest="pipeline_root", help="where artifacts (and local MLMD) go")
     parser.add_argument("--serving-dir", dest="serving_dir", help="where Pusher pushes blessed models")
     parser.add_argument("--pipeline-name", dest="pipeline_name")

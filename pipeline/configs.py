@@ -4,6 +4,17 @@ PIPELINE_NAME = "tfx-transfer"
 DEMO_PIPELINE_NAME = "tfx-transfer-demo"
 DEMO_WORKDIR = "demo_out"
 
+# Component ids of the pipeline (the KFP step names, the MLMD node names of a local run).
+EXAMPLE_GEN_ID = "ImageFolderExampleGen"
+EXTRACTOR_ID = "BottleneckExtractor"
+FINE_TUNER_ID = "FineTuner"
+EVALUATOR_ID = "Evaluator"
+PUSHER_ID = "Pusher"
+REPORT_ID = "EvaluationReport"
+RESOLVER_ID = "BaselineModelResolver"
+# The steps that get GPUs on Kubeflow.
+HEAVY_COMPONENT_IDS = (EXTRACTOR_ID, FINE_TUNER_ID)
+
 EXTRACTION_BATCH_SIZE = 32
 ACCURACY_THRESHOLD = 0.5
 CHANGE_THRESHOLD = 0.01

@@ -13,13 +13,12 @@ import os
 import keras
 import tensorflow as tf
 
-from tfx_transfer.trainer import data, export, labels
+from tfx_transfer.trainer import data, export, labels, records
 from tfx_transfer.trainer import preprocessing as pp
 
 RUN_FN = "tfx_transfer.pipeline.demo_source_model.run_fn"
 IMAGE_SIZE = 32
 CUT_LAYER = "flatten"
-KERAS_FILE = "model.keras"
 
 
 def build_source_cnn(num_classes: int, seed: int = 0) -> keras.Model:
@@ -40,7 +39,7 @@ def build_source_cnn(num_classes: int, seed: int = 0) -> keras.Model:
 def run_fn(fn_args) -> None:
     """Trains the source CNN on the Trainer's train files and saves it as `model.keras`."""
     epochs = int((fn_args.custom_config or {}).get("epochs", 8))
-    vocabulary = labels.LabelVocabulary.from_labels(data.label_values(fn_args.train_files, "label"))
+    vocabulary = labels.LabelVocabulary.from_labels(records.label_values(fn_args.train_files, "label"))
     config = pp.PreprocessingConfig(image_size=(IMAGE_SIZE, IMAGE_SIZE), mode="none")
 
     def dataset(files, shuffle: bool) -> tf.data.Dataset:
@@ -49,4 +48,4 @@ def run_fn(fn_args) -> None:
     model = build_source_cnn(vocabulary.num_classes)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(dataset(fn_args.train_files, True), validation_data=dataset(fn_args.eval_files, False), epochs=epochs, verbose=2)
-    export.save_keras_model(model, os.path.join(fn_args.serving_model_dir, KERAS_FILE))
+    export.save_keras_model(model, os.path.join(fn_args.serving_model_dir, export.KERAS_MODEL_FILE))

@@ -26,9 +26,12 @@ from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import base_component, base_node
 from tfx.orchestration import pipeline as tfx_pipeline
 
+from tfx_transfer.components import tfx_compat
+from tfx_transfer.pipeline import configs
+from tfx_transfer.trainer import checks
+
 ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 
-DEFAULT_HEAVY_COMPONENT_IDS = ("BottleneckExtractor", "FineTuner")
 
 # Accelerator names that Vertex AI Pipelines accepts (its `AcceleratorType` enum, v1 API).
 VERTEX_ACCELERATOR_TYPES = (
@@ -113,26 +116,17 @@ class ResourceConfig:
     memory_limit: e.g. '16G' or '512Mi'; None leaves the platform default.
     """
 
-    gpu_type: str = "NVIDIA_TESLA_T4"
-    gpus: int = 1
+    gpu_type: str = configs.DEFAULT_GPU_TYPE
+    gpus: int = configs.DEFAULT_GPUS
     cpu_limit: Optional[float] = None
     memory_limit: Optional[str] = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.gpus, bool) or not isinstance(self.gpus, int) or self.gpus < 0:
-            raise ValueError(
-                f"Invalid gpus {self.gpus!r}: expected an integer >= 0 (0 means CPU only)."
-            )
+        checks.check_int("gpus", self.gpus, 0)
         if self.gpus > 0 or self.gpu_type:
             check_accelerator_type(self.gpu_type)
-        if self.cpu_limit is not None and (
-            isinstance(self.cpu_limit, bool)
-            or not isinstance(self.cpu_limit, (int, float))
-            or not self.cpu_limit > 0
-        ):
-            raise ValueError(
-                f"Invalid cpu_limit {self.cpu_limit!r}: expected a number of vCPUs > 0, e.g. 4 or 0.5."
-            )
+        if self.cpu_limit is not None:
+            checks.check_positive("cpu_limit", self.cpu_limit)
         if self.memory_limit is not None:
             memory_in_gb(self.memory_limit)
 
@@ -149,7 +143,6 @@ class ResourceConfig:
         return spec if spec.ListFields() else None
 
 
-GpuConfig = ResourceConfig
 
 
 def _components_by_id(pipeline: tfx.dsl.Pipeline) -> Dict[str, base_node.BaseNode]:
@@ -227,8 +220,7 @@ def add_beam_pipeline_args(pipeline: tfx.dsl.Pipeline, beam_pipeline_args: Seque
         return
     for component in pipeline.components:
         tfx_pipeline.add_beam_pipeline_args_to_component(component, new_args)
-    # `Pipeline.beam_pipeline_args` has no setter in TFX 1.16.
-    pipeline._beam_pipeline_args = list(pipeline.beam_pipeline_args) + new_args  # pylint: disable=protected-access
+    tfx_compat.set_pipeline_beam_args(pipeline, list(pipeline.beam_pipeline_args) + new_args)
 
 
 def compile_pipeline(
@@ -236,7 +228,7 @@ def compile_pipeline(
     output_path: str,
     image: str,
     resources: ResourceConfig,
-    heavy_component_ids: Sequence[str] = DEFAULT_HEAVY_COMPONENT_IDS,
+    heavy_component_ids: Sequence[str] = configs.HEAVY_COMPONENT_IDS,
     beam_pipeline_args: Sequence[str] = (),
 ) -> str:
     """Writes the KFP v2 pipeline file for `pipeline` and returns `output_path`.

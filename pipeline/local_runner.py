@@ -11,8 +11,10 @@ import sys
 import time
 from typing import Dict, Optional, TextIO
 
+from absl import logging as absl_logging
 from tfx import v1 as tfx
-from tfx.orchestration.local import local_dag_runner
+
+from tfx_transfer.components import tfx_compat
 
 _COMPONENT_EVENT = re.compile(r"Component (\S+) is (running|finished)\.")
 
@@ -56,11 +58,7 @@ class _ProgressLog:
 
 def run(pipeline: tfx.dsl.Pipeline, stream: Optional[TextIO] = None) -> float:
     """Runs the pipeline, printing component progress (to stdout by default); returns seconds."""
-    real_logging = local_dag_runner.logging
-    local_dag_runner.logging = _ProgressLog(real_logging, stream or sys.stdout)
     start = time.perf_counter()
-    try:
+    with tfx_compat.local_dag_runner_logging(_ProgressLog(absl_logging, stream or sys.stdout)):
         tfx.orchestration.LocalDagRunner().run(pipeline)
-    finally:
-        local_dag_runner.logging = real_logging
     return time.perf_counter() - start

@@ -14,15 +14,17 @@ from tfx.dsl.components.base import base_node
 
 from tfx_transfer.components import BottleneckExtractor, EvaluationReport, FineTuner, ImageFolderExampleGen
 from tfx_transfer.pipeline import baseline, evaluation, transform
+from tfx_transfer.trainer import checks
 
-EXAMPLE_GEN_ID = "ImageFolderExampleGen"
-EXTRACTOR_ID = "BottleneckExtractor"
-FINE_TUNER_ID = "FineTuner"
-EVALUATOR_ID = "Evaluator"
-PUSHER_ID = "Pusher"
-REPORT_ID = "EvaluationReport"
-RESOLVER_ID = "BaselineModelResolver"
-HEAVY_COMPONENT_IDS = (EXTRACTOR_ID, FINE_TUNER_ID)
+from tfx_transfer.pipeline.configs import (
+    EVALUATOR_ID,
+    EXAMPLE_GEN_ID,
+    EXTRACTOR_ID,
+    FINE_TUNER_ID,
+    PUSHER_ID,
+    REPORT_ID,
+    RESOLVER_ID,
+)
 
 
 def _baseline_resolver(candidate: tfx.dsl.Channel, for_kubeflow: bool) -> base_node.BaseNode:
@@ -43,6 +45,29 @@ def _baseline_resolver(candidate: tfx.dsl.Channel, for_kubeflow: bool) -> base_n
     ).with_id(RESOLVER_ID)
 
 
+def _class_count(example_gen: ImageFolderExampleGen, num_classes: Optional[int]) -> int:
+    """The number of classes: counted in the image folder, or given when it cannot be read here."""
+    found = len(example_gen.image_folder.classes)
+    if num_classes is None and not found:
+        raise ValueError(
+            f"The data root {example_gen.image_folder.input_base!r} cannot be read from this machine, "
+            "so its classes cannot be counted; give num_classes (--num-classes), the number of class folders."
+        )
+    if num_classes is not None:
+        checks.check_int("num_classes", num_classes, 2)
+        if found and num_classes != found:
+            raise ValueError(
+                f"num_classes={num_classes} but {example_gen.image_folder.input_base} has {found} class "
+                f"folders {list(example_gen.image_folder.classes)}; leave num_classes unset or set it to {found}."
+            )
+    return num_classes or found
+
+
+def skipped_checks(pipeline: tfx.dsl.Pipeline) -> List[str]:
+    """The build-time checks the pipeline's components could not run on this machine."""
+    return [note for component in pipeline.components for note in getattr(component, "skipped_checks", [])]
+
+
 def create_pipeline(
     pipeline_name: str,
     pipeline_root: str,
@@ -53,6 +78,8 @@ def create_pipeline(
     accuracy_threshold: float = 0.5,
     change_threshold: float = 0.01,
     split_ratios: Optional[Dict[str, int]] = None,
+    layout: str = "auto",
+    num_classes: Optional[int] = None,
     base_model: Optional[tfx.dsl.Channel] = None,
     upstream_components: Sequence[base_node.BaseNode] = (),
     metadata_connection_config: Optional[Any] = None,
@@ -66,9 +93,12 @@ def create_pipeline(
     arguments (base source, image size, strategy, head, ...). `base_model` is an upstream
     `Model` channel used as the base, produced by one of `upstream_components` (which are
     added to the pipeline before the rest). `for_kubeflow` builds what the KFP v2 compiler
-    supports (see `_baseline_resolver`).
+    supports (see `_baseline_resolver`). `num_classes` is needed when this machine cannot read
+    `data_root` (the Evaluator's per-class metrics are configured from it); FineTuner then
+    checks it against the labels when it runs.
     """
-    example_gen = ImageFolderExampleGen(input_base=data_root, split_ratios=split_ratios).with_id(EXAMPLE_GEN_ID)
+    example_gen = ImageFolderExampleGen(input_base=data_root, layout=layout, split_ratios=split_ratios).with_id(EXAMPLE_GEN_ID)
+    classes = _class_count(example_gen, num_classes)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
     example_validator = tfx.components.ExampleValidator(
@@ -88,16 +118,14 @@ def create_pipeline(
         transform_graph=transform_step.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         label_vocabulary=transform.LABEL_VOCABULARY,
-        **(fine_tuner_args or {}),
+        **{"num_classes": classes, **(fine_tuner_args or {})},
     ).with_id(FINE_TUNER_ID)
     resolver = _baseline_resolver(fine_tuner.outputs["model"], for_kubeflow)
     evaluator = tfx.components.Evaluator(
         examples=transformed,
         model=fine_tuner.outputs["model"],
         baseline_model=resolver.outputs["model"],
-        eval_config=evaluation.eval_config(
-            len(example_gen.image_folder.classes), accuracy_threshold, change_threshold
-        ),
+        eval_config=evaluation.eval_config(classes, accuracy_threshold, change_threshold),
     ).with_id(EVALUATOR_ID)
     report = EvaluationReport(
         evaluation=evaluator.outputs["evaluation"],

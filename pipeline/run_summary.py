@@ -10,8 +10,10 @@ import tensorflow as tf
 from ml_metadata.metadata_store import metadata_store
 
 from tfx_transfer.components import specs
-from tfx_transfer.pipeline import outputs
-from tfx_transfer.trainer import base_model as bm
+from tfx_transfer.components.evaluation_report import tfma_results
+from tfx_transfer.pipeline import configs, outputs
+from tfx_transfer.trainer import feature_extractor as fe
+from tfx_transfer.trainer import storage, training
 
 SUMMARY_FILE = "summary.json"
 
@@ -30,32 +32,10 @@ def _node_summary(store, pipeline_name: str, node_id: str) -> Optional[Dict[str,
     }
 
 
-def _read_json(path: str) -> Optional[Any]:
-    if not tf.io.gfile.exists(path):
-        return None
-    with tf.io.gfile.GFile(path) as f:
-        return json.load(f)
-
-
-def _eval_metrics(evaluation_uri: str) -> Dict[str, float]:
-    """Overall TFMA metrics (no sub-keys) of the candidate model in the Evaluator's output."""
-    from tfx_transfer.components.evaluation_report import report
-
-    result = report.load_eval_result(evaluation_uri)
-    metrics: Dict[str, float] = {}
-    for slice_key, by_output in result.slicing_metrics:
-        if slice_key:
-            continue
-        for name, value in by_output.get("", {}).get("", {}).items():
-            if isinstance(value, dict) and "doubleValue" in value:
-                metrics[name] = value["doubleValue"]
-    return metrics
-
-
 def _final(history: Optional[Dict[str, Dict[str, List[float]]]], metric: str) -> Optional[float]:
     if not history:
         return None
-    last_phase = history.get("fine_tune") or history.get("head") or {}
+    last_phase = history.get(training.PHASE_FINE_TUNE) or history.get(training.PHASE_HEAD) or {}
     values = last_phase.get(metric) or []
     return values[-1] if values else None
 
@@ -67,14 +47,14 @@ def _json_property(artifact, name: str) -> Any:
 
 def _data_summary(nodes: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
     """Files set aside by the ExampleGen, bottleneck counts per split and the feature size."""
-    example_gen = (nodes.get("ImageFolderExampleGen", {}).get("_artifacts", {}).get("examples") or [None])[0]
-    extractor = nodes.get("BottleneckExtractor", {}).get("_artifacts", {})
+    example_gen = (nodes.get(configs.EXAMPLE_GEN_ID, {}).get("_artifacts", {}).get(specs.EXAMPLES_KEY) or [None])[0]
+    extractor = nodes.get(configs.EXTRACTOR_ID, {}).get("_artifacts", {})
     bottlenecks = (extractor.get(specs.BOTTLENECKS_KEY) or [None])[0]
     feature_extractor = (extractor.get(specs.FEATURE_EXTRACTOR_KEY) or [None])[0]
     return {
         "rejected_files": _json_property(example_gen, specs.REJECTED_FILES_PROPERTY),
         "bottleneck_counts": _json_property(bottlenecks, specs.SPLIT_COUNTS_PROPERTY),
-        "feature_dim": bm.load_feature_extractor_info(feature_extractor.uri).feature_dim if feature_extractor else None,
+        "feature_dim": fe.load_feature_extractor_info(feature_extractor.uri).feature_dim if feature_extractor else None,
     }
 
 
@@ -85,21 +65,21 @@ def summarize(
     store = metadata_store.MetadataStore(connection_config)
     nodes = {node: _node_summary(store, pipeline_name, node) for node in node_ids}
     nodes = {node: info for node, info in nodes.items() if info is not None}
-    fine_tuner = nodes.get("FineTuner", {})
+    fine_tuner = nodes.get(configs.FINE_TUNER_ID, {})
     run_dir = (fine_tuner.get("outputs", {}).get(specs.MODEL_RUN_KEY) or [None])[0]
-    history = _read_json(os.path.join(run_dir, specs.HISTORY_FILE)) if run_dir else None
-    strategy = _read_json(os.path.join(run_dir, specs.STRATEGY_FILE)) if run_dir else None
-    evaluator = nodes.get("Evaluator", {})
+    history = storage.read_json(os.path.join(run_dir, specs.HISTORY_FILE)) if run_dir else None
+    strategy = storage.read_json(os.path.join(run_dir, specs.STRATEGY_FILE)) if run_dir else None
+    evaluator = nodes.get(configs.EVALUATOR_ID, {})
     evaluation_uri = (evaluator.get("outputs", {}).get("evaluation") or [None])[0]
     blessing = (evaluator.get("_artifacts", {}).get("blessing") or [None])[0]
-    pusher = nodes.get("Pusher", {})
+    pusher = nodes.get(configs.PUSHER_ID, {})
     pushed = (pusher.get("_artifacts", {}).get("pushed_model") or [None])[0]
     summary = {
         "pipeline_name": pipeline_name,
         "pipeline_root": pipeline_root,
         "wall_time_s": round(wall_time_s, 1),
         "metrics": {
-            "eval": _eval_metrics(evaluation_uri) if evaluation_uri else {},
+            "eval": tfma_results.overall_scalar_metrics(evaluation_uri) if evaluation_uri else {},
             "train": {"accuracy": _final(history, "accuracy"), "loss": _final(history, "loss")},
         },
         "blessed": bool(blessing and blessing.custom_properties["blessed"].int_value) if blessing else None,
@@ -110,9 +90,9 @@ def summarize(
         "strategy": strategy,
         "data": _data_summary(nodes),
         "components": {node: {k: v for k, v in info.items() if not k.startswith("_")} for node, info in nodes.items()},
-        "tensorboard_logdir": os.path.join(run_dir, "tensorboard") if run_dir else None,
+        "tensorboard_logdir": os.path.join(run_dir, training.TENSORBOARD_DIR) if run_dir else None,
     }
-    reports = summary["components"].get("EvaluationReport", {}).get("outputs", {}).get(specs.REPORT_KEY)
+    reports = summary["components"].get(configs.REPORT_ID, {}).get("outputs", {}).get(specs.REPORT_KEY)
     summary["report"] = None
     if reports and not tf.io.gfile.isdir(reports[0]):  # A copy with an .html name, which browsers open.
         summary["report"] = os.path.join(pipeline_root, specs.REPORT_FILE)

@@ -1,326 +1,34 @@
-"""Resolves every supported pretrained base into a Keras feature extractor plus its preprocessing.
+"""Builds the frozen, pooled feature extractor of any `BaseModelSource`, and checks it at build time.
 
-Sources: a Keras Application by name, an own `.keras` / `.h5` model (optionally cut at a named
-layer), a SavedModel or TF Hub directory (feature extraction only), or the directory of an
-upstream TFX `Model` artifact. Whatever the source, the result is the same pair: a Keras model
-from image tensors to a pooled feature vector, and the `PreprocessingConfig` that feeds it.
-
-The extractor is saved once (`save_feature_extractor`) into the `feature_extractor` artifact and
-reloaded (`load_feature_extractor`) by Beam workers and by FineTuner, so every consumer uses the
-same weights even when the source was `weights=None`.
+Whatever the source, the result is the same pair: a Keras model from image tensors to a pooled
+feature vector, and the `PreprocessingConfig` that feeds it. `resolve_for_pipeline` is what a
+component runs when the pipeline is built: the same checks, without weights, and only on what
+this machine can read; it says which checks it had to leave to execution.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import hashlib
-import json
-import logging
 import os
 import tempfile
-import zipfile
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import keras
 import tensorflow as tf
 
+from tfx_transfer.trainer import model_safety, storage, weights_hash
 from tfx_transfer.trainer import preprocessing as pp
-
-POOLING_CHOICES = ("avg", "max", "none")
-WEIGHTS_IMAGENET = "imagenet"
-
-EXTRACTOR_KERAS_FILE = "feature_extractor.keras"
-EXTRACTOR_SAVED_MODEL_DIR = "saved_model"
-EXTRACTOR_CONFIG_FILE = "feature_extractor.json"
-
-MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
-
-# `preprocess_input` of each Keras Application family, by the module that defines it.
-_FAMILY_PREPROCESSING = {
-    "mobilenet": "tf",
-    "mobilenet_v2": "tf",
-    "mobilenet_v3": "none",
-    "inception_v3": "tf",
-    "inception_resnet_v2": "tf",
-    "xception": "tf",
-    "nasnet": "tf",
-    "resnet_v2": "tf",
-    "resnet": "caffe",
-    "resnet50": "caffe",
-    "vgg16": "caffe",
-    "vgg19": "caffe",
-    "densenet": "torch",
-    "efficientnet": "none",
-    "efficientnet_v2": "none",
-    "convnext": "none",
-    "regnet": "none",
-}
-
-_DEFAULT_APPLICATION_SIZES = {
-    "InceptionV3": 299,
-    "InceptionResNetV2": 299,
-    "Xception": 299,
-    "NASNetLarge": 331,
-    "EfficientNetB1": 240,
-    "EfficientNetB2": 260,
-    "EfficientNetB3": 300,
-    "EfficientNetB4": 380,
-    "EfficientNetB5": 456,
-    "EfficientNetB6": 528,
-    "EfficientNetB7": 600,
-    "EfficientNetV2S": 384,
-    "EfficientNetV2M": 480,
-    "EfficientNetV2L": 480,
-}
-
-
-class BaseModelError(ValueError):
-    """A base-model configuration a user can fix (bad name, layer, size, source or weights)."""
-
-
-class UnsafeModelError(BaseModelError):
-    """A model file whose loading could run code embedded in it."""
-
-
-@dataclasses.dataclass(frozen=True)
-class BaseModelSource:
-    """Where the pretrained base comes from and how it is cut, pooled and fed.
-
-    Exactly one of `keras_application`, `model_uri` or `model_dir` (the resolved directory of an
-    upstream `Model` artifact, known only at execution time) is set.
-    """
-
-    keras_application: Optional[str] = None
-    weights: Optional[str] = WEIGHTS_IMAGENET
-    weights_sha256: Optional[str] = None
-    model_uri: Optional[str] = None
-    model_dir: Optional[str] = None
-    cut_layer: Optional[str] = None
-    image_size: Optional[Tuple[int, int]] = None
-    pooling: str = "avg"
-    preprocessing: Optional[str] = None
-    allow_unsafe_model: bool = False
-
-    def __post_init__(self) -> None:
-        if self.image_size is not None:
-            object.__setattr__(self, "image_size", pp.normalize_image_size(self.image_size))
-
-    def describe(self) -> str:
-        if self.keras_application:
-            return f"Keras Application {self.keras_application} (weights={self.weights!r})"
-        return f"model at {self.model_uri or self.model_dir}"
-
-
-# ---------------------------------------------------------------------------------------------
-# Argument checks (cheap; used at pipeline construction time)
-# ---------------------------------------------------------------------------------------------
-
-
-def keras_application_names() -> List[str]:
-    """Every Keras Application constructor available in this Keras version."""
-    return sorted(
-        name
-        for name in dir(keras.applications)
-        if name[:1].isupper() and callable(getattr(keras.applications, name))
-    )
-
-
-def _closest(name: str, candidates: Iterable[str], n: int = 5) -> List[str]:
-    candidates = list(candidates)
-    close = difflib.get_close_matches(name, candidates, n=n, cutoff=0.4)
-    return close or candidates[:n]
-
-
-def check_source_choice(
-    keras_application: Optional[str], model_uri: Optional[str], has_base_model_channel: bool
-) -> None:
-    """Exactly one base source must be configured."""
-    chosen = [
-        label
-        for label, present in (
-            ("keras_application", bool(keras_application)),
-            ("model_uri", bool(model_uri)),
-            ("base_model channel", has_base_model_channel),
-        )
-        if present
-    ]
-    if len(chosen) != 1:
-        raise BaseModelError(
-            "Configure exactly one base model source: keras_application='MobileNetV2', "
-            "model_uri='path/to/model.keras' (with cut_layer), or the base_model channel; "
-            f"got {len(chosen)}: {chosen or 'none'}."
-        )
-
-
-def check_pooling(pooling: Optional[str]) -> str:
-    """Normalises `pooling` (None means flatten) and rejects unknown values."""
-    value = "none" if pooling is None else pooling
-    if value not in POOLING_CHOICES:
-        raise BaseModelError(
-            f"Unknown pooling {pooling!r}; valid values are 'avg', 'max' or None (flatten)."
-        )
-    return value
-
-
-def check_preprocessing(preprocessing: Optional[str]) -> Optional[str]:
-    if preprocessing is not None and preprocessing not in pp.PREPROCESSING_MODES:
-        raise BaseModelError(
-            f"Unknown preprocessing {preprocessing!r}; valid values are "
-            f"{list(pp.PREPROCESSING_MODES)} (None picks the base model's own)."
-        )
-    return preprocessing
-
-
-def check_keras_application(name: str) -> None:
-    valid = keras_application_names()
-    if name not in valid:
-        raise BaseModelError(
-            f"Unknown keras_application {name!r}. Closest valid names: {_closest(name, valid)}. "
-            f"All: {valid}."
-        )
-
-
-def check_weights(weights: Optional[str]) -> None:
-    if weights in (None, WEIGHTS_IMAGENET):
-        return
-    if not tf.io.gfile.exists(weights):
-        raise BaseModelError(
-            f"weights file {weights!r} does not exist; use 'imagenet', None, or a path to a "
-            "local or gs:// weights file."
-        )
-
-
-def application_preprocessing(name: str) -> str:
-    """The pixel scaling the application's own `preprocess_input` applies."""
-    module = getattr(keras.applications, name).__module__.rsplit(".", 1)[-1]
-    return _FAMILY_PREPROCESSING.get(module, "tf")
-
-
-def application_default_size(name: str) -> Tuple[int, int]:
-    size = _DEFAULT_APPLICATION_SIZES.get(name, 224)
-    return (size, size)
-
-
-# ---------------------------------------------------------------------------------------------
-# Hashing
-# ---------------------------------------------------------------------------------------------
-
-
-def file_sha256(path: str) -> str:
-    """sha256 of a file's bytes, read through gfile so gs:// paths work."""
-    digest = hashlib.sha256()
-    with tf.io.gfile.GFile(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def tree_sha256(path: str) -> str:
-    """sha256 over a file, or over every file (name and bytes) below a directory."""
-    if not tf.io.gfile.isdir(path):
-        return file_sha256(path)
-    digest = hashlib.sha256()
-    for root, _, files in sorted(tf.io.gfile.walk(path)):
-        for name in sorted(files):
-            full = os.path.join(root, name)
-            digest.update(os.path.relpath(full, path).encode())
-            digest.update(file_sha256(full).encode())
-    return digest.hexdigest()
-
-
-def verify_weights_sha256(weights: str, expected: str) -> str:
-    """Checks a weights file against the sha256 the user pinned; returns the actual hash."""
-    actual = file_sha256(weights)
-    if actual != expected.lower():
-        raise BaseModelError(
-            f"weights file {weights!r} has sha256 {actual}, but weights_sha256 is {expected!r}. "
-            "Use the file that matches the pinned hash, or update weights_sha256."
-        )
-    return actual
-
-
-def weights_fingerprint(source: BaseModelSource) -> str:
-    """Identifies the bytes behind the base, so changed weights at the same path re-run extraction."""
-    if source.keras_application:
-        if source.weights in (None, WEIGHTS_IMAGENET):
-            return f"{source.keras_application}:{source.weights}:keras-{keras.__version__}"
-        if source.weights_sha256:
-            return verify_weights_sha256(source.weights, source.weights_sha256)
-        return file_sha256(source.weights)
-    if source.model_uri:
-        return tree_sha256(source.model_uri)
-    return ""  # An upstream Model artifact: TFX keys the cache on the artifact itself.
-
-
-# ---------------------------------------------------------------------------------------------
-# Safety checks for model files
-# ---------------------------------------------------------------------------------------------
-
-
-def _code_carrying_layers(config: Any) -> List[str]:
-    """Names of Lambda layers (serialised Python bytecode) anywhere in a Keras config."""
-    found: List[str] = []
-    if isinstance(config, dict):
-        if config.get("class_name") == "Lambda":
-            found.append(str(config.get("config", {}).get("name", "<unnamed>")))
-        for value in config.values():
-            found.extend(_code_carrying_layers(value))
-    elif isinstance(config, list):
-        for value in config:
-            found.extend(_code_carrying_layers(value))
-    return found
-
-
-def _model_file_config(path: str) -> Dict[str, Any]:
-    if path.endswith(".keras"):
-        with zipfile.ZipFile(path) as archive:
-            return json.loads(archive.read("config.json"))
-    import h5py  # A TensorFlow dependency.
-
-    with h5py.File(path, "r") as f:
-        raw = f.attrs.get("model_config")
-    if raw is None:
-        raise BaseModelError(
-            f"{path!r} holds no model config (is it a weights-only file?). Pass it as `weights=` "
-            "of a keras_application, or save the whole model with model.save()."
-        )
-    return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-
-
-def check_model_file_safety(path: str, allow_unsafe_model: bool) -> None:
-    """Refuses model files whose config embeds Python code unless the user opted in."""
-    if allow_unsafe_model:
-        return
-    lambdas = _code_carrying_layers(_model_file_config(path))
-    if lambdas:
-        raise UnsafeModelError(
-            f"Model file {path!r} contains Lambda layers {lambdas}, whose loading runs Python "
-            "code stored in the file. Replace them with built-in layers, or set "
-            "allow_unsafe_model=True if you trust the file."
-        )
-
-
-# ---------------------------------------------------------------------------------------------
-# Loading and cutting
-# ---------------------------------------------------------------------------------------------
-
-
-def _local_copy(path: str, workdir: str) -> str:
-    """Models and weights on gs:// are copied locally first; Keras reads local files."""
-    if "://" not in path:
-        return path
-    if tf.io.gfile.isdir(path):
-        local = os.path.join(workdir, os.path.basename(path.rstrip("/")))
-        for root, _, files in tf.io.gfile.walk(path):
-            rel = os.path.relpath(root, path)
-            tf.io.gfile.makedirs(os.path.join(local, rel))
-            for name in files:
-                tf.io.gfile.copy(os.path.join(root, name), os.path.join(local, rel, name))
-        return local
-    local = os.path.join(workdir, os.path.basename(path))
-    tf.io.gfile.copy(path, local, overwrite=True)
-    return local
+from tfx_transfer.trainer.base_source import (
+    MODEL_FILE_SUFFIXES,
+    BaseModelError,
+    BaseModelSource,
+    WEIGHTS_IMAGENET,
+    application_default_size,
+    application_preprocessing,
+    check_keras_application,
+    check_weights_pin,
+    closest,
+)
 
 
 def is_saved_model_dir(path: str) -> bool:
@@ -349,11 +57,11 @@ def find_model_in_dir(path: str) -> str:
 
 
 def _load_model_file(path: str, allow_unsafe_model: bool) -> keras.Model:
-    check_model_file_safety(path, allow_unsafe_model)
+    model_safety.check_model_file_safety(path, allow_unsafe_model)
     return keras.saving.load_model(path, compile=False, safe_mode=not allow_unsafe_model)
 
 
-def _saved_model_extractor(path: str, image_size: Tuple[int, int], channels: int) -> keras.Model:
+def saved_model_extractor(path: str, image_size: Tuple[int, int], channels: int) -> keras.Model:
     """Wraps a SavedModel / TF Hub directory as a frozen Keras feature extractor."""
     layer = keras.layers.TFSMLayer(path, call_endpoint="serving_default", trainable=False)
     inputs = keras.Input(shape=(*image_size, channels), name="image")
@@ -376,7 +84,7 @@ def cut_model(model: keras.Model, cut_layer: Optional[str]) -> keras.Model:
     if cut_layer not in names:
         raise BaseModelError(
             f"cut_layer {cut_layer!r} is not a layer of {model.name!r}. Closest layer names: "
-            f"{_closest(cut_layer, names)}."
+            f"{closest(cut_layer, names)}."
         )
     return keras.Model(model.inputs, model.get_layer(cut_layer).output, name=f"{model.name}_cut")
 
@@ -396,7 +104,7 @@ def _pool(features: keras.KerasTensor, pooling: str) -> keras.KerasTensor:
     return keras.layers.Flatten(name="bottleneck_flatten")(features)
 
 
-def _with_pooling(base: keras.Model, pooling: str) -> keras.Model:
+def with_pooling(base: keras.Model, pooling: str) -> keras.Model:
     outputs = _pool(base.outputs[0], pooling)
     if any(dim == 0 for dim in outputs.shape[1:]):
         raise BaseModelError(
@@ -447,6 +155,42 @@ def _check_image_size(
     return tuple(size)
 
 
+_BaseAndInput = Tuple[keras.Model, Tuple[int, int], str, int]  # base, image size, mode, channels
+
+
+def _application_base(source: BaseModelSource, load_weights: bool, workdir: str) -> _BaseAndInput:
+    """A Keras Application without its top, with weights unless only checking."""
+    check_keras_application(source.keras_application)
+    image_size = tuple(source.image_size or application_default_size(source.keras_application))
+    weights = source.weights if load_weights else None
+    if weights not in (None, WEIGHTS_IMAGENET):
+        weights = storage.local_copy(weights, workdir)
+    base = _build_application(source, image_size, weights)
+    return base, image_size, source.preprocessing or application_preprocessing(source.keras_application), 3
+
+
+def _file_base(source: BaseModelSource, workdir: str) -> _BaseAndInput:
+    """The user's `.keras`/`.h5` model or SavedModel directory (`model_uri` or an upstream artifact)."""
+    path = source.model_uri or find_model_in_dir(source.model_dir)
+    if not tf.io.gfile.exists(path):
+        raise BaseModelError(f"model_uri {path!r} does not exist.")
+    local = storage.local_copy(path, workdir)
+    mode = source.preprocessing or "none"
+    if is_saved_model_dir(local):
+        if source.cut_layer:
+            raise BaseModelError(
+                f"cut_layer={source.cut_layer!r} cannot be applied to the SavedModel at "
+                f"{path!r}: a SavedModel is used whole. Use a .keras/.h5 file to cut."
+            )
+        image_size = _check_image_size(source.image_size, None)
+        return saved_model_extractor(local, image_size, 3), image_size, mode, 3
+    if local.endswith(MODEL_FILE_SUFFIXES):
+        base = _load_model_file(local, source.allow_unsafe_model)
+        native, channels = _input_size_and_channels(base)
+        return base, _check_image_size(source.image_size, native), mode, channels
+    raise BaseModelError(f"model_uri {path!r} is neither a .keras/.h5 file nor a SavedModel directory.")
+
+
 def build_feature_extractor(
     source: BaseModelSource, load_weights: bool = True
 ) -> Tuple[keras.Model, pp.PreprocessingConfig]:
@@ -455,45 +199,15 @@ def build_feature_extractor(
     With `load_weights=False` Keras Applications are built without weights: enough to check
     names, layers and sizes when the pipeline is constructed, without downloading anything.
     """
-    pooling = check_pooling(source.pooling)
-    preprocessing = check_preprocessing(source.preprocessing)
     with tempfile.TemporaryDirectory() as workdir:
         if source.keras_application:
-            check_keras_application(source.keras_application)
-            image_size = tuple(source.image_size or application_default_size(source.keras_application))
-            weights = source.weights if load_weights else None
-            if weights not in (None, WEIGHTS_IMAGENET):
-                weights = _local_copy(weights, workdir)
-            base = _build_application(source, image_size, weights)
-            mode = preprocessing or application_preprocessing(source.keras_application)
-            channels = 3
+            base, image_size, mode, channels = _application_base(source, load_weights, workdir)
         else:
-            path = source.model_uri or find_model_in_dir(source.model_dir)
-            if not tf.io.gfile.exists(path):
-                raise BaseModelError(f"model_uri {path!r} does not exist.")
-            local = _local_copy(path, workdir)
-            mode = preprocessing or "none"
-            if is_saved_model_dir(local):
-                if source.cut_layer:
-                    raise BaseModelError(
-                        f"cut_layer={source.cut_layer!r} cannot be applied to the SavedModel at "
-                        f"{path!r}: a SavedModel is used whole. Use a .keras/.h5 file to cut."
-                    )
-                image_size = _check_image_size(source.image_size, None)
-                base = _saved_model_extractor(local, image_size, 3)
-                channels = 3
-            elif local.endswith(MODEL_FILE_SUFFIXES):
-                base = _load_model_file(local, source.allow_unsafe_model)
-                native, channels = _input_size_and_channels(base)
-                image_size = _check_image_size(source.image_size, native)
-            else:
-                raise BaseModelError(
-                    f"model_uri {path!r} is neither a .keras/.h5 file nor a SavedModel directory."
-                )
+            base, image_size, mode, channels = _file_base(source, workdir)
         base = cut_model(base, source.cut_layer)
         config = pp.PreprocessingConfig(image_size=image_size, mode=mode, channels=channels)
         _probe_output_shape(base, config)
-        extractor = _with_pooling(base, pooling)
+        extractor = with_pooling(base, source.pooling)
     extractor.trainable = False
     return extractor, config
 
@@ -517,90 +231,14 @@ def _probe_output_shape(base: keras.Model, config: pp.PreprocessingConfig) -> No
         )
 
 
-# ---------------------------------------------------------------------------------------------
-# The feature_extractor artifact
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class FeatureExtractorInfo:
-    """What FineTuner needs to know about a saved feature extractor."""
-
-    preprocessing: pp.PreprocessingConfig
-    feature_dim: int
-    fine_tunable: bool
-    source: str
-    cut_layer: Optional[str]
-    fingerprint: Dict[str, Any]
-
-    def to_json(self) -> str:
-        data = dataclasses.asdict(self)
-        data["preprocessing"] = json.loads(self.preprocessing.to_json())
-        return json.dumps(data, indent=2, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> "FeatureExtractorInfo":
-        data = json.loads(text)
-        data["preprocessing"] = pp.PreprocessingConfig.from_json(json.dumps(data["preprocessing"]))
-        return cls(**data)
-
-
-def _uses_saved_model(model: keras.Model) -> bool:
-    return any(isinstance(layer, keras.layers.TFSMLayer) for layer in model.layers)
-
-
 def is_fine_tunable(model: keras.Model) -> bool:
     """Whether the extractor's layers can be unfrozen: Keras 3 cannot train a wrapped SavedModel."""
-    return not _uses_saved_model(model)
+    return not any(isinstance(layer, keras.layers.TFSMLayer) for layer in model.layers)
 
 
-def save_feature_extractor(
-    model: keras.Model, info: FeatureExtractorInfo, directory: str, saved_model_source: str = ""
-) -> None:
-    """Writes the extractor and its info into `directory` (a local or gs:// artifact URI).
-
-    A SavedModel-based extractor cannot be a `.keras` file, so its SavedModel is copied instead
-    and rebuilt from `info` on load.
-    """
-    tf.io.gfile.makedirs(directory)
-    with tf.io.gfile.GFile(os.path.join(directory, EXTRACTOR_CONFIG_FILE), "w") as f:
-        f.write(info.to_json())
-    if saved_model_source:
-        target = os.path.join(directory, EXTRACTOR_SAVED_MODEL_DIR)
-        for root, _, files in tf.io.gfile.walk(saved_model_source):
-            rel = os.path.relpath(root, saved_model_source)
-            tf.io.gfile.makedirs(os.path.join(target, rel))
-            for name in files:
-                tf.io.gfile.copy(os.path.join(root, name), os.path.join(target, rel, name), True)
-        return
-    with tempfile.TemporaryDirectory() as workdir:
-        local = os.path.join(workdir, EXTRACTOR_KERAS_FILE)
-        model.save(local)
-        tf.io.gfile.copy(local, os.path.join(directory, EXTRACTOR_KERAS_FILE), overwrite=True)
-
-
-def load_feature_extractor_info(directory: str) -> FeatureExtractorInfo:
-    with tf.io.gfile.GFile(os.path.join(directory, EXTRACTOR_CONFIG_FILE)) as f:
-        return FeatureExtractorInfo.from_json(f.read())
-
-
-def load_feature_extractor(directory: str) -> Tuple[keras.Model, FeatureExtractorInfo]:
-    """Reloads what `save_feature_extractor` wrote. The model is the one the extractor ran."""
-    info = load_feature_extractor_info(directory)
-    saved_model = os.path.join(directory, EXTRACTOR_SAVED_MODEL_DIR)
-    with tempfile.TemporaryDirectory() as workdir:
-        if tf.io.gfile.exists(saved_model):
-            local = _local_copy(saved_model, workdir)
-            base = _saved_model_extractor(
-                local, info.preprocessing.image_size, info.preprocessing.channels
-            )
-            model = _with_pooling(base, info.fingerprint.get("pooling", "avg"))
-        else:
-            local = _local_copy(os.path.join(directory, EXTRACTOR_KERAS_FILE), workdir)
-            # Written by this plugin after the user's file passed the safety check.
-            model = keras.saving.load_model(local, compile=False, safe_mode=False)
-    model.trainable = False
-    return model, info
+def base_layer_names(model: keras.Model) -> Tuple[str, ...]:
+    """The extractor's layers bottom to top, without its input: what `unfreeze` counts."""
+    return tuple(layer.name for layer in model.layers if not isinstance(layer, keras.layers.InputLayer))
 
 
 def saved_model_source_path(source: BaseModelSource) -> str:
@@ -611,63 +249,80 @@ def saved_model_source_path(source: BaseModelSource) -> str:
     return path if is_saved_model_dir(path) else ""
 
 
-def feature_dim(extractor: keras.Model, config: pp.PreprocessingConfig) -> int:
-    """Length of the bottleneck vector; a size-agnostic extractor is run once to find it."""
-    dim = extractor.outputs[0].shape[-1]
-    if dim is None:
-        dim = extractor(tf.zeros((1, *config.image_size, config.channels)), training=False).shape[-1]
-    return int(dim)
-
-
-def describe_model(model: keras.Model) -> str:
-    return f"{model.name}: input {tuple(model.inputs[0].shape)} -> features {tuple(model.outputs[0].shape)}"
-
-
-def log_extractor(model: keras.Model, info: FeatureExtractorInfo) -> None:
-    logging.info("Feature extractor %s; preprocessing %s", describe_model(model), info.preprocessing)
-
-
 # ---------------------------------------------------------------------------------------------
-# Construction-time validation and the cache fingerprint
+# Construction time: the checks, and the cache fingerprint
 # ---------------------------------------------------------------------------------------------
 
 
-def resolve_and_fingerprint(
-    source: BaseModelSource, plugin_version: str
-) -> Tuple[Optional[pp.PreprocessingConfig], Dict[str, Any]]:
-    """Checks a configured source and returns its preprocessing and cache fingerprint.
+@dataclasses.dataclass(frozen=True)
+class BaseSummary:
+    """What is known about a base when the pipeline is built, for downstream checks."""
+
+    preprocessing: pp.PreprocessingConfig
+    layer_names: Tuple[str, ...]
+    fine_tunable: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Resolution:
+    """A source checked at build time: its cache fingerprint, what was built, what was left out.
+
+    `summary` is None when the base could not be built here (an upstream `Model` channel, or a
+    model file this machine cannot read); `skipped` names each check left to execution.
+    """
+
+    fingerprint: Dict[str, Any]
+    summary: Optional[BaseSummary]
+    skipped: Tuple[str, ...] = ()
+
+
+def _check_readable(path: str, what: str, valid: str, skipped: List[str]) -> bool:
+    """True when `path` can be read here; a missing path is an error, an unreachable one is noted."""
+    status = storage.path_status(path)
+    if status.state == storage.MISSING:
+        raise BaseModelError(f"{what} {path!r} does not exist; {valid}")
+    if not status.reachable:
+        skipped.append(status.skipped(what))
+    return status.reachable
+
+
+def resolve_for_pipeline(source: BaseModelSource, plugin_version: str) -> Resolution:
+    """Checks a configured source when the pipeline is built; returns its fingerprint and summary.
 
     The fingerprint holds everything that changes the bottleneck features: the hash of the
-    weights bytes, the cut layer, image size, preprocessing, pooling and the plugin version. For
-    an upstream `Model` artifact (`model_dir` unknown until execution) preprocessing is None and
-    the artifact itself keys TFX's cache.
+    weights bytes, the cut layer, image size, preprocessing, pooling and the plugin version.
+    A Keras Application is built without weights (nothing is downloaded). Files this machine
+    cannot read (a `gs://` path without credentials, say) are not checked or hashed here; the
+    executor does both before it extracts.
     """
-    if source.weights_sha256 and (not source.keras_application or source.weights in (None, WEIGHTS_IMAGENET)):
-        raise BaseModelError(
-            f"weights_sha256 is set but weights={source.weights!r} is not a weights file; "
-            "pin a hash only for weights read from a local or gs:// file."
-        )
+    check_weights_pin(source)
+    skipped: List[str] = []
+    readable = True
     if source.keras_application:
         check_keras_application(source.keras_application)
-        check_weights(source.weights)
-    if source.model_uri and not tf.io.gfile.exists(source.model_uri):
-        raise BaseModelError(
-            f"model_uri {source.model_uri!r} does not exist; give a .keras/.h5 file or a "
-            "SavedModel directory (local or gs://)."
+        if source.weights_file:
+            readable = _check_readable(
+                source.weights_file, "weights file",
+                "use 'imagenet', None, or a path to a local or gs:// weights file.", skipped,
+            )
+    elif source.model_uri:
+        readable = _check_readable(
+            source.model_uri, "model_uri",
+            "give a .keras/.h5 file or a SavedModel directory (local or gs://).", skipped,
         )
-    pooling = check_pooling(source.pooling)
-    check_preprocessing(source.preprocessing)
-    config: Optional[pp.PreprocessingConfig] = None
-    if source.keras_application or source.model_uri:
-        _, config = build_feature_extractor(source, load_weights=False)
+    summary: Optional[BaseSummary] = None
+    if source.keras_application or (source.model_uri and readable):
+        model, config = build_feature_extractor(source, load_weights=False)
+        summary = BaseSummary(config, base_layer_names(model), is_fine_tunable(model))
+    config = summary.preprocessing if summary else None
     fingerprint = {
         "source": source.keras_application or ("model_uri" if source.model_uri else "base_model"),
-        "weights_sha256": weights_fingerprint(source),
+        "weights_sha256": weights_hash.weights_fingerprint(source) if readable else weights_hash.unread_fingerprint(source),
         "cut_layer": source.cut_layer or "",
         "image_size": list(config.image_size if config else (source.image_size or ())),
         "preprocessing": config.mode if config else (source.preprocessing or ""),
         "channels": config.channels if config else 0,
-        "pooling": pooling,
+        "pooling": source.pooling,
         "plugin_version": plugin_version,
     }
-    return config, fingerprint
+    return Resolution(fingerprint, summary, tuple(skipped))

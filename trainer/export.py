@@ -28,6 +28,8 @@ IMAGE_BYTES_INPUT = "image_bytes"
 PROBABILITIES_OUTPUT = "probabilities"
 CLASSES_OUTPUT = "classes"
 CLASS_NAMES_OUTPUT = "class_names"
+# The whole Keras model (base + head), saved next to the SavedModel so a later pipeline can cut it.
+KERAS_MODEL_FILE = "model.keras"
 
 
 class ExportError(ValueError):

@@ -49,6 +49,10 @@ class HeadConfig:
     label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
+        if isinstance(self.head_units, (str, bytes)) or not isinstance(self.head_units, (list, tuple)):
+            raise HeadConfigError(
+                f"head_units={self.head_units!r} is invalid; valid values are a list of positive ints, e.g. [256, 128]."
+            )
         units = tuple(self.head_units)
         object.__setattr__(self, "head_units", units)
         bad = [u for u in units if isinstance(u, bool) or not isinstance(u, int) or u < 1]
@@ -62,8 +66,7 @@ class HeadConfig:
 
 
 def _check_num_classes(num_classes: int) -> None:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise HeadConfigError(f"num_classes={num_classes!r} is invalid; a classifier needs an int >= 2.")
+    checks.check_int("num_classes", num_classes, 2, HeadConfigError)
 
 
 def build_head(feature_dim: int, num_classes: int, config: HeadConfig, seed: int) -> keras.Model:
@@ -72,8 +75,7 @@ def build_head(feature_dim: int, num_classes: int, config: HeadConfig, seed: int
     Initialisers and dropout are seeded from `seed`, so the same seed gives the same head.
     """
     _check_num_classes(num_classes)
-    if isinstance(feature_dim, bool) or not isinstance(feature_dim, int) or feature_dim < 1:
-        raise HeadConfigError(f"feature_dim={feature_dim!r} is invalid; valid values are positive ints.")
+    checks.check_int("feature_dim", feature_dim, 1, HeadConfigError)
     regularizer = keras.regularizers.L2(config.l2) if config.l2 else None
     inputs = keras.Input((feature_dim,), name=HEAD_INPUT_NAME)
     x = inputs
@@ -185,40 +187,44 @@ def _set_trainable(layer: keras.layers.Layer, trainable: bool) -> None:
     layer.trainable = trainable and not _is_batch_norm(layer)
 
 
-def unfreeze_start(layers: Sequence[keras.layers.Layer], spec: UnfreezeSpec) -> int:
-    """The index in `layers` of the lowest layer to unfreeze for `spec`.
+def check_unfreeze_spec(spec: UnfreezeSpec) -> UnfreezeSpec:
+    """`spec` if it has a valid form: an int >= 1, a layer name, or a fraction in (0, 1]."""
+    valid = "valid values are an int >= 1 (top N layers), a layer name (str) or a fraction in (0, 1] (float)"
+    if isinstance(spec, bool) or not isinstance(spec, (int, float, str)):
+        raise UnfreezeError(f"unfreeze={spec!r} has type {type(spec).__name__}; {valid}.")
+    if isinstance(spec, int) and spec < 1:
+        raise UnfreezeError(f"unfreeze={spec!r} is invalid; {valid}.")
+    if isinstance(spec, float) and not (math.isfinite(spec) and 0.0 < spec <= 1.0):
+        raise UnfreezeError(f"unfreeze={spec!r} is not a valid fraction; {valid}.")
+    if isinstance(spec, str) and not spec:
+        raise UnfreezeError(f"unfreeze={spec!r} is an empty layer name; {valid}.")
+    return spec
+
+
+def unfreeze_start(layer_names: Sequence[str], spec: UnfreezeSpec) -> int:
+    """The index in `layer_names` (the base's layers, bottom to top) of the lowest to unfreeze.
 
     int N: the top N layers. str: from that layer up. float in (0, 1]: that fraction of layers
     from the top (rounded up).
     """
-    count = len(layers)
-    if isinstance(spec, bool):
-        raise UnfreezeError(f"unfreeze={spec!r} is invalid; use an int, a layer name or a fraction in (0, 1].")
+    check_unfreeze_spec(spec)
+    names = list(layer_names)
+    count = len(names)
     if isinstance(spec, int):
-        if not 1 <= spec <= count:
+        if spec > count:
             raise UnfreezeError(
                 f"unfreeze={spec} layers is out of range: the base has {count} layers; valid values "
                 f"are 1..{count}, a layer name, or a fraction in (0, 1]."
             )
         return count - spec
     if isinstance(spec, float):
-        if not (math.isfinite(spec) and 0.0 < spec <= 1.0):
-            raise UnfreezeError(
-                f"unfreeze={spec!r} is not a valid fraction; valid fractions are in (0, 1]."
-            )
         return count - max(1, math.ceil(round(spec * count, 9)))  # 0.15 * 100 is 15, not 16
-    if isinstance(spec, str):
-        names = [layer.name for layer in layers]
-        if spec not in names:
-            close = difflib.get_close_matches(spec, names, n=5, cutoff=0.4) or names[-5:]
-            raise UnfreezeError(
-                f"unfreeze layer {spec!r} is not a layer of the base. Closest layer names: {close}."
-            )
-        return names.index(spec)
-    raise UnfreezeError(
-        f"unfreeze={spec!r} has type {type(spec).__name__}; valid values are an int (top N "
-        "layers), a layer name (str) or a fraction in (0, 1] (float)."
-    )
+    if spec not in names:
+        close = difflib.get_close_matches(spec, names, n=5, cutoff=0.4) or names[-5:]
+        raise UnfreezeError(
+            f"unfreeze layer {spec!r} is not a layer of the base. Closest layer names: {close}."
+        )
+    return names.index(spec)
 
 
 def unfreeze(model: keras.Model, spec: UnfreezeSpec) -> List[str]:
@@ -229,7 +235,7 @@ def unfreeze(model: keras.Model, spec: UnfreezeSpec) -> List[str]:
     Recompile the model afterwards for the change to take effect.
     """
     layers = base_layers(model)
-    start = unfreeze_start(layers, spec)
+    start = unfreeze_start([layer.name for layer in layers], spec)
     model.trainable = True  # Keras propagates this to every sub-layer, the head included.
     for i, layer in enumerate(layers):
         _set_trainable(layer, i >= start)

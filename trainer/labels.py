@@ -18,6 +18,9 @@ import tensorflow as tf
 
 LabelValue = Union[bytes, str, int]
 
+# The class names, one per line in class-index order, as FineTuner writes them into `model_run`.
+LABELS_FILE = "labels.txt"
+
 # How many valid names an error message lists.
 _NAMES_IN_ERRORS = 5
 

@@ -31,10 +31,14 @@ from typing import List, Optional, Union
 
 import numpy as np
 
+from tfx_transfer.trainer import checks
+
 STRATEGY_FEATURE_EXTRACTION = "feature_extraction"
 STRATEGY_FINE_TUNE = "fine_tune"
 STRATEGY_AUTO = "auto"
 STRATEGIES = (STRATEGY_AUTO, STRATEGY_FEATURE_EXTRACTION, STRATEGY_FINE_TUNE)
+# The one default of FineTuner, run_fn and the CLI.
+DEFAULT_STRATEGY = STRATEGY_AUTO
 
 # The decision's JSON in the run directory (`model_run`).
 STRATEGY_FILE = "strategy.json"
@@ -81,14 +85,22 @@ def _layers_for(fraction: float, num_base_layers: int) -> int:
     return max(1, min(num_base_layers, round(fraction * num_base_layers)))
 
 
-def _check_thresholds(min_examples_per_class: float, logme_threshold: float, top_fraction: float, deep_fraction: float) -> None:
-    if not (math.isfinite(min_examples_per_class) and min_examples_per_class > 0):
-        raise StrategyError(f"min_examples_per_class={min_examples_per_class!r} is invalid; valid values are > 0.")
-    if not math.isfinite(logme_threshold):
-        raise StrategyError(f"logme_threshold={logme_threshold!r} is invalid; valid values are finite numbers.")
-    for name, value in (("top_fraction", top_fraction), ("deep_fraction", deep_fraction)):
-        if not 0.0 < value <= 1.0:
-            raise StrategyError(f"{name}={value!r} is out of range; valid values are in (0, 1].")
+@dataclasses.dataclass(frozen=True)
+class StrategyThresholds:
+    """The thresholds of 'auto' (see the module docstring)."""
+
+    min_examples_per_class: float = DEFAULT_MIN_EXAMPLES_PER_CLASS
+    logme_threshold: float = DEFAULT_LOGME_THRESHOLD
+    top_fraction: float = DEFAULT_TOP_FRACTION
+    deep_fraction: float = DEFAULT_DEEP_FRACTION
+
+    def __post_init__(self) -> None:
+        checks.check_positive("min_examples_per_class", self.min_examples_per_class, StrategyError)
+        checks.check_number("logme_threshold", self.logme_threshold, -math.inf, math.inf, error=StrategyError)
+        for name in ("top_fraction", "deep_fraction"):
+            value = getattr(self, name)
+            if not (checks.is_number(value) and 0.0 < value <= 1.0):
+                raise StrategyError(f"{name}={value!r} is out of range; valid values are in (0, 1].")
 
 
 def decide_strategy(
@@ -96,13 +108,11 @@ def decide_strategy(
     logme: float,
     num_base_layers: int,
     fine_tunable: bool,
-    min_examples_per_class: float = DEFAULT_MIN_EXAMPLES_PER_CLASS,
-    logme_threshold: float = DEFAULT_LOGME_THRESHOLD,
-    top_fraction: float = DEFAULT_TOP_FRACTION,
-    deep_fraction: float = DEFAULT_DEEP_FRACTION,
+    thresholds: StrategyThresholds = StrategyThresholds(),
 ) -> StrategyDecision:
     """The 'auto' decision among the four classic cases (see the module docstring)."""
-    _check_thresholds(min_examples_per_class, logme_threshold, top_fraction, deep_fraction)
+    min_examples_per_class, logme_threshold = thresholds.min_examples_per_class, thresholds.logme_threshold
+    top_fraction, deep_fraction = thresholds.top_fraction, thresholds.deep_fraction
     large = examples_per_class >= min_examples_per_class
     similar = logme >= logme_threshold
     reasons = [
@@ -154,8 +164,7 @@ def decide_strategy(
 
 def check_strategy(strategy: str, fine_tunable: bool = True) -> str:
     """Validates a user's `strategy`; fine-tuning a SavedModel base is a configuration error."""
-    if strategy not in STRATEGIES:
-        raise StrategyError(f"Unknown strategy {strategy!r}; valid values are {list(STRATEGIES)}.")
+    checks.check_choice("strategy", strategy, STRATEGIES, StrategyError)
     if strategy == STRATEGY_FINE_TUNE and not fine_tunable:
         raise StrategyError(
             "strategy='fine_tune' is not possible with a SavedModel / TF Hub base: Keras 3 cannot "
@@ -171,7 +180,7 @@ def requested_strategy(
     logme: float,
     num_base_layers: int,
     fine_tunable: bool,
-    **thresholds,
+    thresholds: StrategyThresholds = StrategyThresholds(),
 ) -> StrategyDecision:
     """The decision for a user's `strategy`: 'auto' decides; an explicit choice is kept as given.
 
@@ -179,12 +188,10 @@ def requested_strategy(
     """
     check_strategy(strategy, fine_tunable)
     if strategy == STRATEGY_AUTO:
-        return decide_strategy(examples_per_class, logme, num_base_layers, fine_tunable, **thresholds)
+        return decide_strategy(examples_per_class, logme, num_base_layers, fine_tunable, thresholds)
     if strategy == STRATEGY_FEATURE_EXTRACTION:
         return StrategyDecision(strategy, None, float(examples_per_class), float(logme), ["strategy='feature_extraction' was requested."])
-    depth = unfreeze if unfreeze is not None else _layers_for(
-        thresholds.get("top_fraction", DEFAULT_TOP_FRACTION), num_base_layers
-    )
+    depth = unfreeze if unfreeze is not None else _layers_for(thresholds.top_fraction, num_base_layers)
     return StrategyDecision(
         strategy, depth, float(examples_per_class), float(logme),
         [f"strategy='fine_tune' was requested, unfreezing {depth!r}"

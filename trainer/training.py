@@ -18,14 +18,13 @@ import dataclasses
 import io
 import json
 import logging
-import math
 import os
 from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 import keras
 import tensorflow as tf
 
-from tfx_transfer.trainer import data
+from tfx_transfer.trainer import checks, data, keras_compat
 from tfx_transfer.trainer import head as head_lib
 
 PHASE_HEAD = "head"
@@ -53,10 +52,6 @@ class TrainConfigError(ValueError):
     """A training hyperparameter outside its valid range."""
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Epochs and learning rates of both phases, batch size, patience, seed and class weights.
@@ -76,17 +71,10 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name, low in (("epochs", 1), ("fine_tune_epochs", 0), ("batch_size", 1), ("patience", 0), ("seed", 0)):
-            value = getattr(self, name)
-            if not _is_int(value) or value < low:
-                raise TrainConfigError(f"{name}={value!r} is invalid; valid values are ints >= {low}.")
+            checks.check_int(name, getattr(self, name), low, TrainConfigError)
         for name in ("learning_rate", "fine_tune_learning_rate"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
-                raise TrainConfigError(f"{name}={value!r} is invalid; valid values are positive numbers.")
-        if self.class_weight not in CLASS_WEIGHT_CHOICES:
-            raise TrainConfigError(
-                f"class_weight={self.class_weight!r} is invalid; valid values are {list(CLASS_WEIGHT_CHOICES)}."
-            )
+            checks.check_positive(name, getattr(self, name), TrainConfigError)
+        checks.check_choice("class_weight", self.class_weight, CLASS_WEIGHT_CHOICES, TrainConfigError)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,7 +172,7 @@ def _fit(
         callbacks=phase_callbacks + list(extra_callbacks),
         verbose=2,
     )
-    model._initial_epoch = None  # set by BackupAndRestore; must not leak into a later fit
+    keras_compat.reset_initial_epoch(model)  # set by BackupAndRestore; must not leak into a later fit
     return history
 
 

@@ -11,7 +11,7 @@ import contextlib
 import dataclasses
 import logging
 import os
-from typing import Any, Iterator, Mapping, Optional, Tuple
+from typing import Iterator, Optional, Tuple
 
 import keras
 import numpy as np
@@ -19,38 +19,17 @@ import tensorflow as tf
 
 from tfx_transfer.trainer import augmentation as augmentation_lib
 from tfx_transfer.trainer import base_model
-from tfx_transfer.trainer import data
+from tfx_transfer.trainer import data, records
 from tfx_transfer.trainer import export
 from tfx_transfer.trainer import head as head_lib
 from tfx_transfer.trainer import labels as labels_lib
 from tfx_transfer.trainer import logme
 from tfx_transfer.trainer import preprocessing as pp
 from tfx_transfer.trainer import strategy as strategy_lib
-from tfx_transfer.trainer import training
+from tfx_transfer.trainer import storage, training
+from tfx_transfer.trainer.run_config import RunConfig
 
-KERAS_MODEL_FILE = "model.keras"
 TRANSFORM_ASSETS_DIR = os.path.join("transform_fn", "assets")
-
-
-@dataclasses.dataclass(frozen=True)
-class RunConfig:
-    """Everything one transfer-learning run needs besides the data (see run_fn's docstring)."""
-
-    head: head_lib.HeadConfig = head_lib.HeadConfig()
-    train: training.TrainConfig = training.TrainConfig()
-    augmentation: augmentation_lib.AugmentationConfig = augmentation_lib.AugmentationConfig()
-    # The base to build; None when the caller already has the extractor (FineTuner).
-    source: Optional[base_model.BaseModelSource] = None
-    strategy: str = strategy_lib.STRATEGY_AUTO
-    unfreeze: Optional[Any] = None
-    strategy_thresholds: Mapping[str, float] = dataclasses.field(default_factory=dict)
-    image_feature: str = "image"
-    label_feature: str = "label"
-    max_image_pixels: int = pp.DEFAULT_MAX_IMAGE_PIXELS
-    num_classes: Optional[int] = None
-    label_vocabulary_file: Optional[str] = None
-    label_vocabulary_name: Optional[str] = None
-    backup_dir: Optional[str] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,13 +49,13 @@ class Bottlenecks:
 class RawExamples:
     """Raw image example files, needed only to fine-tune; `scan` is reused when already done."""
 
-    train_files: data.FilePattern
-    eval_files: Optional[data.FilePattern] = None
-    scan: Optional[data.ScanResult] = None
+    train_files: records.FilePattern
+    eval_files: Optional[records.FilePattern] = None
+    scan: Optional[records.ScanResult] = None
 
 
 def label_vocabulary(
-    config: RunConfig, train_files: data.FilePattern, transform_output: Optional[str]
+    config: RunConfig, train_files: records.FilePattern, transform_output: Optional[str]
 ) -> labels_lib.LabelVocabulary:
     """The label vocabulary: a given file, a Transform vocabulary, or the training labels."""
     if config.label_vocabulary_file:
@@ -89,17 +68,11 @@ def label_vocabulary(
             )
         path = os.path.join(transform_output, TRANSFORM_ASSETS_DIR, config.label_vocabulary_name)
         return labels_lib.LabelVocabulary.from_vocabulary_file(path)
-    values = data.label_values(train_files, config.label_feature)
-    if data.label_kind(train_files, config.label_feature) == data.LABEL_KIND_INT64:
+    values = records.label_values(train_files, config.label_feature)
+    if records.label_kind(train_files, config.label_feature) == records.LABEL_KIND_INT64:
         # Int labels are class indices: name every index up to the largest one seen.
         return labels_lib.LabelVocabulary.from_labels(range(max(values) + 1))
     return labels_lib.LabelVocabulary.from_labels(values)
-
-
-def write_text(path: str, text: str) -> None:
-    tf.io.gfile.makedirs(os.path.dirname(path))
-    with tf.io.gfile.GFile(path, "w") as f:
-        f.write(text)
 
 
 @contextlib.contextmanager
@@ -114,14 +87,14 @@ def precision_policy() -> Iterator[str]:
 
 def image_datasets(
     raw: RawExamples, config: RunConfig, vocabulary: labels_lib.LabelVocabulary, pp_config: pp.PreprocessingConfig
-) -> Tuple[data.ScanResult, tf.data.Dataset, Optional[tf.data.Dataset]]:
+) -> Tuple[records.ScanResult, tf.data.Dataset, Optional[tf.data.Dataset]]:
     """The training scan and the unshuffled, unaugmented training and eval image datasets."""
     common = dict(image_feature=config.image_feature, label_feature=config.label_feature, vocabulary=vocabulary)
     batching = dict(
         preprocessing_config=pp_config, batch_size=config.train.batch_size, shuffle=False,
         seed=config.train.seed, max_image_pixels=config.max_image_pixels,
     )
-    scan = raw.scan or data.scan_raw_records(raw.train_files, max_image_pixels=config.max_image_pixels, **common)
+    scan = raw.scan or records.scan_raw_records(raw.train_files, max_image_pixels=config.max_image_pixels, **common)
     train_images = data.raw_image_dataset(raw.train_files, scan=scan, **common, **batching)
     eval_images = data.raw_image_dataset(raw.eval_files, **common, **batching) if raw.eval_files else None
     return scan, train_images, eval_images
@@ -138,7 +111,7 @@ def decide(
         logme.logme_score(bottlenecks.x_train, bottlenecks.y_train, num_classes),
         len(head_lib.base_layers(extractor)),
         can_fine_tune,
-        **config.strategy_thresholds,
+        config.strategy_thresholds,
     )
     logging.info("Training strategy: %s", decision.to_json())
     return decision
@@ -163,7 +136,7 @@ def fit_and_export(
     num_classes = labels_lib.check_num_classes(config.num_classes, vocabulary)
     can_fine_tune = base_model.is_fine_tunable(extractor) and raw is not None
     decision = decide(config, bottlenecks, num_classes, extractor, can_fine_tune)
-    write_text(os.path.join(run_dir, strategy_lib.STRATEGY_FILE), decision.to_json())
+    storage.write_text(os.path.join(run_dir, strategy_lib.STRATEGY_FILE), decision.to_json())
 
     train = config.train
     weights = head_lib.class_weights(bottlenecks.y_train, num_classes) if train.class_weight else None
@@ -205,5 +178,5 @@ def fit_and_export(
     training.write_history(histories, run_dir)
 
     export.export_serving_model(full_model, pp_config, vocabulary.names, serving_model_dir, config.image_feature)
-    export.save_keras_model(full_model, os.path.join(serving_model_dir, KERAS_MODEL_FILE))
+    export.save_keras_model(full_model, os.path.join(serving_model_dir, export.KERAS_MODEL_FILE))
     return decision

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import json
-from typing import Optional, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 from tfx import types
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.types import standard_artifacts
 
 from tfx_transfer.components import specs
+from tfx_transfer.components.bottleneck_extractor import config as config_lib
 from tfx_transfer.components.bottleneck_extractor import executor
+from tfx_transfer.components.bottleneck_extractor.extraction import ExtractionConfig
 from tfx_transfer.trainer import base_model as bm
+from tfx_transfer.trainer import base_source
 from tfx_transfer.trainer import preprocessing as pp
 from tfx_transfer.trainer.version import plugin_version
-
-
-def _positive(name: str, value: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return value
 
 
 class BottleneckExtractor(base_beam_component.BaseBeamComponent):
@@ -27,13 +23,39 @@ class BottleneckExtractor(base_beam_component.BaseBeamComponent):
 
     Configure exactly one base: `keras_application` (+ `weights`), `model_uri` (+ `cut_layer`),
     or the `base_model` channel (+ `cut_layer`). Configuration errors are raised here, when the
-    pipeline is built. The cache fingerprint (weights bytes, cut layer, image size,
-    preprocessing, pooling, plugin version) is an exec property, so TFX re-runs extraction when
-    any of them changes and only then.
+    pipeline is built, for everything this machine can read; what it cannot read (a `gs://`
+    model without credentials) is listed in `skipped_checks` and checked when the step runs.
+    The cache fingerprint (weights bytes, cut layer, image size, preprocessing, pooling, plugin
+    version) is an exec property, so TFX re-runs extraction when any of them changes and only
+    then.
 
-    Outputs: `bottlenecks` (Examples, same splits: `bottleneck` float list, the label, the id),
-    `feature_extractor` (Model: the cut, pooled base and its preprocessing) and `rejected`
-    (Examples: every example not processed, with a `reason`).
+    Args:
+      examples: raw image Examples (an `image` bytes feature and a label), e.g. ExampleGen's or
+        Transform's output.
+      base_model: an upstream `Model` artifact to use as the base (a Trainer's, an Importer's, or
+        an earlier FineTuner's), instead of `keras_application` or `model_uri`.
+      keras_application: a Keras Application name, e.g. 'MobileNetV2', built without its top.
+      weights: for `keras_application`: 'imagenet', None (random), or a local/gs:// weights file.
+      weights_sha256: the sha256 a weights file must have; verified before it is used.
+      model_uri: a `.keras`/`.h5` model file or a SavedModel / TF Hub directory (local or gs://).
+      cut_layer: the layer whose output is the bottleneck (`.keras`/`.h5` and upstream models);
+        None uses the whole model.
+      image_size: an int or (height, width); None takes the model's own input size (the
+        application's default size for `keras_application`).
+      pooling: 'avg', 'max' or None (flatten) for a cut with spatial dimensions.
+      preprocessing: one of `preprocessing.PREPROCESSING_MODES`; None uses the base's own
+        (an application's `preprocess_input`, 'none' for model files).
+      image_feature: the name of the encoded image feature of `examples`.
+      label_feature: the name of the label feature, carried into the bottlenecks.
+      id_feature: a feature carried into the bottlenecks to identify each example, or None.
+      batch_size: images per RunInference batch.
+      max_image_pixels: images whose header declares more pixels are set aside unread.
+      allow_unsafe_model: load model files whose Lambda layers run stored Python code.
+
+    Outputs:
+      bottlenecks: Examples with the same splits: a `bottleneck` float list, the label, the id.
+      feature_extractor: Model: the cut, pooled base and its `feature_extractor.json`.
+      rejected: Examples: every example not processed, with a `reason`.
     """
 
     SPEC_CLASS = specs.BottleneckExtractorSpec
@@ -44,7 +66,7 @@ class BottleneckExtractor(base_beam_component.BaseBeamComponent):
         examples: types.BaseChannel,
         base_model: Optional[types.BaseChannel] = None,
         keras_application: Optional[str] = None,
-        weights: Optional[str] = bm.WEIGHTS_IMAGENET,
+        weights: Optional[str] = base_source.WEIGHTS_IMAGENET,
         weights_sha256: Optional[str] = None,
         model_uri: Optional[str] = None,
         cut_layer: Optional[str] = None,
@@ -58,40 +80,31 @@ class BottleneckExtractor(base_beam_component.BaseBeamComponent):
         max_image_pixels: int = pp.DEFAULT_MAX_IMAGE_PIXELS,
         allow_unsafe_model: bool = False,
     ):
-        bm.check_source_choice(keras_application, model_uri, base_model is not None)
-        source = bm.BaseModelSource(
-            keras_application=keras_application,
-            weights=weights,
-            weights_sha256=weights_sha256,
-            model_uri=model_uri,
-            cut_layer=cut_layer,
-            image_size=pp.normalize_image_size(image_size) if image_size is not None else None,
-            pooling=bm.check_pooling(pooling),
-            preprocessing=preprocessing,
-            allow_unsafe_model=allow_unsafe_model,
+        base_source.check_source_choice(keras_application, model_uri, base_model is not None)
+        config = config_lib.ExtractorConfig(
+            source=base_source.BaseModelSource(
+                keras_application=keras_application, weights=weights, weights_sha256=weights_sha256,
+                model_uri=model_uri, cut_layer=cut_layer, image_size=image_size, pooling=pooling,
+                preprocessing=preprocessing, allow_unsafe_model=allow_unsafe_model,
+            ),
+            extraction=ExtractionConfig(
+                image_feature=image_feature, label_feature=label_feature, id_feature=id_feature,
+                batch_size=batch_size, max_image_pixels=max_image_pixels,
+            ),
         )
-        config, fingerprint = bm.resolve_and_fingerprint(source, plugin_version())
-        spec = specs.BottleneckExtractorSpec(
-            examples=examples,
-            base_model=base_model,
-            keras_application=keras_application,
-            weights=weights,
-            weights_sha256=weights_sha256,
-            model_uri=model_uri,
-            cut_layer=cut_layer,
-            image_size=json.dumps(fingerprint["image_size"]),
-            pooling=source.pooling,
-            preprocessing=config.mode if config else preprocessing,
-            image_feature=image_feature,
-            label_feature=label_feature,
-            id_feature=id_feature or "",
-            batch_size=_positive("batch_size", batch_size),
-            max_image_pixels=_positive("max_image_pixels", max_image_pixels),
-            allow_unsafe_model=int(bool(allow_unsafe_model)),
-            fingerprint=json.dumps(fingerprint, sort_keys=True),
-            plugin_version=fingerprint["plugin_version"],
-            bottlenecks=types.Channel(type=standard_artifacts.Examples),
-            feature_extractor=types.Channel(type=standard_artifacts.Model),
-            rejected=types.Channel(type=standard_artifacts.Examples),
+        resolution = bm.resolve_for_pipeline(config.source, plugin_version())
+        self.config = config
+        # What the build-time checks learnt about the base (None if it could not be built here),
+        # for FineTuner's checks; and the checks this machine could not run.
+        self.base_summary: Optional[bm.BaseSummary] = resolution.summary
+        self.skipped_checks: List[str] = list(resolution.skipped)
+        super().__init__(
+            spec=specs.BottleneckExtractorSpec(
+                examples=examples,
+                base_model=base_model,
+                **config_lib.to_exec_properties(config, resolution.fingerprint),
+                bottlenecks=types.Channel(type=standard_artifacts.Examples),
+                feature_extractor=types.Channel(type=standard_artifacts.Model),
+                rejected=types.Channel(type=standard_artifacts.Examples),
+            )
         )
-        super().__init__(spec=spec)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 import apache_beam as beam
 from tfx import types
@@ -16,33 +16,15 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
 from tfx_transfer.components import specs
+from tfx_transfer.components.bottleneck_extractor import config as config_lib
 from tfx_transfer.components.bottleneck_extractor import extraction
-from tfx_transfer.trainer import base_model as bm
+from tfx_transfer.trainer import feature_extractor
 
 _EXAMPLES_FILE_PREFIX = "data_tfrecord"
 
 
 class AllExamplesRejectedError(RuntimeError):
     """A split produced no bottlenecks at all: the data or its feature names are wrong."""
-
-
-def source_from_exec_properties(
-    exec_properties: Dict[str, Any], base_model_artifacts: Optional[List[types.Artifact]]
-) -> bm.BaseModelSource:
-    """The base-model source as configured on the component."""
-    image_size = json.loads(exec_properties.get(specs.IMAGE_SIZE_KEY) or "[]")
-    return bm.BaseModelSource(
-        keras_application=exec_properties.get(specs.KERAS_APPLICATION_KEY) or None,
-        weights=exec_properties.get(specs.WEIGHTS_KEY) or None,
-        weights_sha256=exec_properties.get(specs.WEIGHTS_SHA256_KEY) or None,
-        model_uri=exec_properties.get(specs.MODEL_URI_KEY) or None,
-        model_dir=artifact_utils.get_single_uri(base_model_artifacts) if base_model_artifacts else None,
-        cut_layer=exec_properties.get(specs.CUT_LAYER_KEY) or None,
-        image_size=tuple(image_size) if image_size else None,
-        pooling=exec_properties[specs.POOLING_KEY],
-        preprocessing=exec_properties.get(specs.PREPROCESSING_KEY) or None,
-        allow_unsafe_model=bool(exec_properties.get(specs.ALLOW_UNSAFE_MODEL_KEY)),
-    )
 
 
 def _check_tf_example_payload(examples: types.Artifact) -> None:
@@ -71,6 +53,22 @@ def _check_counts(counts: Dict[str, Dict[str, int]], rejected_uri: str) -> None:
             )
 
 
+def _write_split(
+    pipeline: beam.Pipeline, extractor_dir: str, config: extraction.ExtractionConfig, split: str,
+    examples: types.Artifact, bottlenecks: types.Artifact, rejected: types.Artifact,
+) -> None:
+    """Reads one split of `examples` and writes its bottlenecks and rejected examples."""
+    input_pattern = io_utils.all_files_pattern(artifact_utils.get_split_uri([examples], split))
+    outputs = (
+        pipeline
+        | f"ReadExamples[{split}]" >> beam.io.ReadFromTFRecord(input_pattern)
+        | f"ExtractBottlenecks[{split}]" >> extraction.ExtractBottlenecks(extractor_dir, config, split)
+    )
+    for label, artifact, key in (("WriteBottlenecks", bottlenecks, "bottlenecks"), ("WriteRejected", rejected, "rejected")):
+        prefix = os.path.join(artifact_utils.get_split_uri([artifact], split), _EXAMPLES_FILE_PREFIX)
+        _ = outputs[key] | f"{label}[{split}]" >> beam.io.WriteToTFRecord(prefix, file_name_suffix=".gz")
+
+
 class Executor(base_beam_executor.BaseBeamExecutor):
     """Saves the cut, pooled base into `feature_extractor`, then extracts every split with Beam."""
 
@@ -86,85 +84,24 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         bottlenecks = artifact_utils.get_single_instance(output_dict[specs.BOTTLENECKS_KEY])
         rejected = artifact_utils.get_single_instance(output_dict[specs.REJECTED_KEY])
         extractor = artifact_utils.get_single_instance(output_dict[specs.FEATURE_EXTRACTOR_KEY])
-
-        source = source_from_exec_properties(exec_properties, input_dict.get(specs.BASE_MODEL_KEY))
-        fingerprint = json.loads(exec_properties[specs.FINGERPRINT_KEY])
-        self._save_feature_extractor(source, fingerprint, extractor.uri)
+        base_models = input_dict.get(specs.BASE_MODEL_KEY)
+        config, fingerprint = config_lib.from_exec_properties(
+            exec_properties, artifact_utils.get_single_uri(base_models) if base_models else None
+        )
+        feature_extractor.build_and_save(config.source, fingerprint, extractor.uri)
 
         splits = artifact_utils.decode_split_names(examples.split_names)
         for output in (bottlenecks, rejected):
             output.split_names = artifact_utils.encode_split_names(splits)
             examples_utils.set_payload_format(output, example_gen_pb2.FORMAT_TF_EXAMPLE)
-
-        config = extraction.ExtractionConfig(
-            extractor_dir=extractor.uri,
-            image_feature=exec_properties[specs.IMAGE_FEATURE_KEY],
-            label_feature=exec_properties[specs.LABEL_FEATURE_KEY],
-            id_feature=exec_properties.get(specs.ID_FEATURE_KEY) or None,
-            batch_size=exec_properties[specs.BATCH_SIZE_KEY],
-            max_image_pixels=exec_properties[specs.MAX_IMAGE_PIXELS_KEY],
-        )
         pipeline = self._make_beam_pipeline()
         for split in splits:
-            self._extract_split(pipeline, config, split, examples, bottlenecks, rejected)
+            _write_split(pipeline, extractor.uri, config.extraction, split, examples, bottlenecks, rejected)
         result = pipeline.run()
         result.wait_until_finish()
 
         counts = extraction.split_counts(result, splits)
         logging.info("BottleneckExtractor counts per split: %s", counts)
         for output in (bottlenecks, rejected):
-            output.set_string_custom_property(
-                specs.SPLIT_COUNTS_PROPERTY, json.dumps(counts, sort_keys=True)
-            )
+            output.set_string_custom_property(specs.SPLIT_COUNTS_PROPERTY, json.dumps(counts, sort_keys=True))
         _check_counts(counts, rejected.uri)
-
-    @staticmethod
-    def _save_feature_extractor(
-        source: bm.BaseModelSource, fingerprint: Dict[str, Any], uri: str
-    ) -> None:
-        actual = bm.weights_fingerprint(source)  # Also verifies a pinned weights_sha256.
-        if actual != fingerprint.get("weights_sha256"):
-            logging.warning(
-                "The base's weights changed since the pipeline was built (fingerprint %s, now %s); "
-                "rebuild the pipeline so TFX's cache sees the new weights.",
-                fingerprint.get("weights_sha256"),
-                actual,
-            )
-            fingerprint = {**fingerprint, "weights_sha256": actual}
-        model, preprocessing = bm.build_feature_extractor(source)
-        saved_model = bm.saved_model_source_path(source)
-        info = bm.FeatureExtractorInfo(
-            preprocessing=preprocessing,
-            feature_dim=bm.feature_dim(model, preprocessing),
-            fine_tunable=not saved_model,
-            source=source.describe(),
-            cut_layer=source.cut_layer,
-            fingerprint=fingerprint,
-        )
-        bm.save_feature_extractor(model, info, uri, saved_model)
-        bm.log_extractor(model, info)
-
-    @staticmethod
-    def _extract_split(
-        pipeline: beam.Pipeline,
-        config: extraction.ExtractionConfig,
-        split: str,
-        examples: types.Artifact,
-        bottlenecks: types.Artifact,
-        rejected: types.Artifact,
-    ) -> None:
-        input_pattern = io_utils.all_files_pattern(artifact_utils.get_split_uri([examples], split))
-        outputs = (
-            pipeline
-            | f"ReadExamples[{split}]" >> beam.io.ReadFromTFRecord(input_pattern)
-            | f"ExtractBottlenecks[{split}]" >> extraction.ExtractBottlenecks(config, split)
-        )
-        for label, artifact, key in (
-            ("WriteBottlenecks", bottlenecks, "bottlenecks"),
-            ("WriteRejected", rejected, "rejected"),
-        ):
-            prefix = os.path.join(artifact_utils.get_split_uri([artifact], split), _EXAMPLES_FILE_PREFIX)
-            _ = outputs[key] | f"{label}[{split}]" >> beam.io.WriteToTFRecord(
-                prefix, file_name_suffix=".gz"
-            )
-

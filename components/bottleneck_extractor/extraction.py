@@ -25,13 +25,11 @@ from apache_beam.ml.inference.base import (
 )
 
 from tfx_transfer.components.beam_metrics import counter_name
-from tfx_transfer.trainer import base_model, data
+from tfx_transfer.trainer import checks, records
+from tfx_transfer.trainer import feature_extractor as fe
 from tfx_transfer.trainer import preprocessing as pp
 
 METRICS_NAMESPACE = "tfx_transfer.BottleneckExtractor"
-BOTTLENECK_FEATURE = pp.BOTTLENECK_FEATURE
-REASON_FEATURE = pp.REASON_FEATURE
-REASON_UNPARSEABLE = "unparseable_example"
 
 _REJECTED_TAG = "rejected"
 _VALID_TAG = "valid"
@@ -39,14 +37,22 @@ _VALID_TAG = "valid"
 
 @dataclasses.dataclass(frozen=True)
 class ExtractionConfig:
-    """Everything the Beam steps need; plain values, so it pickles to remote workers."""
+    """The example features and batching of the Beam steps; plain values, so it pickles to workers."""
 
-    extractor_dir: str
     image_feature: str = "image"
     label_feature: str = "label"
     id_feature: Optional[str] = "id"
     batch_size: int = 32
     max_image_pixels: int = pp.DEFAULT_MAX_IMAGE_PIXELS
+
+    def __post_init__(self) -> None:
+        for name in ("image_feature", "label_feature"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ValueError(f"{name}={getattr(self, name)!r} is invalid; valid values are feature names.")
+        if self.id_feature is not None and not isinstance(self.id_feature, str):
+            raise ValueError(f"id_feature={self.id_feature!r} is invalid; valid values are a feature name or None.")
+        checks.check_int("batch_size", self.batch_size, 1)
+        checks.check_int("max_image_pixels", self.max_image_pixels, 1)
 
 
 def _feature_values(example: tf.train.Example, name: str) -> Sequence[Any]:
@@ -64,7 +70,7 @@ def _with_reason(serialized: bytes, example: Optional[tf.train.Example], reason:
         rejected.CopyFrom(example)
     else:
         rejected.features.feature["raw_record"].bytes_list.value.append(serialized)
-    rejected.features.feature[REASON_FEATURE].bytes_list.value[:] = [reason.encode()]
+    rejected.features.feature[pp.REASON_FEATURE].bytes_list.value[:] = [reason.encode()]
     return rejected.SerializeToString()
 
 
@@ -95,9 +101,9 @@ class _ValidateExamplesFn(beam.DoFn):
 
     def process(self, serialized: bytes) -> Iterator[Any]:
         self._in.inc()
-        example = data.parse_example(serialized)
+        example = records.parse_example(serialized)
         if example is None:
-            yield self._rejections.reject(serialized, None, REASON_UNPARSEABLE)
+            yield self._rejections.reject(serialized, None, records.REASON_UNPARSEABLE)
             return
         images = _feature_values(example, self._config.image_feature)
         if not images:
@@ -134,7 +140,7 @@ class _LoadedExtractor:
 
 
 class BottleneckModelHandler(ModelHandler[bytes, PredictionResult, _LoadedExtractor]):
-    """RunInference handler for a saved feature extractor (see `base_model.save_feature_extractor`).
+    """RunInference handler for a saved feature extractor (see `feature_extractor.save_feature_extractor`).
 
     Elements are encoded image bytes; each batch is decoded and preprocessed inside the model's
     graph with the shared preprocessing function, so decoding uses TF's thread pool.
@@ -146,7 +152,7 @@ class BottleneckModelHandler(ModelHandler[bytes, PredictionResult, _LoadedExtrac
         self._batch_size = batch_size
 
     def load_model(self) -> _LoadedExtractor:
-        model, info = base_model.load_feature_extractor(self._extractor_dir)
+        model, info = fe.load_feature_extractor(self._extractor_dir)
         return _LoadedExtractor(model, info.preprocessing)
 
     def run_inference(
@@ -182,7 +188,7 @@ class _ToBottleneckExampleFn(beam.DoFn):
         for name in self._carried:
             if name and name in example.features.feature:
                 bottleneck.features.feature[name].CopyFrom(example.features.feature[name])
-        bottleneck.features.feature[BOTTLENECK_FEATURE].float_list.value.extend(
+        bottleneck.features.feature[pp.BOTTLENECK_FEATURE].float_list.value.extend(
             np.asarray(result.inference, dtype=np.float32).ravel().tolist()
         )
         self._out.inc()
@@ -192,13 +198,16 @@ class _ToBottleneckExampleFn(beam.DoFn):
 @beam.ptransform_fn
 @beam.typehints.with_input_types(bytes)
 def ExtractBottlenecks(  # pylint: disable=invalid-name
-    serialized_examples: beam.PCollection, config: ExtractionConfig, split: str
+    serialized_examples: beam.PCollection, extractor_dir: str, config: ExtractionConfig, split: str
 ) -> Dict[str, beam.PCollection]:
-    """Serialized tf.Examples to {'bottlenecks': serialized examples, 'rejected': ...}."""
+    """Serialized tf.Examples to {'bottlenecks': serialized examples, 'rejected': ...}.
+
+    `extractor_dir` holds the saved feature extractor (`feature_extractor.save_feature_extractor`).
+    """
     valid = serialized_examples | "ValidateExamples" >> beam.ParDo(
         _ValidateExamplesFn(config, split)
     ).with_outputs(_REJECTED_TAG, main=_VALID_TAG)
-    handler = KeyedModelHandler(BottleneckModelHandler(config.extractor_dir, config.batch_size))
+    handler = KeyedModelHandler(BottleneckModelHandler(extractor_dir, config.batch_size))
     extracted = (
         valid[_VALID_TAG]
         | "RunInference" >> RunInference(handler)

@@ -6,15 +6,29 @@ from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
 
 from tfx_transfer.components import specs
+from tfx_transfer.components.evaluation_report import config as config_lib
 from tfx_transfer.components.evaluation_report import executor
-from tfx_transfer.trainer.version import plugin_version
 
 
 class EvaluationReport(base_component.BaseComponent):
     """One self-contained HTML page per run: metrics, confusion matrix, curves, strategy.
 
-    Its `report` artifact has the type `system.HTML`, which the Kubeflow Pipelines UI shows
-    inline; the artifact's URI is the page itself.
+    The page shows the blessing, overall and per-class metrics, the confusion matrix and a
+    reliability diagram from the Evaluator's TFMA output, and the training curves, last epochs
+    and strategy decision from the FineTuner's `model_run`; sections whose inputs are missing are
+    listed as not available. Its `report` artifact has the type `system.HTML`, which the
+    Kubeflow Pipelines UI shows inline; the artifact's URI is the page itself.
+
+    Args:
+      evaluation: the Evaluator's `evaluation` (a ModelEvaluation with TFMA metrics, plots and
+        validation result); with a baseline model, the candidate's results are shown.
+      model_run: the FineTuner's `model_run`; its `labels.txt` names the classes, and
+        `training_curves.png`, `history.json` and `strategy.json` are shown when present.
+      title: the page title, a non-empty string.
+
+    Outputs:
+      report: a `system.HTML` artifact whose URI is the page: inline CSS, images as data URIs,
+        no scripts or external assets.
     """
 
     SPEC_CLASS = specs.EvaluationReportSpec
@@ -24,14 +38,14 @@ class EvaluationReport(base_component.BaseComponent):
         self,
         evaluation: types.BaseChannel,
         model_run: types.BaseChannel,
-        title: str = "tfx-transfer evaluation",
+        title: str = config_lib.DEFAULT_TITLE,
     ):
+        self.config = config_lib.ReportConfig(title=title)
         super().__init__(
             spec=specs.EvaluationReportSpec(
                 evaluation=evaluation,
                 model_run=model_run,
-                title=title,
-                plugin_version=plugin_version(),
+                **config_lib.to_exec_properties(self.config),
                 report=types.Channel(type=specs.HtmlReport),
             )
         )

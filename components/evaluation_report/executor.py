@@ -9,7 +9,8 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
 from tfx_transfer.components import specs
-from tfx_transfer.components.evaluation_report import report
+from tfx_transfer.components.evaluation_report import config as config_lib
+from tfx_transfer.components.evaluation_report import page
 
 
 class Executor(base_executor.BaseExecutor):
@@ -22,10 +23,11 @@ class Executor(base_executor.BaseExecutor):
         exec_properties: Dict[str, Any],
     ) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
-        report.build_report(
+        config = config_lib.from_exec_properties(exec_properties)
+        page.build_report(
             artifact_utils.get_single_uri(input_dict[specs.EVALUATION_KEY]),
             artifact_utils.get_single_uri(input_dict[specs.MODEL_RUN_KEY]),
             class_names=[],
             output_path=artifact_utils.get_single_uri(output_dict[specs.REPORT_KEY]),
-            title=exec_properties[specs.TITLE_KEY],
+            title=config.title,
         )

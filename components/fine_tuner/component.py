@@ -2,88 +2,41 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import math
-from typing import Mapping, Optional, Sequence, Union
+from typing import List, Mapping, Optional, Sequence, Union
 
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
 
 from tfx_transfer.components import specs
-from tfx_transfer.components.bottleneck_extractor.component import BottleneckExtractor
-from tfx_transfer.components.bottleneck_extractor.executor import source_from_exec_properties
+from tfx_transfer.components.fine_tuner import config as config_lib
 from tfx_transfer.components.fine_tuner import executor
-from tfx_transfer.trainer import augmentation as augmentation_lib
-from tfx_transfer.trainer import base_model as bm
 from tfx_transfer.trainer import head as head_lib
-from tfx_transfer.trainer.version import plugin_version
-
-UnfreezeSpec = Union[int, str, float]
-
-
-def _check_int(name: str, value: int, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return value
+from tfx_transfer.trainer import strategy as strategy_lib
+from tfx_transfer.trainer.base_model import BaseSummary
+from tfx_transfer.trainer.run_config import RunConfig
 
 
-def _check_rate(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive number, got {value!r}.")
-    return float(value)
+def _check_against_extractor(feature_extractor: types.BaseChannel, run: RunConfig) -> List[str]:
+    """Checks fine-tuning settings against what the upstream extractor learnt of its base.
 
-
-def _check_unfreeze(unfreeze: Optional[UnfreezeSpec]) -> Optional[UnfreezeSpec]:
-    if unfreeze is None:
-        return None
-    ok = (
-        (isinstance(unfreeze, int) and not isinstance(unfreeze, bool) and unfreeze >= 1)
-        or (isinstance(unfreeze, str) and unfreeze)
-        or (isinstance(unfreeze, float) and 0.0 < unfreeze <= 1.0)
-    )
-    if not ok:
-        raise head_lib.UnfreezeError(
-            f"unfreeze={unfreeze!r} is invalid; use an int >= 1 (top N layers), a layer name, or a "
-            "fraction in (0, 1]."
-        )
-    return unfreeze
-
-
-def augmentation_config(
-    augmentation: Optional[Mapping[str, Union[float, bool]]]
-) -> augmentation_lib.AugmentationConfig:
-    """The validated augmentation settings; unknown option names are named in the error."""
-    options = dict(augmentation or {})
-    valid = [field.name for field in dataclasses.fields(augmentation_lib.AugmentationConfig)]
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise augmentation_lib.AugmentationError(
-            f"Unknown augmentation options {unknown}; valid options are {valid}."
-        )
-    return augmentation_lib.AugmentationConfig(**options)
-
-
-def _check_against_extractor(
-    feature_extractor: types.BaseChannel, strategy: str, unfreeze: Optional[UnfreezeSpec]
-) -> None:
-    """Checks fine-tuning settings against the upstream base, when it is known at build time."""
+    That is known when the extractor could build the base at pipeline construction (not for an
+    upstream `Model` channel or a file this machine cannot read); the executor checks again.
+    Returns the checks that had to be left to the executor.
+    """
     producer = getattr(feature_extractor, "producer_component", None)
-    if not isinstance(producer, BottleneckExtractor):
-        return
-    source = source_from_exec_properties(producer.exec_properties, None)
-    if not (source.keras_application or source.model_uri):
-        return  # A base_model channel: checked when FineTuner runs.
-    if strategy == specs.STRATEGY_FINE_TUNE and bm.saved_model_source_path(source):
-        raise ValueError(
-            f"strategy='fine_tune' cannot train the SavedModel/TF Hub base at {source.model_uri!r}: "
-            "Keras 3 cannot fine-tune a legacy SavedModel. Use strategy='feature_extraction', or "
-            "a .keras/.h5 base."
-        )
-    if unfreeze is not None and strategy != specs.STRATEGY_FEATURE_EXTRACTION:
-        model, _ = bm.build_feature_extractor(source, load_weights=False)
-        head_lib.unfreeze_start(head_lib.base_layers(model), unfreeze)
+    summary = getattr(producer, "base_summary", None)
+    if not isinstance(summary, BaseSummary):
+        if run.unfreeze is None and run.strategy != strategy_lib.STRATEGY_FINE_TUNE:
+            return []
+        return [
+            f"FineTuner: strategy={run.strategy!r} and unfreeze={run.unfreeze!r} are checked against the base when "
+            "the step runs (the base is not known when the pipeline is built)."
+        ]
+    strategy_lib.check_strategy(run.strategy, summary.fine_tunable)
+    if run.unfreeze is not None and run.strategy != strategy_lib.STRATEGY_FEATURE_EXTRACTION:
+        head_lib.unfreeze_start(summary.layer_names, run.unfreeze)
+    return []
 
 
 class FineTuner(base_component.BaseComponent):
@@ -91,13 +44,46 @@ class FineTuner(base_component.BaseComponent):
 
     Phase 1 trains a Dense head on the cached bottleneck features (seconds, no GPU needed).
     Phase 2 (`strategy='fine_tune'`, or `'auto'` when it decides so) rebuilds base + head from
-    `feature_extractor`, unfreezes `unfreeze` (top-N layers, a layer name, or a fraction) with
-    BatchNorm kept in inference mode, and trains on the raw `examples` at
-    `fine_tune_learning_rate`, with `augmentation` on training batches only.
+    `feature_extractor`, unfreezes `unfreeze` with BatchNorm kept in inference mode, and trains
+    on the raw `examples` at `fine_tune_learning_rate`, with `augmentation` on training batches
+    only. The settings are one `trainer.run_config.RunConfig`, the object the standard Trainer's
+    `run_fn` reads from `custom_config`.
 
-    Outputs: `model` (Format-Serving SavedModel with `serving_default` on serialized
-    tf.Example and `serving_raw` on image bytes; TFMA and Pusher consume it unchanged) and
-    `model_run` (strategy.json, history.json, training_curves.png, TensorBoard logs).
+    Args:
+      bottlenecks: the BottleneckExtractor's `bottlenecks`.
+      feature_extractor: the BottleneckExtractor's `feature_extractor`.
+      examples: the raw image Examples the bottlenecks came from; needed to fine-tune.
+      transform_graph: Transform's output; its label vocabulary fixes the class order.
+      schema: the data schema (accepted for pipeline symmetry; not read).
+      strategy: 'auto' (decide from the data), 'feature_extraction' (head only) or 'fine_tune'.
+      label_feature: the label feature: bytes names, or int64 indices of a Transform vocabulary.
+      image_feature: the encoded image feature of `examples`.
+      label_vocabulary: the Transform vocabulary file name of the labels (default: label_feature).
+      num_classes: when set, checked against the label vocabulary.
+      head_units: sizes of the head's hidden Dense layers; () is a linear head.
+      dropout: dropout rate before each Dense layer of the head, in [0, 1).
+      l2: L2 regularisation of the head's kernels, >= 0.
+      label_smoothing: label smoothing of the loss, in [0, 1).
+      class_weight: 'balanced' weighs classes by n / (C * count), or None.
+      epochs: the most epochs of phase 1 (early stopping may end it sooner).
+      learning_rate: Adam's learning rate in phase 1.
+      fine_tune_epochs: the most epochs of phase 2.
+      fine_tune_learning_rate: Adam's learning rate in phase 2, typically 10-100x smaller.
+      unfreeze: what phase 2 trains: an int (the top N base layers), a layer name (from it up)
+        or a fraction in (0, 1] of the base's layers; None lets the strategy decide.
+      augmentation: `AugmentationConfig` fields (rotation, shear, zoom, width_shift,
+        height_shift, horizontal_flip, vertical_flip) applied to phase 2's training batches.
+      strategy_thresholds: `StrategyThresholds` fields of 'auto'.
+      batch_size: training batch size.
+      seed: seed of initialisers, dropout, shuffles and augmentation.
+      patience: epochs without a better validation loss before early stopping.
+      train_split: the split trained on.
+      eval_split: the split early stopping watches.
+
+    Outputs:
+      model: a Format-Serving SavedModel with `serving_default` (serialized tf.Example) and
+        `serving_raw` (image bytes); TFMA and Pusher consume it unchanged.
+      model_run: strategy.json, history.json, training_curves.png, labels.txt, TensorBoard logs.
     """
 
     SPEC_CLASS = specs.FineTunerSpec
@@ -110,7 +96,7 @@ class FineTuner(base_component.BaseComponent):
         examples: Optional[types.BaseChannel] = None,
         transform_graph: Optional[types.BaseChannel] = None,
         schema: Optional[types.BaseChannel] = None,
-        strategy: str = specs.STRATEGY_FEATURE_EXTRACTION,
+        strategy: str = strategy_lib.DEFAULT_STRATEGY,
         label_feature: str = "label",
         image_feature: str = "image",
         label_vocabulary: Optional[str] = None,
@@ -124,60 +110,48 @@ class FineTuner(base_component.BaseComponent):
         learning_rate: float = 1e-3,
         fine_tune_epochs: int = 10,
         fine_tune_learning_rate: float = 1e-5,
-        unfreeze: Optional[UnfreezeSpec] = None,
+        unfreeze: Optional[head_lib.UnfreezeSpec] = None,
         augmentation: Optional[Mapping[str, Union[float, bool]]] = None,
+        strategy_thresholds: Optional[Mapping[str, float]] = None,
         batch_size: int = 32,
         seed: int = 0,
         patience: int = 5,
         train_split: str = "train",
         eval_split: str = "eval",
     ):
-        if strategy not in specs.STRATEGIES:
-            raise ValueError(f"Unknown strategy {strategy!r}; valid values are {list(specs.STRATEGIES)}.")
-        if strategy == specs.STRATEGY_FINE_TUNE and examples is None:
+        run = RunConfig.from_dict(
+            {
+                "head": {"head_units": head_units, "dropout": dropout, "l2": l2, "label_smoothing": label_smoothing},
+                "train": {
+                    "epochs": epochs, "learning_rate": learning_rate, "fine_tune_epochs": fine_tune_epochs,
+                    "fine_tune_learning_rate": fine_tune_learning_rate, "batch_size": batch_size,
+                    "patience": patience, "seed": seed, "class_weight": class_weight,
+                },
+                "augmentation": dict(augmentation or {}),
+                "strategy_thresholds": dict(strategy_thresholds or {}),
+                "strategy": strategy, "unfreeze": unfreeze, "image_feature": image_feature,
+                "label_feature": label_feature, "num_classes": num_classes,
+                "label_vocabulary_name": label_vocabulary or label_feature,
+            },
+            with_source=False,
+        )
+        if run.strategy == strategy_lib.STRATEGY_FINE_TUNE and examples is None:
             raise ValueError(
                 "strategy='fine_tune' trains on raw images: pass the raw `examples` channel "
                 "(e.g. ExampleGen's or Transform's output), or use strategy='feature_extraction'."
             )
-        if num_classes is not None:
-            _check_int("num_classes", num_classes, 2)
-        if class_weight not in (None, "balanced"):
-            raise ValueError(f"Unknown class_weight {class_weight!r}; valid values are 'balanced' or None.")
-        head_config = head_lib.HeadConfig(
-            head_units=tuple(head_units), dropout=dropout, l2=l2, label_smoothing=label_smoothing
+        # Checks this machine could not run; the executor runs them.
+        self.skipped_checks: List[str] = _check_against_extractor(feature_extractor, run)
+        self.config = config_lib.FineTunerConfig(run, train_split, eval_split)
+        super().__init__(
+            spec=specs.FineTunerSpec(
+                bottlenecks=bottlenecks,
+                feature_extractor=feature_extractor,
+                examples=examples,
+                transform_graph=transform_graph,
+                schema=schema,
+                **config_lib.to_exec_properties(self.config),
+                model=types.Channel(type=standard_artifacts.Model),
+                model_run=types.Channel(type=standard_artifacts.ModelRun),
+            )
         )
-        augmentation_config(augmentation)
-        unfreeze = _check_unfreeze(unfreeze)
-        _check_against_extractor(feature_extractor, strategy, unfreeze)
-        spec = specs.FineTunerSpec(
-            bottlenecks=bottlenecks,
-            feature_extractor=feature_extractor,
-            examples=examples,
-            transform_graph=transform_graph,
-            schema=schema,
-            strategy=strategy,
-            image_feature=image_feature,
-            label_feature=label_feature,
-            label_vocabulary=label_vocabulary or label_feature,
-            num_classes=num_classes,
-            head_units=json.dumps(list(head_config.head_units)),
-            dropout=float(head_config.dropout),
-            l2=float(head_config.l2),
-            label_smoothing=float(head_config.label_smoothing),
-            class_weight=class_weight or "",
-            epochs=_check_int("epochs", epochs, 1),
-            learning_rate=_check_rate("learning_rate", learning_rate),
-            fine_tune_epochs=_check_int("fine_tune_epochs", fine_tune_epochs, 0),
-            fine_tune_learning_rate=_check_rate("fine_tune_learning_rate", fine_tune_learning_rate),
-            unfreeze=json.dumps(unfreeze) if unfreeze is not None else "",
-            augmentation=json.dumps(dict(augmentation or {}), sort_keys=True),
-            batch_size=_check_int("batch_size", batch_size, 1),
-            seed=_check_int("seed", seed, 0),
-            patience=_check_int("patience", patience, 0),
-            train_split=train_split,
-            eval_split=eval_split,
-            plugin_version=plugin_version(),
-            model=types.Channel(type=standard_artifacts.Model),
-            model_run=types.Channel(type=standard_artifacts.ModelRun),
-        )
-        super().__init__(spec=spec)

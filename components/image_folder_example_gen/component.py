@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from typing import List, Mapping, Optional
 
 from tfx.components.example_gen import component
 from tfx.dsl.components.base import executor_spec
@@ -10,28 +10,36 @@ from tfx.proto import example_gen_pb2
 
 from tfx_transfer.components.image_folder_example_gen import executor
 from tfx_transfer.components.image_folder_example_gen import layout as layout_lib
+from tfx_transfer.trainer import checks, storage
 
 
 class ImageFolderExampleGen(component.FileBasedExampleGen):
     """Reads `<input_base>/<label>/*` or `<input_base>/<split>/<label>/*` into tf.Examples.
 
     Each example has `image` (the file's bytes), `label` (its folder's name) and `id` (its path
-    below input_base, '/'-separated).
-
-    `layout`: `'class_folders'` (`<label>/<file>`; splits drawn from `split_ratios`, default
-    `{'train': 8, 'eval': 2}`, as TFX hash buckets over `id`, so a file's split is stable),
-    `'split_folders'` (`<split>/<label>/<file>`; the split folders are the splits) or
-    `'auto'` (split folders when every top-level folder is named like a split: train, eval,
-    val, validation, test, ...). The folder is checked here, when the pipeline is built, and
-    a ValueError names what is wrong: a missing or empty input_base, a single class, a class
-    folder without images, a split folder without class folders, bad split_ratios.
-
-    Files that are not images are not written. Each is counted (Beam counters
-    `rejected[<split>]` and `rejected_<reason>[<split>]`), logged, and listed in
+    below input_base, '/'-separated). Files that are not images are not written: each is counted
+    (Beam counters `rejected[<split>]` and `rejected_<reason>[<split>]`), logged, and listed in
     `<examples uri>/rejected_files.json` (`specs.REJECTED_FILES_REPORT`); the counts per split
     and reason are the `rejected_files` custom property of `examples`.
 
-    Output `examples`: Examples, gzipped TFRecords of tf.Example, one folder per split.
+    The folder is checked when the pipeline is built, if this machine can read it, and again
+    when the step runs: a ValueError names what is wrong (a missing or empty input_base, a
+    single class, a class folder without images, a split folder without class folders, bad
+    split_ratios). A folder that cannot be read here (a `gs://` path on a machine without
+    credentials) is assumed to have the given layout ('auto': class folders; split folders
+    named train and eval), and `skipped_checks` says so.
+
+    Args:
+      input_base: the folder of images, local or any `tf.io.gfile` path (`gs://...`).
+      layout: `'class_folders'` (`<label>/<file>`; splits drawn from `split_ratios` as TFX hash
+        buckets over `id`, so a file keeps its split), `'split_folders'`
+        (`<split>/<label>/<file>`; the split folders are the splits) or `'auto'` (split folders
+        when every top-level folder is named like a split: train, eval, val, test, ...).
+      split_ratios: hash-bucket weights per output split for the class-folder layout, default
+        `{'train': 8, 'eval': 2}`.
+
+    Outputs:
+      examples: Examples, gzipped TFRecords of tf.Example, one folder per split.
     """
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
@@ -42,9 +50,21 @@ class ImageFolderExampleGen(component.FileBasedExampleGen):
         layout: str = layout_lib.LAYOUT_AUTO,
         split_ratios: Optional[Mapping[str, int]] = None,
     ):
+        checks.check_choice("layout", layout, layout_lib.LAYOUTS)
         if split_ratios is not None:
             layout_lib.check_split_ratios(split_ratios)
-        folder = layout_lib.scan_image_folder(input_base, layout)
+        status = storage.path_status(input_base) if isinstance(input_base, str) and input_base else None
+        # Checks this machine could not run; they run when the step executes.
+        self.skipped_checks: List[str] = []
+        if status is None or status.reachable:
+            folder = layout_lib.scan_image_folder(input_base, layout)
+        else:
+            folder = layout_lib.unchecked_folder(input_base, layout)
+            self.skipped_checks.append(
+                status.skipped("ImageFolderExampleGen input_base")
+                + f" Assumed layout {folder.layout!r}"
+                + (f" with split folders {list(folder.splits)}." if folder.splits else ".")
+            )
         input_config, output_config = layout_lib.example_gen_configs(folder, split_ratios)
         super().__init__(
             input_base=folder.input_base,
@@ -52,5 +72,6 @@ class ImageFolderExampleGen(component.FileBasedExampleGen):
             output_config=output_config,
             output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE,
         )
-        # What the scan found (layout, classes, split folders); for logs and tests.
+        # What the build-time scan found (layout, classes, split folders); classes are empty
+        # when the folder could not be read here.
         self.image_folder = folder

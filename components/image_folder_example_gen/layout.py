@@ -34,6 +34,8 @@ LAYOUT_CLASS_FOLDERS = "class_folders"
 LAYOUTS = (LAYOUT_AUTO, LAYOUT_SPLIT_FOLDERS, LAYOUT_CLASS_FOLDERS)
 
 DEFAULT_SPLIT_RATIOS = {"train": 8, "eval": 2}
+# The split folders assumed when a folder cannot be read at build time.
+DEFAULT_SPLIT_FOLDERS = ("train", "eval")
 # Top-level folder names that make `layout='auto'` read the split-folder layout.
 SPLIT_FOLDER_NAMES = frozenset(
     {"train", "training", "eval", "evaluation", "val", "valid", "validation", "dev", "test", "testing"}
@@ -272,3 +274,42 @@ def example_gen_configs(
         )
     )
     return input_config, output_config
+
+
+def unchecked_folder(input_base: str, layout: str) -> ImageFolder:
+    """What is assumed of a folder this machine cannot read when the pipeline is built.
+
+    `layout='auto'` assumes the class-folder layout; split folders are assumed to be named
+    `DEFAULT_SPLIT_FOLDERS`. The classes are unknown. The executor checks the folder against
+    these assumptions before it reads a file (`check_compiled_layout`).
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"Unknown layout {layout!r}; valid layouts are {list(LAYOUTS)}.")
+    base = input_base.rstrip("/")
+    if layout == LAYOUT_SPLIT_FOLDERS:
+        return ImageFolder(base, LAYOUT_SPLIT_FOLDERS, (), DEFAULT_SPLIT_FOLDERS)
+    return ImageFolder(base, LAYOUT_CLASS_FOLDERS, ())
+
+
+def compiled_layout(input_config: example_gen_pb2.Input) -> Tuple[str, Tuple[str, ...]]:
+    """(layout, split folders) that `example_gen_configs` encoded into `input_config`."""
+    names = tuple(split.name for split in input_config.splits)
+    if names == (SINGLE_SPLIT,):
+        return LAYOUT_CLASS_FOLDERS, ()
+    return LAYOUT_SPLIT_FOLDERS, names
+
+
+def check_compiled_layout(input_base: str, input_config: example_gen_pb2.Input) -> ImageFolder:
+    """Runs the build-time folder checks again at execution, against what the pipeline assumed.
+
+    Raises ValueError when the folder does not have the layout (or split folders) the pipeline
+    was compiled for, e.g. after a compile on a machine that could not read the folder.
+    """
+    layout, splits = compiled_layout(input_config)
+    folder = scan_image_folder(input_base, layout)
+    if sorted(folder.splits) != sorted(splits):
+        raise ValueError(
+            f"{input_base} has split folders {list(folder.splits)}, but the pipeline was built "
+            f"for split folders {list(splits)}. Rebuild (recompile) the pipeline from this folder."
+        )
+    return folder

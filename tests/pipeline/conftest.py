@@ -12,13 +12,14 @@ CLASSES = ("circle", "square", "triangle")
 
 
 def write_image_folder(root: str, train_per_class: int = 8, eval_per_class: int = 4) -> str:
-    for split, count in (("train", train_per_class), ("eval", eval_per_class)):
+    for split_index, (split, count) in enumerate((("train", train_per_class), ("eval", eval_per_class))):
         for index, label in enumerate(CLASSES):
             folder = os.path.join(root, split, label)
             os.makedirs(folder, exist_ok=True)
             for i in range(count):
                 with open(os.path.join(folder, f"{i}.png"), "wb") as f:
-                    f.write(class_png(index, len(CLASSES), seed=hash((split, i)) % 10_000))
+                    # A seed per (split, class, image), the same in every process.
+                    f.write(class_png(index, len(CLASSES), seed=10_000 * split_index + 100 * index + i))
     return root
 
 

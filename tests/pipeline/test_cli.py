@@ -55,7 +55,7 @@ def test_missing_data_root(workspace, capsys):
 def test_empty_data_root(workspace, capsys):
     os.makedirs(workspace / "empty")
     code, err = _run_cli(workspace, capsys, *_run_args("empty"))
-    assert code == 2 and "empty" in err
+    assert code == 2 and "input_base 'empty' has no images in folders" in err
 
 
 def test_single_class(workspace, capsys):
@@ -113,4 +113,4 @@ def test_unreachable_kfp_host(workspace, capsys, tmp_path):
     package = tmp_path / "p.json"
     package.write_text('{"pipelineSpec": {"pipelineInfo": {"name": "x"}, "root": {}}}')
     code, err = _run_cli(workspace, capsys, "submit", "p.json", "--host", f"http://127.0.0.1:{port}", "--timeout", "2")
-    assert code != 0 and f"127.0.0.1:{port}" in err
+    assert code == 1 and f"Cannot reach KFP host http://127.0.0.1:{port}" in err

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
-from tfx_transfer.pipeline import kfp_submit
+from tfx_transfer.pipeline import kfp_package, kfp_submit
 from tfx_transfer.pipeline.kfp_submit import SubmitError
 
 API = "/apis/v2beta1"
@@ -217,7 +217,7 @@ def test_resubmitting_reuses_experiment_pipeline_and_version(fake_kfp, package):
     assert len(fake_kfp.find("POST", f"{API}/experiments")) == 1
     assert len(fake_kfp.find("POST", f"{API}/pipelines/upload")) == 1
     (version_upload,) = fake_kfp.find("POST", f"{API}/pipelines/upload_version")
-    digest = kfp_submit.load_package(package).digest()
+    digest = kfp_package.load_package(package).digest()
     assert version_upload.query == {"name": f"{PIPELINE_NAME}-{digest}", "pipelineid": "pl-1"}
     runs = [r.json() for r in fake_kfp.find("POST", f"{API}/runs")]
     assert [run["pipeline_version_reference"]["pipeline_version_id"] for run in runs] == ["pv-1", "pv-2", "pv-2"]
@@ -243,20 +243,6 @@ def test_schedule_creates_recurring_run_with_six_field_cron(fake_kfp, package):
 
 
 @pytest.mark.parametrize(
-    "schedule, expected",
-    [
-        ("0 3 * * *", "0 0 3 * * *"),
-        ("*/15 * * * *", "0 */15 * * * *"),
-        ("0 9 ? * MON-FRI", "0 0 9 ? * MON-FRI"),
-        ("30 0 9 1,15 jan-jun ?", "30 0 9 1,15 jan-jun ?"),
-        ("  0   0 0 * * 0 ", "0 0 0 * * 0"),
-    ],
-)
-def test_valid_cron_is_converted_to_six_fields(schedule, expected):
-    assert kfp_submit.to_kfp_cron(schedule) == expected
-
-
-@pytest.mark.parametrize(
     "schedule",
     ["0 3 * *", "* * * * * * *", "daily", "", "61 * * * *", "0 25 * * *", "0 3 * * MON-XYZ",
      "*/0 * * * *", "5-1 * * * *", "? * * * *", "0 3 32 * *", "0 3 * 13 *", "0 3 * * 7"],
@@ -266,22 +252,6 @@ def test_bad_cron_fails_before_any_request(fake_kfp, package, schedule):
         kfp_submit.submit(package, fake_kfp.url, "exp", "run", {}, schedule=schedule)
     assert repr(schedule) in str(error.value)
     assert fake_kfp.requests == []
-
-
-def test_parse_params():
-    assert kfp_submit.parse_params(["epochs=10", "note=a=b", "empty="]) == {"epochs": "10", "note": "a=b", "empty": ""}
-    assert kfp_submit.parse_params([]) == {}
-
-
-@pytest.mark.parametrize("items", [["epochs"], ["=3"], ["two words=1"], [""]])
-def test_malformed_params_raise(items):
-    with pytest.raises(ValueError, match=r"Malformed parameter .*expected 'name=value'"):
-        kfp_submit.parse_params(items)
-
-
-def test_repeated_param_raises():
-    with pytest.raises(ValueError, match="'epochs' is given twice"):
-        kfp_submit.parse_params(["epochs=1", "epochs=2"])
 
 
 @pytest.mark.parametrize(
@@ -337,14 +307,14 @@ def test_host_without_scheme_raises(package, host):
 def test_load_package_takes_bare_yaml_spec_and_rejects_others(tmp_path):
     path = tmp_path / "pipeline.yaml"
     path.write_text("# PIPELINE DEFINITION\n" + yaml.safe_dump(PIPELINE_SPEC))
-    loaded = kfp_submit.load_package(str(path))
+    loaded = kfp_package.load_package(str(path))
     assert (loaded.name, loaded.pipeline_root, loaded.spec) == (PIPELINE_NAME, None, PIPELINE_SPEC)
 
     not_spec = tmp_path / "other.json"
     not_spec.write_text(json.dumps({"pipelineInfo": {"name": "x"}, "bogus": 1}))
     with pytest.raises(ValueError, match="is not a KFP PipelineSpec"):
-        kfp_submit.load_package(str(not_spec))
+        kfp_package.load_package(str(not_spec))
     with pytest.raises(ValueError, match="does not exist"):
-        kfp_submit.load_package(str(tmp_path / "missing.json"))
+        kfp_package.load_package(str(tmp_path / "missing.json"))
     with pytest.raises(ValueError, match="expected a .json"):
-        kfp_submit.load_package(str(tmp_path / "pipeline.tar.gz"))
+        kfp_package.load_package(str(tmp_path / "pipeline.tar.gz"))

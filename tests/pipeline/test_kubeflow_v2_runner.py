@@ -11,7 +11,7 @@ from tfx import v1 as tfx
 
 from testdata import executors, load_pipeline_spec, png_bytes
 from tfx_transfer.components import BottleneckExtractor, ImageFolderExampleGen
-from tfx_transfer.pipeline import kfp_submit
+from tfx_transfer.pipeline import kfp_package
 from tfx_transfer.pipeline import kubeflow_v2_runner as runner
 
 IMAGE = "gcr.io/example/tfx-transfer:test"
@@ -66,7 +66,7 @@ def test_gpu_only_on_heavy_step_with_image_and_beam_args(image_folder, tmp_path)
     assert list(example_gen.args[-len(BEAM_ARGS):]) == list(BEAM_ARGS)
     assert list(pipeline.beam_pipeline_args) == list(BEAM_ARGS)
     # What kfp_submit sends: the PipelineSpec, with the PipelineJob's root as the run's root.
-    assert kfp_submit.load_package(out).pipeline_root == str(tmp_path / "root")
+    assert kfp_package.load_package(out).pipeline_root == str(tmp_path / "root")
 
     # Compiling the same pipeline object again does not repeat the Beam args.
     runner.compile_pipeline(pipeline, out, IMAGE, resources, HEAVY, BEAM_ARGS)
@@ -87,7 +87,7 @@ def test_cpu_only_yaml_has_no_accelerator(image_folder, tmp_path):
     assert all(not e.container.resources.accelerator.type for e in by_id.values())
     assert all(not e.container.HasField("resources") for e in by_id.values())
     assert {e.container.image for e in by_id.values()} == {IMAGE}
-    assert kfp_submit.load_package(out).name == "kfp-test"
+    assert kfp_package.load_package(out).name == "kfp-test"
 
 
 def test_cpu_only_with_limits_sets_limits_without_accelerator():
@@ -102,12 +102,12 @@ def test_cpu_only_with_limits_sets_limits_without_accelerator():
     "kwargs, message",
     [
         ({"gpu_type": "TESLA_T4"}, r"Unknown gpu_type 'TESLA_T4'.*NVIDIA_TESLA_T4.*nvidia\.com/gpu"),
-        ({"gpus": -1}, r"Invalid gpus -1: expected an integer >= 0"),
-        ({"gpus": 1.5}, r"Invalid gpus 1\.5"),
-        ({"gpus": True}, r"Invalid gpus True"),
+        ({"gpus": -1}, r"gpus=-1 is invalid; valid values are ints >= 0"),
+        ({"gpus": 1.5}, r"gpus=1\.5 is invalid"),
+        ({"gpus": True}, r"gpus=True is invalid"),
         ({"memory_limit": "16 gigs"}, r"Invalid memory_limit '16 gigs'.*'16G'"),
         ({"memory_limit": "16"}, r"Invalid memory_limit '16'"),
-        ({"cpu_limit": 0}, r"Invalid cpu_limit 0"),
+        ({"cpu_limit": 0}, r"cpu_limit=0 is invalid; valid values are positive numbers"),
     ],
 )
 def test_bad_resource_config_raises_clear_error(kwargs, message):
@@ -116,7 +116,7 @@ def test_bad_resource_config_raises_clear_error(kwargs, message):
 
 
 def test_kubernetes_accelerator_name_is_accepted():
-    spec = runner.GpuConfig(gpu_type="nvidia.com/gpu", gpus=1).resource_spec()
+    spec = runner.ResourceConfig(gpu_type="nvidia.com/gpu", gpus=1).resource_spec()
     assert (spec.accelerator.type, spec.accelerator.count) == ("nvidia.com/gpu", 1)
 
 

@@ -6,10 +6,11 @@ import json
 import os
 
 import pytest
+import tensorflow as tf
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from tfx_transfer.pipeline import jobs, pipeline as pipeline_lib
+from tfx_transfer.pipeline import configs, jobs, pipeline as pipeline_lib
 
 pytestmark = pytest.mark.slow
 
@@ -17,6 +18,9 @@ COMPONENTS = (
     "ImageFolderExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform",
     "BottleneckExtractor", "FineTuner", "Evaluator", "EvaluationReport", "Pusher",
 )
+
+
+ACCURACY_THRESHOLD = 0.5
 
 
 def _pipeline(root, image_folder, base, head_units):
@@ -27,10 +31,25 @@ def _pipeline(root, image_folder, base, head_units):
         serving_dir=os.path.join(root, "serving"),
         extractor_args={"model_uri": base, "cut_layer": "flatten_1", "batch_size": 8},
         fine_tuner_args={"epochs": 3, "head_units": head_units, "batch_size": 8},
-        accuracy_threshold=0.0,
-        change_threshold=1.0,
+        accuracy_threshold=ACCURACY_THRESHOLD,
+        change_threshold=0.0,  # a new model must be at least as accurate as the last blessed one
         metadata_connection_config=jobs.metadata_config(root),
     )
+
+
+def _serving_accuracy(summary, image_folder) -> float:
+    """The candidate's accuracy on the eval images, computed here from its serving_raw signature."""
+    model_dir = os.path.join(summary["components"]["FineTuner"]["outputs"]["model"][0], "Format-Serving")
+    images, labels = [], []
+    for label in sorted(os.listdir(os.path.join(image_folder, "eval"))):
+        folder = os.path.join(image_folder, "eval", label)
+        for name in sorted(os.listdir(folder)):
+            images.append(open(os.path.join(folder, name), "rb").read())
+            labels.append(label)
+    predicted = tf.saved_model.load(model_dir).signatures["serving_raw"](image_bytes=tf.constant(images))["class_names"]
+    names = [name.decode() for name in predicted.numpy()]
+    assert len(names) == len(labels) == 12
+    return sum(n == l for n, l in zip(names, labels)) / len(labels)
 
 
 def _executions(root):
@@ -69,11 +88,21 @@ def test_three_runs_cache_what_did_not_change(tmp_path, image_folder, tiny_cnn_p
 
     # What each run reported.
     assert [s["components"]["BottleneckExtractor"]["cache_hit"] for s in (first, second, third)] == [False, True, True]
-    assert all(info["cache_hit"] for node, info in third["components"].items() if node != pipeline_lib.RESOLVER_ID)
-    summary = json.load(open(os.path.join(root, "pipeline_root", "summary.json")))
-    assert summary["blessed"] is True and summary["pushed"] is True
-    assert summary["strategy"]["strategy"] == "feature_extraction"
-    assert 0.0 <= summary["metrics"]["eval"]["sparse_categorical_accuracy"] <= 1.0
-    assert summary["metrics"]["eval"]["example_count"] == 12
+    assert all(info["cache_hit"] for node, info in third["components"].items() if node != configs.RESOLVER_ID)
+    assert json.load(open(os.path.join(root, "pipeline_root", "summary.json"))) == third
+
+    # The Evaluator's accuracy is the candidate's own, and the gate follows the thresholds.
+    accuracy = [s["metrics"]["eval"]["sparse_categorical_accuracy"] for s in (first, second, third)]
+    for summary, value in zip((first, second), accuracy[:2]):
+        assert abs(value - _serving_accuracy(summary, image_folder)) < 1e-6
+        assert summary["metrics"]["eval"]["example_count"] == 12
+        assert summary["pushed"] is summary["blessed"]
+    assert first["blessed"] is (accuracy[0] >= ACCURACY_THRESHOLD)
+    # Run 2's baseline is run 1's model when that was blessed: it must not be less accurate.
+    assert second["blessed"] is (accuracy[1] >= ACCURACY_THRESHOLD and (not first["blessed"] or accuracy[1] >= accuracy[0]))
+    assert (third["blessed"], accuracy[2]) == (second["blessed"], accuracy[1])
+    assert os.path.isdir(os.path.join(root, "serving")) is (first["blessed"] or second["blessed"])
+    summary = third
+    assert summary["strategy"]["strategy"] == "feature_extraction"  # 'auto' on 8 labels per class
     report = open(summary["report"]).read()
     assert "circle" in report and "Confusion" in report

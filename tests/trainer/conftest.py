@@ -3,11 +3,12 @@
 import pytest
 
 from tfx_transfer.trainer import base_model
+from tfx_transfer.trainer import base_source as bs
 
 
 @pytest.fixture
-def tiny_source(tiny_cnn_path) -> base_model.BaseModelSource:
-    return base_model.BaseModelSource(model_uri=tiny_cnn_path, cut_layer="flatten_1")
+def tiny_source(tiny_cnn_path) -> bs.BaseModelSource:
+    return bs.BaseModelSource(model_uri=tiny_cnn_path, cut_layer="flatten_1")
 
 
 @pytest.fixture

@@ -2,12 +2,13 @@
 
 import logging
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import testdata
-from tfx_transfer.trainer import data
+from tfx_transfer.trainer import data, records
 from tfx_transfer.trainer import preprocessing as pp
 from tfx_transfer.trainer.augmentation import AugmentationConfig, build_augmentation
 from tfx_transfer.trainer.labels import LabelVocabulary
@@ -27,67 +28,58 @@ def _bottlenecks(n, labels=("cat", "dog"), dim=4):
 
 
 def test_list_files_without_match_is_an_error(tmp_path):
-    with pytest.raises(data.DataError, match="No files match"):
-        data.list_files(str(tmp_path / "*.gz"))
+    with pytest.raises(records.DataError, match="No files match"):
+        records.list_files(str(tmp_path / "*.gz"))
 
 
 def test_label_kind_detects_bytes_and_int64(tmp_path):
-    assert data.label_kind(_write(tmp_path, _bottlenecks(2), "b"), "label") == "bytes"
-    assert data.label_kind(_write(tmp_path, _bottlenecks(2, labels=(0, 1)), "i"), "label") == "int64"
+    assert records.label_kind(_write(tmp_path, _bottlenecks(2), "b"), "label") == "bytes"
+    assert records.label_kind(_write(tmp_path, _bottlenecks(2, labels=(0, 1)), "i"), "label") == "int64"
 
 
 def test_label_kind_without_the_label_feature_names_it(tmp_path):
     pattern = _write(tmp_path, _bottlenecks(2))
-    with pytest.raises(data.DataError, match="'species'"):
-        data.label_kind(pattern, "species")
+    with pytest.raises(records.DataError, match="'species'"):
+        records.label_kind(pattern, "species")
 
 
-def test_bottleneck_dataset_maps_bytes_labels_and_batches(tmp_path):
-    pattern = _write(tmp_path, _bottlenecks(5))
-    dataset = data.bottleneck_dataset(pattern, "label", VOCAB, 4, batch_size=2, shuffle=False, seed=0)
-    batches = list(dataset.as_numpy_iterator())
-    assert [b[0].shape for b in batches] == [(2, 4), (2, 4), (1, 4)]
-    features = np.concatenate([b[0] for b in batches])
-    labels = np.concatenate([b[1] for b in batches])
+def test_load_bottlenecks_maps_bytes_labels_in_file_order(tmp_path):
+    features, labels = records.load_bottlenecks(_write(tmp_path, _bottlenecks(5)), "label", VOCAB, 4)
     assert features.dtype == np.float32 and labels.dtype == np.int64
     np.testing.assert_array_equal(features[:, 0], [0, 1, 2, 3, 4])
     np.testing.assert_array_equal(labels, [0, 1, 0, 1, 0])
 
 
-def test_bottleneck_dataset_takes_int64_labels_as_indices(tmp_path):
-    pattern = _write(tmp_path, _bottlenecks(4, labels=(1, 0)))
-    dataset = data.bottleneck_dataset(pattern, "label", VOCAB, 4, batch_size=8, shuffle=False, seed=0, cache=False)
-    (_, labels), = dataset.as_numpy_iterator()
+def test_load_bottlenecks_takes_int64_labels_as_indices(tmp_path):
+    _, labels = records.load_bottlenecks(_write(tmp_path, _bottlenecks(4, labels=(1, 0))), "label", VOCAB, 4)
     np.testing.assert_array_equal(labels, [1, 0, 1, 0])
 
 
-def test_bottleneck_dataset_skips_and_counts_bad_records(tmp_path, caplog):
+def test_load_bottlenecks_skips_and_counts_bad_records_by_reason(tmp_path, caplog):
     examples = _bottlenecks(4) + [
         testdata.bottleneck_example([1.0] * 4, "cow"),
         testdata.bottleneck_example([1.0] * 3, "cat"),
         testdata.bottleneck_example([1.0] * 4, None),
         testdata.bottleneck_example([1.0] * 4, 1),
     ]
-    pattern = _write(tmp_path, examples)
     with caplog.at_level(logging.WARNING):
-        dataset = data.bottleneck_dataset(pattern, "label", VOCAB, 4, batch_size=16, shuffle=False, seed=0)
-    (features, labels), = dataset.as_numpy_iterator()
-    assert features.shape == (4, 4)
-    assert "Skipped 4 of 8 bottleneck records" in caplog.text
-    reasons = data.scan_bottleneck_records(pattern, "label", VOCAB, 4).reasons
-    assert reasons == {
-        data.REASON_UNKNOWN_LABEL: 1,
-        data.REASON_BAD_BOTTLENECK: 1,
+        features, labels = records.load_bottlenecks(_write(tmp_path, examples), "label", VOCAB, 4)
+    assert features.shape == (4, 4) and labels.shape == (4,)
+    reasons = {
+        records.REASON_BAD_BOTTLENECK: 1,
         pp.REASON_MISSING_LABEL: 1,
-        data.REASON_WRONG_LABEL_TYPE: 1,
+        records.REASON_UNKNOWN_LABEL: 1,
+        records.REASON_WRONG_LABEL_TYPE: 1,
     }
+    assert f"Skipped 4 of 8 bottleneck records, by reason: {dict(sorted(reasons.items()))}" in caplog.text
 
 
-def test_seeded_shuffle_is_reproducible_and_changes_between_epochs(tmp_path):
-    pattern = _write(tmp_path, _bottlenecks(20))
+def test_seeded_shuffle_is_reproducible_and_changes_between_epochs():
+    features = np.arange(20, dtype=np.float32)[:, None]
 
     def epochs(seed):
-        dataset = data.bottleneck_dataset(pattern, "label", VOCAB, 4, batch_size=20, shuffle=True, seed=seed)
+        keras.utils.set_random_seed(seed)
+        dataset = data.array_dataset(features, np.zeros(20), batch_size=20, shuffle=True, seed=seed)
         return [next(iter(dataset))[0][:, 0].numpy().tolist() for _ in range(2)]
 
     first, second = epochs(3), epochs(3)
@@ -98,7 +90,7 @@ def test_seeded_shuffle_is_reproducible_and_changes_between_epochs(tmp_path):
 
 def test_load_bottlenecks_returns_numpy_and_infers_the_dimension(tmp_path):
     pattern = _write(tmp_path, _bottlenecks(3, dim=6) + [testdata.bottleneck_example([0.0] * 6, "emu")])
-    features, labels = data.load_bottlenecks(pattern, "label", VOCAB)
+    features, labels = records.load_bottlenecks(pattern, "label", VOCAB)
     assert features.shape == (3, 6) and features.dtype == np.float32
     np.testing.assert_array_equal(labels, [0, 1, 0])
 
@@ -111,7 +103,7 @@ def test_array_dataset_batches_in_memory_bottlenecks():
 
 @pytest.mark.parametrize("batch_size", [0, -1, 2.5, True])
 def test_bad_batch_size_is_an_error(batch_size):
-    with pytest.raises(data.DataError, match=f"batch_size must be a positive int, got {batch_size!r}"):
+    with pytest.raises(records.DataError, match=f"batch_size={batch_size!r} is invalid; valid values are ints >= 1"):
         data.array_dataset(np.zeros((2, 2)), np.zeros(2), batch_size=batch_size, shuffle=False, seed=None)
 
 
@@ -133,12 +125,12 @@ def _raw_examples():
 
 def test_scan_raw_examples_counts_each_reason(tmp_path):
     pattern = _write(tmp_path, _raw_examples())
-    assert data.scan_raw_records(pattern, "image", "label", VOCAB).reasons == {
+    assert records.scan_raw_records(pattern, "image", "label", VOCAB).reasons == {
         pp.REASON_MISSING_IMAGE: 1,
         pp.REASON_EMPTY_IMAGE: 1,
         pp.REASON_UNKNOWN_FORMAT: 1,
         pp.REASON_MISSING_LABEL: 1,
-        data.REASON_UNKNOWN_LABEL: 1,
+        records.REASON_UNKNOWN_LABEL: 1,
     }
 
 
@@ -177,7 +169,7 @@ def test_image_that_passes_the_header_check_but_fails_to_decode_is_skipped(tmp_p
         testdata.make_example(testdata.png_bytes(seed=2), "dog"),
     ]
     pattern = _write(tmp_path, examples)
-    assert data.scan_raw_records(pattern, "image", "label", VOCAB).reasons == {}
+    assert records.scan_raw_records(pattern, "image", "label", VOCAB).reasons == {}
     dataset = data.raw_image_dataset(pattern, "image", "label", VOCAB, CONFIG, batch_size=8, shuffle=False, seed=0)
     (images, labels), = dataset.as_numpy_iterator()
     np.testing.assert_array_equal(labels, [0, 1])

@@ -4,14 +4,14 @@ import json
 import os
 import types
 
+import keras
 import numpy as np
-import pytest
 import tensorflow as tf
 
 import testdata
-from tfx_transfer.trainer import base_model, run_fn, training
+from tfx_transfer.trainer import base_model, export, run_fn, training
+from tfx_transfer.trainer import base_source as bs
 from tfx_transfer.trainer import strategy as strategy_lib
-from tfx_transfer.trainer.head import HeadConfigError
 
 
 LABELS = ("cat", "dog", "fox")
@@ -69,11 +69,15 @@ def test_run_fn_fine_tunes_and_exports_serving_model_and_keras_file(tmp_path, ti
     assert out["probabilities"].shape == (3, 3)
     assert set(n.decode() for n in out["class_names"].numpy()) <= {"cat", "dog", "fox"}
 
-    keras_file = os.path.join(fn_args.serving_model_dir, run_fn.KERAS_MODEL_FILE)
+    keras_file = os.path.join(fn_args.serving_model_dir, export.KERAS_MODEL_FILE)
     cut, pp_config = base_model.build_feature_extractor(
-        base_model.BaseModelSource(model_uri=keras_file, cut_layer="flatten_1")
+        bs.BaseModelSource(model_uri=keras_file, cut_layer="flatten_1")
     )
     assert cut.output_shape == (None, 196) and pp_config.image_size == (32, 32)
+    # Fine-tuning trained the unfrozen base layer: its kernel moved away from the pretrained one.
+    pretrained = keras.saving.load_model(tiny_cnn_path, compile=False).get_layer("conv").get_weights()[0]
+    tuned = cut.get_layer("conv").get_weights()[0]
+    assert tuned.shape == pretrained.shape and np.max(np.abs(tuned - pretrained)) > 0
 
 
 def test_run_fn_auto_strategy_with_int_labels_and_a_vocabulary_file(tmp_path, tiny_cnn_path):
@@ -92,31 +96,3 @@ def test_run_fn_auto_strategy_with_int_labels_and_a_vocabulary_file(tmp_path, ti
     loaded = tf.saved_model.load(fn_args.serving_model_dir)
     out = loaded.signatures["serving_raw"](image_bytes=tf.constant([testdata.class_png(0, 3)]))
     assert out["class_names"].numpy()[0].decode() in LABELS
-
-
-@pytest.mark.parametrize(
-    "config, error, match",
-    [
-        ({"model_uri": "m.keras", "colour": 1}, run_fn.RunConfigError, "Unknown custom_config keys \\['colour'\\]; valid keys are"),
-        ({"model_uri": "m.keras", "head": {"units": 3}}, run_fn.RunConfigError, "Unknown custom_config\\['head'\\] keys \\['units'\\]"),
-        ({"model_uri": "m.keras", "head": {"dropout": 2.0}}, HeadConfigError, "dropout=2.0"),
-        ({"model_uri": "m.keras", "strategy": "deep"}, strategy_lib.StrategyError, "Unknown strategy 'deep'"),
-        ({"model_uri": "m.keras", "strategy_thresholds": {"logme": 1}}, run_fn.RunConfigError, "Unknown strategy_thresholds keys \\['logme'\\]"),
-        ({"model_uri": "m.keras", "keras_application": "MobileNetV2"}, base_model.BaseModelError, "exactly one base model source"),
-        ({}, base_model.BaseModelError, "exactly one base model source"),
-    ],
-)
-def test_custom_config_errors(config, error, match):
-    with pytest.raises(error, match=match):
-        run_fn.parse_custom_config(config)
-
-
-def test_custom_config_as_json_and_defaults():
-    config = run_fn.parse_custom_config(json.dumps({"keras_application": "MobileNetV2", "image_size": 96, "head": {"head_units": [4]}}))
-    assert config.source.image_size == (96, 96) and config.head.head_units == (4,)
-    assert config.strategy == "auto" and config.train == training.TrainConfig()
-
-
-def test_upstream_model_directory_is_the_source_without_other_sources():
-    config = run_fn.parse_custom_config({"cut_layer": "x"}, base_model_dir="/models/1")
-    assert config.source.model_dir == "/models/1" and config.source.cut_layer == "x"

@@ -7,7 +7,7 @@ import pytest
 
 from tfx_transfer.trainer import strategy as strategy_lib
 from tfx_transfer.trainer.logme import logme_score
-from tfx_transfer.trainer.strategy import StrategyError, decide_strategy, requested_strategy
+from tfx_transfer.trainer.strategy import StrategyError, StrategyThresholds, decide_strategy, requested_strategy
 
 
 @pytest.mark.parametrize(
@@ -36,7 +36,7 @@ def test_saved_model_base_is_always_feature_extraction():
 
 
 def test_thresholds_are_configurable():
-    decision = decide_strategy(50, 0.8, 10, True, min_examples_per_class=40, logme_threshold=1.0)
+    decision = decide_strategy(50, 0.8, 10, True, StrategyThresholds(min_examples_per_class=40, logme_threshold=1.0))
     assert decision.strategy == "fine_tune" and decision.unfreeze == 5
 
 
@@ -96,4 +96,4 @@ def test_fine_tuning_a_saved_model_base_is_an_error():
 )
 def test_bad_thresholds_are_errors(kwargs, match):
     with pytest.raises(StrategyError, match=match):
-        decide_strategy(10, 0.0, 10, True, **kwargs)
+        StrategyThresholds(**kwargs)

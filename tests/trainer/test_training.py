@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 import testdata
-from tfx_transfer.trainer import data, training
+from tfx_transfer.trainer import data, records, training
 from tfx_transfer.trainer import head as head_lib
 from tfx_transfer.trainer.labels import LabelVocabulary
 from tfx_transfer.trainer.training import TrainConfig, TrainConfigError
@@ -29,8 +29,9 @@ def bottleneck_files(tmp_path):
 
 
 def _datasets(pattern, seed=0):
-    train = data.bottleneck_dataset(pattern, "label", VOCAB, 6, batch_size=8, shuffle=True, seed=seed)
-    evaluation = data.bottleneck_dataset(pattern, "label", VOCAB, 6, batch_size=16, shuffle=False, seed=None)
+    features, labels = records.load_bottlenecks(pattern, "label", VOCAB, 6)
+    train = data.array_dataset(features, labels, batch_size=8, shuffle=True, seed=seed)
+    evaluation = data.array_dataset(features, labels, batch_size=16, shuffle=False, seed=None)
     return train, evaluation
 
 
@@ -51,7 +52,7 @@ def _train(pattern, run_dir, config, **kwargs):
         (dict(learning_rate=0.0), "learning_rate=0.0 is invalid; valid values are positive numbers"),
         (dict(fine_tune_learning_rate=-1e-5), "fine_tune_learning_rate=-1e-05"),
         (dict(patience=1.5), "patience=1.5"),
-        (dict(class_weight="auto"), "class_weight='auto' is invalid; valid values are \\['balanced', None\\]"),
+        (dict(class_weight="auto"), "Unknown class_weight 'auto'; valid values are \\['balanced', None\\]"),
     ],
 )
 def test_train_config_errors_name_the_value_and_valid_range(kwargs, match):
@@ -89,7 +90,9 @@ def test_same_seed_gives_identical_head_weights(bottleneck_files, tmp_path):
     config = TrainConfig(epochs=3, seed=5, patience=5)
     first, _ = _train(bottleneck_files, tmp_path / "a", config)
     second, _ = _train(bottleneck_files, tmp_path / "b", config)
-    for a, b in zip(first.get_weights(), second.get_weights()):
+    first_weights, second_weights = first.get_weights(), second.get_weights()
+    assert len(first_weights) == len(second_weights) > 0
+    for a, b in zip(first_weights, second_weights):
         np.testing.assert_array_equal(a, b)
 
 

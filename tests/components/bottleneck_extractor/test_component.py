@@ -9,7 +9,10 @@ import pytest
 from tfx.types import channel_utils, standard_artifacts
 
 from tfx_transfer.components import BottleneckExtractor, specs
-from tfx_transfer.trainer import base_model as bm
+from tfx_transfer.components.bottleneck_extractor import config as config_lib
+from tfx_transfer.trainer import weights_hash
+from tfx_transfer.trainer import model_safety
+from tfx_transfer.trainer import base_source as bs
 
 
 def _examples():
@@ -41,12 +44,17 @@ def test_outputs_and_exec_properties_for_keras_application():
     assert fingerprint["preprocessing"] == "tf"  # MobileNetV2's preprocess_input
     assert fingerprint["pooling"] == "avg"
     assert fingerprint["plugin_version"] == props[specs.PLUGIN_VERSION_KEY]
-    assert props[specs.PREPROCESSING_KEY] == "tf"
+    config, decoded = config_lib.from_exec_properties(props)
+    assert decoded == fingerprint
+    assert config.source.keras_application == "MobileNetV2" and config.source.weights is None
+    assert config.source.preprocessing is None  # the application's own, resolved in the fingerprint
+    assert component.base_summary.preprocessing.mode == "tf" and component.base_summary.fine_tunable
+    assert component.skipped_checks == []
 
 
 def test_default_image_size_is_the_applications():
     component = BottleneckExtractor(examples=_examples(), keras_application="MobileNetV2", weights=None)
-    assert json.loads(component.exec_properties[specs.IMAGE_SIZE_KEY]) == [224, 224]
+    assert json.loads(component.exec_properties[specs.FINGERPRINT_KEY])["image_size"] == [224, 224]
 
 
 def test_model_uri_takes_the_models_input_size(tiny_cnn_path):
@@ -72,11 +80,11 @@ def test_fingerprint_follows_the_weights_bytes(tmp_path):
 
 def test_weights_sha256_is_verified(tmp_path):
     path = _weights_file(tmp_path)
-    good = bm.file_sha256(path)
+    good = weights_hash.file_sha256(path)
     BottleneckExtractor(
         examples=_examples(), keras_application="MobileNetV2", weights=path, weights_sha256=good, image_size=32
     )
-    with pytest.raises(bm.BaseModelError, match="has sha256 .* but weights_sha256 is 'deadbeef'"):
+    with pytest.raises(bs.BaseModelError, match="has sha256 .* but weights_sha256 is 'deadbeef'"):
         BottleneckExtractor(
             examples=_examples(), keras_application="MobileNetV2", weights=path, weights_sha256="deadbeef", image_size=32
         )
@@ -93,7 +101,7 @@ def test_weights_sha256_is_verified(tmp_path):
         ({"keras_application": "MobileNetV2", "weights": "/no/such.h5"}, "weights file '/no/such.h5' does not exist"),
         ({"keras_application": "MobileNetV2", "weights": None, "weights_sha256": "ab"}, "weights_sha256 is set"),
         ({"keras_application": "MobileNetV2", "weights": None, "preprocessing": "zscore"}, "Unknown preprocessing 'zscore'"),
-        ({"keras_application": "MobileNetV2", "weights": None, "image_size": 32, "batch_size": 0}, "batch_size must be a positive"),
+        ({"keras_application": "MobileNetV2", "weights": None, "image_size": 32, "batch_size": 0}, "batch_size=0 is invalid; valid values are ints >= 1"),
         ({"model_uri": "/no/such/model.keras"}, "model_uri '/no/such/model.keras' does not exist"),
     ],
 )
@@ -103,12 +111,12 @@ def test_configuration_errors(kwargs, message):
 
 
 def test_unknown_cut_layer_lists_closest_names(tiny_cnn_path):
-    with pytest.raises(bm.BaseModelError, match=r"cut_layer 'flaten_1'.*Closest layer names: \['flatten_1'"):
+    with pytest.raises(bs.BaseModelError, match=r"cut_layer 'flaten_1'.*Closest layer names: \['flatten_1'"):
         BottleneckExtractor(examples=_examples(), model_uri=tiny_cnn_path, cut_layer="flaten_1")
 
 
 def test_image_size_must_match_a_fixed_input(tiny_cnn_path):
-    with pytest.raises(bm.BaseModelError, match=r"image_size=\(64, 64\) does not match.*\(32, 32\)"):
+    with pytest.raises(bs.BaseModelError, match=r"image_size=\(64, 64\) does not match.*\(32, 32\)"):
         BottleneckExtractor(examples=_examples(), model_uri=tiny_cnn_path, cut_layer="flatten_1", image_size=64)
 
 
@@ -123,12 +131,12 @@ def _model_with_lambda():
 def test_model_files_with_code_are_refused(tmp_path, suffix):
     path = str(tmp_path / f"lambda{suffix}")
     _model_with_lambda().save(path)
-    with pytest.raises(bm.UnsafeModelError, match=r"Lambda layers \['double'\].*allow_unsafe_model=True"):
+    with pytest.raises(model_safety.UnsafeModelError, match=r"Lambda layers \['double'\].*allow_unsafe_model=True"):
         BottleneckExtractor(examples=_examples(), model_uri=path, cut_layer="flatten_1")
     component = BottleneckExtractor(
         examples=_examples(), model_uri=path, cut_layer="flatten_1", allow_unsafe_model=True
     )
-    assert component.exec_properties[specs.ALLOW_UNSAFE_MODEL_KEY] == 1
+    assert config_lib.from_exec_properties(component.exec_properties)[0].source.allow_unsafe_model is True
 
 
 def test_h5_model_can_be_cut(tiny_cnn_h5_path):

@@ -15,7 +15,9 @@ from testdata import examples_artifact, labelled_examples, make_example, png_byt
 from tfx_transfer.components import specs
 from tfx_transfer.components.bottleneck_extractor import executor as executor_lib
 from tfx_transfer.components.bottleneck_extractor.component import BottleneckExtractor
-from tfx_transfer.trainer import base_model as bm
+from tfx_transfer.trainer import base_source as bs
+from tfx_transfer.trainer import feature_extractor as fe
+from tfx_transfer.trainer import weights_hash
 
 
 def _run_executor(tmp_path, examples, component, base_model_artifact=None):
@@ -56,7 +58,7 @@ def test_tiny_cnn_cut_at_flatten(tmp_path, tiny_cnn_path):
     assert counts["train"]["examples_in"] == 10 and counts["train"]["examples_out"] == 10
 
     # The saved extractor reproduces the features: same preprocessing, same weights.
-    model, info = bm.load_feature_extractor(outputs[specs.FEATURE_EXTRACTOR_KEY].uri)
+    model, info = fe.load_feature_extractor(outputs[specs.FEATURE_EXTRACTOR_KEY].uri)
     assert info.feature_dim == 196 and info.fine_tunable
     from tfx_transfer.trainer import preprocessing as pp
 
@@ -95,27 +97,27 @@ def test_weights_from_a_local_file_with_pinned_sha256(tmp_path):
         examples=_dummy_channel(),
         keras_application="MobileNetV2",
         weights=path,
-        weights_sha256=bm.file_sha256(path),
+        weights_sha256=weights_hash.file_sha256(path),
         image_size=32,
     )
     examples = _one_split(tmp_path, n=2)
     outputs = _run_executor(tmp_path, examples, component)
     # The features are those of the weights in the file, not of a fresh initialisation.
-    extractor, info = bm.load_feature_extractor(outputs[specs.FEATURE_EXTRACTOR_KEY].uri)
+    extractor, info = fe.load_feature_extractor(outputs[specs.FEATURE_EXTRACTOR_KEY].uri)
     np.testing.assert_allclose(
         extractor.get_layer("Conv1").get_weights()[0], reference.get_layer("Conv1").get_weights()[0]
     )
-    assert info.fingerprint["weights_sha256"] == bm.file_sha256(path)
+    assert info.fingerprint["weights_sha256"] == weights_hash.file_sha256(path)
 
 
 def test_wrong_sha256_fails_the_execution(tmp_path):
     _, path = _mobilenet_weights(tmp_path)
     component = BottleneckExtractor(
         examples=_dummy_channel(), keras_application="MobileNetV2", weights=path,
-        weights_sha256=bm.file_sha256(path), image_size=32,
+        weights_sha256=weights_hash.file_sha256(path), image_size=32,
     )
     _mobilenet_weights(tmp_path, seed=1)  # The file changes after the pipeline was built.
-    with pytest.raises(bm.BaseModelError, match="weights_sha256"):
+    with pytest.raises(bs.BaseModelError, match="weights_sha256"):
         _run_executor(tmp_path, _one_split(tmp_path, n=2), component)
 
 

@@ -11,18 +11,20 @@ from apache_beam.testing.util import assert_that, equal_to
 from testdata import labelled_examples, make_example
 from tfx_transfer.components.bottleneck_extractor import extraction
 from tfx_transfer.trainer import base_model as bm
+from tfx_transfer.trainer import feature_extractor as fe
+from tfx_transfer.trainer import base_source as bs
 
 
 @pytest.fixture(scope="module")
 def extractor_dir(tmp_path_factory, tiny_cnn_path):
     directory = str(tmp_path_factory.mktemp("extractor"))
-    source = bm.BaseModelSource(model_uri=tiny_cnn_path, cut_layer="flatten_1")
+    source = bs.BaseModelSource(model_uri=tiny_cnn_path, cut_layer="flatten_1")
     model, preprocessing = bm.build_feature_extractor(source)
-    info = bm.FeatureExtractorInfo(
+    info = fe.FeatureExtractorInfo(
         preprocessing=preprocessing, feature_dim=196, fine_tunable=True, source=source.describe(),
         cut_layer="flatten_1", fingerprint={"pooling": "avg"},
     )
-    bm.save_feature_extractor(model, info, directory)
+    fe.save_feature_extractor(model, info, directory)
     return directory
 
 
@@ -39,12 +41,12 @@ def _summary(serialized: bytes):
 def test_every_example_leaves_through_exactly_one_output(extractor_dir):
     good = labelled_examples(5)
     bad = make_example(b"GIF89a\x00\x00\x00\x00", "cat", "zero.gif")
-    config = extraction.ExtractionConfig(extractor_dir=extractor_dir, batch_size=2)
+    config = extraction.ExtractionConfig(batch_size=2)
     with TestPipeline() as pipeline:
         outputs = (
             pipeline
             | "CreateExamples" >> beam.Create([e.SerializeToString() for e in good + [bad]])
-            | "ExtractBottlenecks[train]" >> extraction.ExtractBottlenecks(config, "train")
+            | "ExtractBottlenecks[train]" >> extraction.ExtractBottlenecks(extractor_dir, config, "train")
         )
         assert_that(
             outputs["bottlenecks"] | "SummariseOut" >> beam.Map(_summary),

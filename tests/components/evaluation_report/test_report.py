@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 import os
 import re
 import shutil
+from typing import Dict, List, Tuple
 
 import numpy as np
 import pytest
@@ -17,8 +19,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from tensorflow_model_analysis.proto import validation_result_pb2
+from tfx.types import standard_artifacts
 
-from tfx_transfer.components.evaluation_report.report import build_report
+from tfx_transfer.components import specs
+from tfx_transfer.components.evaluation_report import config as config_lib
+from tfx_transfer.components.evaluation_report import executor, tfma_results
+from tfx_transfer.components.evaluation_report.page import build_report
 
 CLASS_NAMES = ["cat", "dog", "<script>alert(1)</script>"]
 REASONS = ["only 10.0 examples per class < 50", "LogME -0.12 is low"]
@@ -61,6 +67,26 @@ class _TinyModel(tf.Module):
         return {"probabilities": tf.nn.softmax(tf.matmul(features["x"], self.w) + self.b)}
 
 
+def _eval_data() -> Tuple[List[float], List[int]]:
+    """The 30 (x, label) examples the evaluation fixture writes: 10 per class, x near the label."""
+    rng = np.random.default_rng(0)
+    xs, labels = [], []
+    for i in range(30):
+        label = i % 3
+        xs.append(float(label + rng.normal(0.0, 0.6)))
+        labels.append(label)
+    return xs, labels
+
+
+def _numpy_probabilities(xs: List[float]) -> np.ndarray:
+    """What `_TinyModel.serve` computes, in NumPy from the model's weights: [n, 3] softmax."""
+    model = _TinyModel()
+    x = np.array(xs, dtype=np.float32)[:, None]  # tf.train.FloatList stores float32
+    logits = x @ model.w.numpy() + model.b.numpy()
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
 def _example(x: float, label: int) -> bytes:
     return tf.train.Example(features=tf.train.Features(feature={
         "x": tf.train.Feature(float_list=tf.train.FloatList(value=[x])),
@@ -84,12 +110,10 @@ def evaluation(tmp_path_factory) -> str:
     model_dir = str(root / "model")
     tf.saved_model.save(model, model_dir, signatures={"serving_default": model.serve})
 
-    rng = np.random.default_rng(0)
     data = str(root / "eval.tfrecord")
     with tf.io.TFRecordWriter(data) as writer:
-        for i in range(30):
-            label = i % 3
-            writer.write(_example(float(label + rng.normal(0.0, 0.6)), label))
+        for x, label in zip(*_eval_data()):
+            writer.write(_example(x, label))
 
     eval_config = tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key="label",
@@ -118,16 +142,57 @@ def model_run(tmp_path) -> str:
     return str(run)
 
 
-def test_evaluation_has_what_the_report_reads(evaluation):
-    result = tfma.load_eval_result(evaluation)
-    overall = result.get_metrics_for_slice()
-    assert overall["example_count"]["doubleValue"] == 30
-    assert 0.0 < overall["sparse_categorical_accuracy"]["doubleValue"] <= 1.0
+def test_overall_scalar_metrics_match_numpy(evaluation):
+    xs, labels = _eval_data()
+    assert len(xs) == len(labels) == 30
+    predicted = _numpy_probabilities(xs).argmax(axis=1)
+    metrics = tfma_results.overall_scalar_metrics(evaluation)
+    assert metrics["example_count"] == 30
+    assert metrics["sparse_categorical_accuracy"] == pytest.approx(np.mean(predicted == np.array(labels)), abs=1e-6)
+    # Only metrics without sub key: the binarized per-class ones are not there.
+    assert "precision" not in metrics and "auc" not in metrics
+
+
+def test_per_class_metrics_match_numpy(evaluation):
+    xs, labels = _eval_data()
+    probabilities, actual = _numpy_probabilities(xs), np.array(labels)
+    by_sub_key = tfma_results.overall(tfma_results.load_eval_result(evaluation).slicing_metrics)[""]
+    per_class = {tfma_results.class_id(k): m for k, m in by_sub_key.items() if tfma_results.class_id(k) is not None}
+    assert sorted(per_class) == CLASS_IDS
     for class_id in CLASS_IDS:
-        assert {"precision", "recall", "auc"} <= set(result.get_metrics_for_slice(class_id=class_id))
-    plots = result.plots[0][1][""]
-    assert "multiClassConfusionMatrixAtThresholds" in plots[""]
-    assert all("calibrationHistogramBuckets" in plots[f"classId:{c}"] for c in CLASS_IDS)
+        # One-vs-rest at TFMA's default threshold 0.5 on the class's probability.
+        positive = probabilities[:, class_id] > 0.5
+        expected_precision = np.sum(positive & (actual == class_id)) / np.sum(positive)
+        expected_recall = np.sum(positive & (actual == class_id)) / np.sum(actual == class_id)
+        precision = tfma_results.metric_value(per_class[class_id]["precision"]).value
+        recall = tfma_results.metric_value(per_class[class_id]["recall"]).value
+        assert precision == pytest.approx(expected_precision, abs=1e-6), class_id
+        assert recall == pytest.approx(expected_recall, abs=1e-6), class_id
+
+
+def test_confusion_and_calibration_match_numpy(evaluation):
+    xs, labels = _eval_data()
+    probabilities, actual = _numpy_probabilities(xs), np.array(labels)
+    plots = tfma_results.overall(tfma_results.load_eval_result(evaluation).plots)[""]
+    threshold, counts = tfma_results.confusion_counts(plots[""])
+    expected: Dict[Tuple[int, int], float] = {}
+    for a, p in zip(labels, probabilities.argmax(axis=1)):
+        expected[(a, int(p))] = expected.get((a, int(p)), 0.0) + 1.0
+    assert threshold == 0.0
+    assert {k: v for k, v in counts.items() if v} == expected
+    for class_id in CLASS_IDS:
+        bins = tfma_results.calibration_bins(plots[f"classId:{class_id}"])
+        assert bins.shape == (tfma_results.CALIBRATION_BINS, 3)
+        # Per bin: examples, how many of them are this class, their summed probability of it.
+        assert bins[:, 0].sum() == 30
+        assert bins[:, 1].sum() == pytest.approx(np.sum(actual == class_id), abs=1e-6)
+        assert bins[:, 2].sum() == pytest.approx(probabilities[:, class_id].sum(), abs=1e-4)
+
+
+def test_validation_of_the_accuracy_threshold(evaluation):
+    result = tfma_results.load_eval_result(evaluation)
+    validation = tfma_results.read_validation(evaluation, result.config, tfma_results.ClassNames(CLASS_NAMES))
+    assert validation == tfma_results.Validation(tfma_results.BLESSED, False, (), ())
 
 
 def test_report_shows_metrics_plots_and_run(evaluation, model_run, tmp_path):
@@ -188,6 +253,40 @@ def test_partial_model_run_and_labels_file(evaluation, model_run, tmp_path):
     assert "data:image/png" not in training and "val_sparse_categorical_accuracy" in training
     assert '<section id="strategy">' not in page
     assert all(name in page for name in ("red", "green", "blue"))
+
+
+def test_invalid_model_run_files_are_skipped_with_a_warning(evaluation, model_run, tmp_path, caplog):
+    with open(os.path.join(model_run, "history.json"), "w") as f:
+        f.write("{not json")
+    with open(os.path.join(model_run, "strategy.json"), "w") as f:
+        f.write("[oops")
+    with caplog.at_level(logging.WARNING):
+        page = open(build_report(evaluation, model_run, CLASS_NAMES, str(tmp_path / "r.html")), encoding="utf-8").read()
+    training = page.split('<section id="training">')[1].split("</section>")[0]
+    assert "data:image/png" in training and "Last epoch" not in training
+    assert '<section id="strategy">' not in page and "strategy decision" in page
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("history.json is not valid JSON" in w for w in warned)
+    assert any("strategy.json is not valid JSON" in w for w in warned)
+
+
+def test_executor_writes_the_page_with_the_configured_title(evaluation, model_run, tmp_path):
+    evaluation_artifact = standard_artifacts.ModelEvaluation()
+    evaluation_artifact.uri = evaluation
+    run_artifact = standard_artifacts.ModelRun()
+    run_artifact.uri = model_run
+    report = specs.HtmlReport()
+    report.uri = str(tmp_path / "report" / "page.html")
+    with open(os.path.join(model_run, specs.LABELS_FILE), "w") as f:
+        f.write("red\ngreen\nblue\n")
+    executor.Executor().Do(
+        {specs.EVALUATION_KEY: [evaluation_artifact], specs.MODEL_RUN_KEY: [run_artifact]},
+        {specs.REPORT_KEY: [report]},
+        config_lib.to_exec_properties(config_lib.ReportConfig(title="Executor <title>")),
+    )
+    page = open(report.uri, encoding="utf-8").read()
+    assert "<title>Executor &lt;title&gt;</title>" in page
+    assert "<th>Classes</th><td>red, green, blue</td>" in page
 
 
 def _with_validation(evaluation: str, tmp_path, result: validation_result_pb2.ValidationResult) -> str:

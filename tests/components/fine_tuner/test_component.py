@@ -9,6 +9,9 @@ import pytest
 from tfx.types import channel_utils, standard_artifacts
 
 from tfx_transfer.components import BottleneckExtractor, FineTuner, specs
+from tfx_transfer.components.fine_tuner import config as config_lib
+from tfx_transfer.trainer import strategy as strategy_lib
+from tfx_transfer.trainer.run_config import RunConfig
 
 
 def _channel(artifact_type=standard_artifacts.Examples):
@@ -44,25 +47,31 @@ def test_channels_and_exec_properties(tiny_extractor):
     assert component.outputs[specs.MODEL_KEY].type_name == "Model"
     assert component.outputs[specs.MODEL_RUN_KEY].type_name == "ModelRun"
     props = component.exec_properties
-    assert json.loads(props[specs.HEAD_UNITS_KEY]) == [16, 8]
-    assert json.loads(props[specs.UNFREEZE_KEY]) == "conv"
-    assert json.loads(props[specs.AUGMENTATION_KEY]) == {"horizontal_flip": True, "rotation": 10}
+    config = config_lib.from_exec_properties(props)
+    assert config == component.config
+    assert config.run.head.head_units == (16, 8) and config.run.unfreeze == "conv"
+    assert (config.run.augmentation.rotation, config.run.augmentation.horizontal_flip) == (10, True)
+    assert json.loads(props[specs.CONFIG_KEY])["run"]["strategy"] == "fine_tune"
+
+
+def test_strategy_defaults_to_auto_like_run_fn():
+    assert _fine_tuner().config.run.strategy == strategy_lib.DEFAULT_STRATEGY == RunConfig().strategy == "auto"
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"strategy": "transfer"}, r"Unknown strategy 'transfer'; valid values are \['feature_extraction', 'fine_tune', 'auto'\]"),
+        ({"strategy": "transfer"}, r"Unknown strategy 'transfer'; valid values are \['auto', 'feature_extraction', 'fine_tune'\]"),
         ({"strategy": "fine_tune"}, "strategy='fine_tune' trains on raw images: pass the raw `examples`"),
-        ({"num_classes": 1}, "num_classes must be an integer >= 2, got 1"),
+        ({"num_classes": 1}, "num_classes=1 is invalid; valid values are ints >= 2"),
         ({"class_weight": "inverse"}, "Unknown class_weight 'inverse'"),
-        ({"epochs": 0}, "epochs must be an integer >= 1, got 0"),
-        ({"learning_rate": -1.0}, "learning_rate must be a positive number, got -1.0"),
+        ({"epochs": 0}, "epochs=0 is invalid; valid values are ints >= 1"),
+        ({"learning_rate": -1.0}, "learning_rate=-1.0 is invalid; valid values are positive numbers"),
         ({"dropout": 1.5}, "dropout=1.5 is out of range"),
         ({"head_units": [0]}, r"head_units=\(0,\) holds \[0\]"),
         ({"unfreeze": 0}, "unfreeze=0 is invalid"),
-        ({"unfreeze": 1.5}, r"unfreeze=1.5 is invalid.*fraction in \(0, 1\]"),
-        ({"augmentation": {"rotate": 10}}, r"Unknown augmentation options \['rotate'\]; valid options are \['rotation'"),
+        ({"unfreeze": 1.5}, r"unfreeze=1.5 is not a valid fraction.*fraction in \(0, 1\]"),
+        ({"augmentation": {"rotate": 10}}, r"Unknown augmentation keys \['rotate'\]; valid keys are \['height_shift'"),
         ({"augmentation": {"zoom": 2}}, "zoom"),
     ],
 )
@@ -82,6 +91,16 @@ def test_unfreeze_names_an_unknown_layer(tiny_extractor):
 
 
 def test_fine_tune_on_a_saved_model_base_is_an_error(saved_model_extractor):
-    with pytest.raises(ValueError, match="Keras 3 cannot fine-tune a legacy SavedModel"):
+    with pytest.raises(ValueError, match="strategy='fine_tune' is not possible with a SavedModel / TF Hub base: Keras 3 cannot fine-tune it"):
         _fine_tuner(saved_model_extractor, examples=_channel(), strategy="fine_tune")
     _fine_tuner(saved_model_extractor, strategy="feature_extraction")  # Allowed.
+
+
+def test_checks_left_to_execution_are_named(tiny_extractor):
+    assert _fine_tuner(tiny_extractor, examples=_channel(), strategy="fine_tune", unfreeze=2).skipped_checks == []
+    assert _fine_tuner().skipped_checks == []  # nothing to check against the base
+    unknown_base = _fine_tuner(examples=_channel(), strategy="fine_tune", unfreeze=2)
+    assert unknown_base.skipped_checks == [
+        "FineTuner: strategy='fine_tune' and unfreeze=2 are checked against the base when the step runs "
+        "(the base is not known when the pipeline is built)."
+    ]

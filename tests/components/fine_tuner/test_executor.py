@@ -13,6 +13,7 @@ from tfx.utils import path_utils
 
 from testdata import class_examples, examples_artifact, read_examples, run_executor
 from tfx_transfer.components import BottleneckExtractor, FineTuner, specs
+from tfx_transfer.trainer import feature_extractor as fe
 
 
 def _channel(artifact_type):
@@ -56,9 +57,9 @@ def test_feature_extraction_serving_equals_head_of_bottleneck(tmp_path, extracte
     outputs = _run(tmp_path, extracted, _fine_tuner(head_units=[8]))
     serving_dir = path_utils.serving_model_path(outputs[specs.MODEL_KEY].uri)
     run_dir = outputs[specs.MODEL_RUN_KEY].uri
-    for name in (specs.STRATEGY_FILE, specs.HISTORY_FILE, specs.CURVES_FILE, specs.LABELS_FILE):
+    for name in specs.MODEL_RUN_FILES:
         assert os.path.exists(os.path.join(run_dir, name)), name
-    assert json.load(open(os.path.join(run_dir, specs.STRATEGY_FILE)))["strategy"] == "feature_extraction"
+    assert json.load(open(os.path.join(run_dir, specs.STRATEGY_FILE)))["strategy"] == "feature_extraction"  # auto, 10/class
 
     loaded = tf.saved_model.load(serving_dir)
     eval_examples = read_examples(artifact_utils.get_split_uri([raw], "eval"))
@@ -81,7 +82,7 @@ def test_feature_extraction_serving_equals_head_of_bottleneck(tmp_path, extracte
     np.testing.assert_allclose(by_bytes["probabilities"].numpy(), expected, atol=1e-5)
     names = [n.decode() for n in by_example["class_names"].numpy()]
     assert names == [["cat", "dog", "fox"][i] for i in by_example["classes"].numpy()]
-    assert json.loads(outputs[specs.MODEL_KEY].get_string_custom_property("class_names")) == ["cat", "dog", "fox"]
+    assert json.loads(outputs[specs.MODEL_KEY].get_string_custom_property(specs.CLASS_NAMES_PROPERTY)) == ["cat", "dog", "fox"]
 
 
 def test_tfma_reads_the_export_and_agrees_with_keras(tmp_path, extracted):
@@ -122,22 +123,36 @@ def test_tfma_reads_the_export_and_agrees_with_keras(tmp_path, extracted):
 
 
 def test_fine_tune_trains_the_top_of_the_base(tmp_path, extracted):
+    import keras
+
+    _, extractor_outputs = extracted
     component = _fine_tuner(
-        strategy="fine_tune", unfreeze=1, fine_tune_epochs=2, augmentation={"horizontal_flip": True},
-        examples=_channel(standard_artifacts.Examples),
+        strategy="fine_tune", unfreeze=3, fine_tune_epochs=2, fine_tune_learning_rate=1e-3,
+        augmentation={"horizontal_flip": True}, examples=_channel(standard_artifacts.Examples),
     )
     outputs = _run(tmp_path, extracted, component, with_raw=True)
     history = json.load(open(os.path.join(outputs[specs.MODEL_RUN_KEY].uri, specs.HISTORY_FILE)))
-    assert set(history) >= {"head", "fine_tune"}
-    assert outputs[specs.MODEL_KEY].get_string_custom_property("strategy") == "fine_tune"
+    assert list(history) == ["head", "fine_tune"]
+    assert outputs[specs.MODEL_KEY].get_string_custom_property(specs.STRATEGY_PROPERTY) == "fine_tune"
+    # The unfrozen conv layer moved away from the extractor's weights.
+    extractor, _ = fe.load_feature_extractor(extractor_outputs[specs.FEATURE_EXTRACTOR_KEY].uri)
+    serving_dir = path_utils.serving_model_path(outputs[specs.MODEL_KEY].uri)
+    tuned = keras.saving.load_model(os.path.join(serving_dir, specs.KERAS_MODEL_FILE), compile=False)
+    before, after = extractor.get_layer("conv").get_weights()[0], tuned.get_layer("conv").get_weights()[0]
+    assert before.shape == after.shape and np.max(np.abs(after - before)) > 1e-6
 
 
-def test_auto_records_its_decision(tmp_path, extracted):
-    component = _fine_tuner(strategy="auto", examples=_channel(standard_artifacts.Examples))
+@pytest.mark.parametrize("min_examples_per_class, expected", [(100.0, "feature_extraction"), (5.0, "fine_tune")])
+def test_auto_decides_from_examples_per_class(tmp_path, extracted, min_examples_per_class, expected):
+    component = _fine_tuner(
+        strategy="auto", examples=_channel(standard_artifacts.Examples), fine_tune_epochs=1,
+        strategy_thresholds={"min_examples_per_class": min_examples_per_class, "logme_threshold": -100.0},
+    )
     outputs = _run(tmp_path, extracted, component, with_raw=True)
     decision = json.load(open(os.path.join(outputs[specs.MODEL_RUN_KEY].uri, specs.STRATEGY_FILE)))
-    assert decision["strategy"] in ("feature_extraction", "fine_tune")
-    assert decision["examples_per_class"] == 10 and decision["reasons"]
+    assert decision["strategy"] == expected
+    assert decision["examples_per_class"] == 10 and len(decision["reasons"]) == 3
+    assert outputs[specs.MODEL_KEY].get_string_custom_property(specs.STRATEGY_PROPERTY) == expected
 
 
 def test_num_classes_mismatch_is_an_error(tmp_path, extracted):
@@ -169,7 +184,7 @@ def test_transform_vocabulary_orders_the_classes(tmp_path, extracted):
         specs.TRANSFORM_GRAPH_KEY: _transform_graph(tmp_path, ["fox", "dog", "cat"]),
     }
     outputs = run_executor(component, inputs, str(tmp_path / "out"))
-    assert json.loads(outputs[specs.MODEL_KEY].get_string_custom_property("class_names")) == ["fox", "dog", "cat"]
+    assert json.loads(outputs[specs.MODEL_KEY].get_string_custom_property(specs.CLASS_NAMES_PROPERTY)) == ["fox", "dog", "cat"]
 
 
 def test_labels_outside_the_transform_vocabulary_are_an_error(tmp_path, extracted):

@@ -180,3 +180,43 @@ def test_bad_split_folder_name(tmp_path):
     _class_folders(tmp_path / "eval")
     with pytest.raises(ValueError, match=r"Split folder 'my split' is not a valid split name"):
         ImageFolderExampleGen(input_base=str(tmp_path), layout="split_folders")
+
+
+@pytest.fixture
+def unreachable_gs(monkeypatch):
+    from tfx_transfer.trainer import storage
+
+    real = storage.path_status
+    monkeypatch.setattr(
+        storage, "path_status",
+        lambda path: storage.PathStatus(path, storage.UNREACHABLE, "FailedPreconditionError: no network")
+        if path.startswith("gs://") else real(path),
+    )
+
+
+@pytest.mark.parametrize(
+    "layout, expected_splits",
+    [("auto", ["single_split"]), ("class_folders", ["single_split"]), ("split_folders", ["train", "eval"])],
+)
+def test_an_unreadable_folder_gets_the_assumed_layout(unreachable_gs, layout, expected_splits):
+    component = ImageFolderExampleGen(input_base="gs://bucket/images/", layout=layout)
+    input_config, _ = _configs(component)
+    assert [split["name"] for split in input_config["splits"]] == expected_splits
+    assert component.image_folder.classes == ()
+    assert len(component.skipped_checks) == 1
+    assert component.skipped_checks[0].startswith("ImageFolderExampleGen input_base: gs://bucket/images/ cannot be read")
+
+
+def test_execution_checks_the_folder_against_the_compiled_layout(tmp_path):
+    root = tmp_path / "images"
+    for split in ("train", "validation"):
+        _class_folders(root / split)
+    assumed = layout_lib.unchecked_folder(str(root), "split_folders")
+    input_config, _ = layout_lib.example_gen_configs(assumed)
+    with pytest.raises(ValueError, match=r"has split folders \['train', 'validation'\], but the pipeline was built for split folders \['train', 'eval'\]"):
+        layout_lib.check_compiled_layout(str(root), input_config)
+    class_config, _ = layout_lib.example_gen_configs(layout_lib.unchecked_folder(str(root), "auto"))
+    with pytest.raises(ValueError, match="hold no png, jpeg, gif or bmp files"):
+        layout_lib.check_compiled_layout(str(root), class_config)
+    found = layout_lib.check_compiled_layout(str(root), layout_lib.example_gen_configs(layout_lib.scan_image_folder(str(root)))[0])
+    assert found.splits == ("train", "validation") and found.classes == ("cat", "dog")

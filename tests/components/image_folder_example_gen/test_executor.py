@@ -18,6 +18,7 @@ from testdata import jpeg_bytes, png_bytes, read_examples
 from tfx_transfer.components import specs
 from tfx_transfer.components.image_folder_example_gen import executor as executor_lib
 from tfx_transfer.components.image_folder_example_gen import reading
+from tfx_transfer.components.image_folder_example_gen import splits as splits_lib
 from tfx_transfer.components.image_folder_example_gen.component import ImageFolderExampleGen
 from tfx_transfer.trainer import preprocessing as pp
 
@@ -69,12 +70,12 @@ def _split_of(splits: dict) -> dict:
     return {example_id: split for split, examples in splits.items() for example_id in examples}
 
 
-def _hash_split_of(input_base) -> executor_lib.HashSplitOf:
+def _hash_split_of(input_base) -> splits_lib.HashSplitOf:
     """The split rule of the component's output_config, as the executor applies it."""
     output_config = example_gen_pb2.Output()
     component = ImageFolderExampleGen(input_base=str(input_base))
     proto_utils.json_to_proto(component.exec_properties["output_config"], output_config)
-    return executor_lib.HashSplitOf(output_config.split_config)
+    return splits_lib.HashSplitOf(output_config.split_config)
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +161,7 @@ def test_read_image_folder_outputs(tmp_path):
     images = _image_folder(tmp_path, n=2)
     with beam.Pipeline() as pipeline:
         outputs = pipeline | reading.ReadImageFolder(
-            f"{tmp_path}/*/*", depth=2, split_of=executor_lib.FixedSplitOf("train")
+            f"{tmp_path}/*/*", depth=2, split_of=splits_lib.FixedSplitOf("train")
         )
         ids = outputs[reading.EXAMPLES_OUTPUT] | beam.Map(
             lambda e: e.features.feature["id"].bytes_list.value[0].decode()
@@ -181,7 +182,7 @@ def test_read_image_folder_counters(tmp_path):
     _image_folder(tmp_path, n=3)
     pipeline = beam.Pipeline()
     outputs = pipeline | reading.ReadImageFolder(
-        f"{tmp_path}/*/*", depth=2, split_of=executor_lib.FixedSplitOf("train")
+        f"{tmp_path}/*/*", depth=2, split_of=splits_lib.FixedSplitOf("train")
     )
     _ = outputs[reading.REJECTED_OUTPUT] | reading.WriteRejectedReport(str(tmp_path / "report.json"), ["train"])
     result = pipeline.run()

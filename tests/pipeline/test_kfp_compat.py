@@ -1,0 +1,47 @@
+"""The private kfp internal `pipeline/kfp_compat.py` uses still exists and is shared as assumed.
+
+A failure here means a kfp upgrade changed it: the message names it, and the fix belongs in
+`kfp_compat.py` alone.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import warnings
+
+import kfp
+
+from tfx_transfer.pipeline import kfp_compat
+
+
+def _fail(what: str) -> str:
+    return f"kfp internal {kfp_compat.REST_CLIENT} changed: {what}. Update tfx_transfer/pipeline/kfp_compat.py."
+
+
+def _client(monkeypatch) -> kfp.Client:
+    """A client for a port nothing listens on; its constructor's health probe is answered here."""
+    monkeypatch.setattr(kfp.Client, "get_kfp_healthz", lambda self: types.SimpleNamespace(multi_user=False))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return kfp.Client(host="http://127.0.0.1:9")
+
+
+def test_the_rest_client_has_request_with_a_request_timeout():
+    from kfp_server_api import rest
+
+    parameters = inspect.signature(rest.RESTClientObject.request).parameters
+    assert "_request_timeout" in parameters, _fail(f"RESTClientObject.request takes {list(parameters)}")
+    assert "self._run_api" in inspect.getsource(kfp.Client.__init__), _fail("kfp.Client no longer has _run_api")
+
+
+def test_limit_request_time_reaches_every_service_api(monkeypatch):
+    client = _client(monkeypatch)
+    rest = kfp_compat.rest_client(client)
+    for api in ("_experiment_api", "_pipelines_api", "_upload_api", "_recurring_run_api"):
+        assert getattr(client, api).api_client.rest_client is rest, _fail(f"{api} no longer shares the REST client")
+    seen = {}
+    rest.request = lambda *args, _request_timeout=None, **kwargs: seen.setdefault("timeout", _request_timeout)
+    kfp_compat.limit_request_time(client, 3.0)
+    client._experiment_api.api_client.rest_client.request("GET", "http://127.0.0.1:9/x")
+    assert seen["timeout"] == (3.0, 3.0), _fail(f"the request got timeout {seen.get('timeout')}")

@@ -1,0 +1,293 @@
+"""Gzipped TFRecords of tf.train.Example, and the checking pass that gives every record a reason.
+
+Records that cannot be used (no image, an image whose header says it cannot be decoded, no
+label, a label outside the vocabulary, a bottleneck of the wrong size) are never dropped
+silently: a first pass in Python (`scan_raw_records`, `load_bottlenecks`) gives every record a
+reason or None, and the reasons are counted and logged. The tf.data pipelines of `data` then
+keep exactly the records that pass.
+
+Labels in the files are either bytes names (b'cat') or int64 class indices already written by a
+Transform vocabulary; `label_kind` tells which from the first record that has a label.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import warnings
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import tensorflow as tf
+
+from tfx_transfer.trainer import preprocessing as pp
+from tfx_transfer.trainer.labels import LabelValue, LabelVocabulary
+
+FilePattern = Union[str, Sequence[str]]
+
+LABEL_KIND_BYTES = "bytes"
+LABEL_KIND_INT64 = "int64"
+_FLOAT = "float"  # the third tf.train.Feature list kind, used by bottlenecks
+
+# Reasons of this module, in addition to the image and label reasons of `preprocessing`.
+REASON_UNPARSEABLE = "unparseable_example"
+REASON_MULTIPLE_IMAGES = "multiple_images"
+REASON_MULTIPLE_LABELS = "multiple_labels"
+REASON_WRONG_LABEL_TYPE = "wrong_label_type"
+REASON_UNKNOWN_LABEL = "unknown_label"
+REASON_BAD_BOTTLENECK = "bad_bottleneck_size"
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class DataError(ValueError):
+    """Input files or pipeline arguments that cannot be used."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Files and records
+# ---------------------------------------------------------------------------------------------
+
+
+def list_files(file_pattern: FilePattern) -> List[str]:
+    """The sorted files matching a glob pattern or a list of patterns (as TFX FnArgs give them)."""
+    patterns = [file_pattern] if isinstance(file_pattern, str) else list(file_pattern)
+    files = sorted({path for pattern in patterns for path in tf.io.gfile.glob(pattern)})
+    if not files:
+        raise DataError(f"No files match {file_pattern!r}; give a glob such as 'dir/Split-train/*.gz'.")
+    return files
+
+
+def _compression(path: str) -> str:
+    with tf.io.gfile.GFile(path, "rb") as f:
+        return "GZIP" if f.read(2) == _GZIP_MAGIC else ""
+
+
+def record_dataset(files: Sequence[str]) -> tf.data.Dataset:
+    """Serialized records of `files` in order; gzip is detected from the first file's bytes."""
+    kinds = {path: _compression(path) for path in files}
+    if len(set(kinds.values())) > 1:
+        raise DataError(
+            f"Files mix gzipped and uncompressed TFRecords: {kinds}; valid inputs use one of them."
+        )
+    return tf.data.TFRecordDataset(list(files), compression_type=kinds[files[0]])
+
+
+def parse_example(serialized: bytes) -> Optional[tf.train.Example]:
+    """The parsed tf.Example, or None for bytes that are not one.
+
+    Some malformed bytes make protobuf only warn and return a partial message; those count as
+    unparseable too.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            return tf.train.Example.FromString(serialized)
+        except Exception:  # pylint: disable=broad-except  # DecodeError, RuntimeWarning, ...
+            return None
+
+
+def _iter_examples(files: Sequence[str]) -> Iterator[Optional[tf.train.Example]]:
+    """Every record as an Example, or None where the bytes are not an Example."""
+    for serialized in record_dataset(files).as_numpy_iterator():
+        yield parse_example(serialized)
+
+
+def _values(example: tf.train.Example, name: str, kind: str) -> Sequence:
+    if name not in example.features.feature:
+        return ()
+    feature = example.features.feature[name]
+    return {
+        LABEL_KIND_BYTES: feature.bytes_list.value,
+        LABEL_KIND_INT64: feature.int64_list.value,
+        _FLOAT: feature.float_list.value,
+    }[kind]
+
+
+def label_kind(file_pattern: FilePattern, label_feature: str) -> str:
+    """'bytes' or 'int64': the type of `label_feature` in the first record that has it."""
+    for example in _iter_examples(list_files(file_pattern)):
+        if example is None:
+            continue
+        for kind in (LABEL_KIND_BYTES, LABEL_KIND_INT64):
+            if _values(example, label_feature, kind):
+                return kind
+        if _values(example, label_feature, _FLOAT):
+            raise DataError(
+                f"Label feature {label_feature!r} holds floats; valid label types are bytes names "
+                "or int64 class indices."
+            )
+    raise DataError(
+        f"No record in {file_pattern!r} has the label feature {label_feature!r}; check "
+        "label_feature (valid: the name of a bytes or int64 feature of the examples)."
+    )
+
+
+def label_values(file_pattern: FilePattern, label_feature: str) -> List[LabelValue]:
+    """Every label value in the files (bytes or int), to build a vocabulary from the data."""
+    kind = label_kind(file_pattern, label_feature)
+    found: List[LabelValue] = []
+    for example in _iter_examples(list_files(file_pattern)):
+        values = _values(example, label_feature, kind) if example is not None else ()
+        if len(values) == 1:
+            found.append(values[0])
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# The checking pass
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class ScanResult:
+    """The outcome of the checking pass over a set of files.
+
+    keep: one flag per record, in file order. labels: the class index of every kept record.
+    reasons: how many records were set aside, by reason.
+    """
+
+    keep: np.ndarray
+    labels: np.ndarray
+    reasons: Dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return int(self.keep.size)
+
+    @property
+    def kept(self) -> int:
+        return int(self.keep.sum())
+
+    def log(self, what: str) -> None:
+        """Warns with the counts by reason when any record was set aside."""
+        if self.reasons:
+            logging.warning(
+                "Skipped %d of %d %s records, by reason: %s",
+                self.total - self.kept, self.total, what, dict(sorted(self.reasons.items())),
+            )
+        else:
+            logging.info("All %d %s records are usable.", self.total, what)
+
+
+# A record check returns the reason a parsed Example cannot be used, or None.
+RecordCheck = Callable[[tf.train.Example], Optional[str]]
+
+
+def _label_index(
+    example: tf.train.Example, label_feature: str, kind: str, vocabulary: LabelVocabulary
+) -> Tuple[int, Optional[str]]:
+    """(class index, None) for a usable label, else (-1, reason). Int labels are indices."""
+    values = _values(example, label_feature, kind)
+    if not values:
+        other = LABEL_KIND_INT64 if kind == LABEL_KIND_BYTES else LABEL_KIND_BYTES
+        present = _values(example, label_feature, other) or _values(example, label_feature, _FLOAT)
+        return -1, (REASON_WRONG_LABEL_TYPE if present else pp.REASON_MISSING_LABEL)
+    if len(values) > 1:
+        return -1, REASON_MULTIPLE_LABELS
+    if kind == LABEL_KIND_BYTES:
+        index = vocabulary.find(values[0])
+    else:
+        index = values[0] if 0 <= values[0] < vocabulary.num_classes else -1
+    return (index, None) if index >= 0 else (-1, REASON_UNKNOWN_LABEL)
+
+
+def _checked_examples(
+    files: Sequence[str], label_feature: str, vocabulary: LabelVocabulary, check: RecordCheck
+) -> Iterator[Tuple[Optional[tf.train.Example], int, Optional[str]]]:
+    """(example, class index, reason) per record in file order; reason None means usable."""
+    kind = label_kind(files, label_feature)
+    for example in _iter_examples(files):
+        if example is None:
+            yield None, -1, REASON_UNPARSEABLE
+            continue
+        reason = check(example)
+        if reason:
+            yield example, -1, reason
+            continue
+        index, reason = _label_index(example, label_feature, kind, vocabulary)
+        yield example, index, reason
+
+
+def _summarize(checked: Iterator[Tuple[object, int, Optional[str]]], on_kept=None) -> ScanResult:
+    """Counts the reasons of a checking pass; `on_kept(example)` sees every usable Example."""
+    keep: List[bool] = []
+    labels: List[int] = []
+    reasons: Dict[str, int] = collections.Counter()
+    for example, index, reason in checked:
+        keep.append(reason is None)
+        if reason is None:
+            labels.append(index)
+            if on_kept is not None:
+                on_kept(example)
+        else:
+            reasons[reason] += 1
+    return ScanResult(np.array(keep, dtype=bool), np.array(labels, dtype=np.int64), dict(reasons))
+
+
+def _image_check(image_feature: str, max_image_pixels: int) -> RecordCheck:
+    def check(example: tf.train.Example) -> Optional[str]:
+        images = _values(example, image_feature, LABEL_KIND_BYTES)
+        if len(images) > 1:
+            return REASON_MULTIPLE_IMAGES
+        return pp.inspect_image_bytes(images[0] if images else None, max_image_pixels)
+
+    return check
+
+
+def _bottleneck_check(feature_dim: int) -> RecordCheck:
+    def check(example: tf.train.Example) -> Optional[str]:
+        if len(_values(example, pp.BOTTLENECK_FEATURE, _FLOAT)) != feature_dim:
+            return REASON_BAD_BOTTLENECK
+        return None
+
+    return check
+
+
+def scan_raw_records(
+    file_pattern: FilePattern,
+    image_feature: str,
+    label_feature: str,
+    vocabulary: LabelVocabulary,
+    max_image_pixels: int = pp.DEFAULT_MAX_IMAGE_PIXELS,
+) -> ScanResult:
+    """Checks every raw example's image header (`inspect_image_bytes`) and label."""
+    files = list_files(file_pattern)
+    return _summarize(
+        _checked_examples(files, label_feature, vocabulary, _image_check(image_feature, max_image_pixels))
+    )
+
+
+def bottleneck_dim(file_pattern: FilePattern) -> int:
+    """The length of the `bottleneck` feature of the first record that has one."""
+    for example in _iter_examples(list_files(file_pattern)):
+        values = _values(example, pp.BOTTLENECK_FEATURE, _FLOAT) if example is not None else ()
+        if values:
+            return len(values)
+    raise DataError(
+        f"No record in {file_pattern!r} has a {pp.BOTTLENECK_FEATURE!r} float feature; are these "
+        "the BottleneckExtractor's bottlenecks?"
+    )
+
+
+def load_bottlenecks(
+    file_pattern: FilePattern,
+    label_feature: str,
+    vocabulary: LabelVocabulary,
+    feature_dim: Optional[int] = None,
+) -> Tuple[np.ndarray, np.ndarray]:
+    """All usable bottlenecks as numpy (X float32 [N, D], y int64 [N]), for LogME and class counts.
+
+    `feature_dim` defaults to the size of the first bottleneck.
+    """
+    files = list_files(file_pattern)
+    feature_dim = feature_dim or bottleneck_dim(files)
+    rows: List[Sequence[float]] = []
+    result = _summarize(
+        _checked_examples(files, label_feature, vocabulary, _bottleneck_check(feature_dim)),
+        on_kept=lambda example: rows.append(_values(example, pp.BOTTLENECK_FEATURE, _FLOAT)),
+    )
+    result.log("bottleneck")
+    features = np.array(rows, dtype=np.float32).reshape(len(rows), feature_dim)
+    return features, result.labels
