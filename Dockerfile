@@ -6,6 +6,7 @@ COPY setup.py requirements.lock README.md ./
 COPY components components
 COPY trainer trainer
 COPY pipeline pipeline
-# The lock constrains whatever the base image lacks to the versions CI tested.
-RUN python -m pip install --no-cache-dir -c requirements.lock . \
- && python -c "import tfx_transfer.components, tfx_transfer.trainer, tfx_transfer.pipeline"
+# The lock constrains whatever the base image lacks to the versions CI tested. The `s3` extra
+# (tensorflow-io's S3 filesystem) lets steps read and write s3:// roots, e.g. a MinIO endpoint.
+RUN python -m pip install --no-cache-dir -c requirements.lock ".[s3]" \
+ && python -c "import tfx_transfer.components, tfx_transfer.trainer, tfx_transfer.pipeline.kfp_entrypoint, tensorflow_io"

@@ -44,5 +44,7 @@ setup(
         "matplotlib",
         "pyyaml",
     ],
+    # s3:// pipeline roots (MinIO, AWS): tensorflow-io's S3 filesystem for tf.io.gfile, matching TF 2.16.
+    extras_require={"s3": ["tensorflow-io==0.37.1"]},
     entry_points={"console_scripts": ["tfx-transfer=tfx_transfer.pipeline.cli:main"]},
 )

@@ -95,6 +95,24 @@ class FineTunerSpec(ComponentSpec):
     }
 
 
+# ------------------------------------------------------------------ PushedBaseline
+BASELINE_MODEL_KEY = "baseline_model"
+# Custom properties on `baseline_model`.
+BASELINE_SOURCE_PROPERTY = "baseline_source"
+BASELINE_IS_CANDIDATE_PROPERTY = "baseline_is_candidate"
+
+
+class PushedBaselineSpec(ComponentSpec):
+    """PushedBaseline: the candidate model in, the Evaluator's baseline model out."""
+
+    PARAMETERS = {
+        CONFIG_KEY: ExecutionParameter(type=str),
+        PLUGIN_VERSION_KEY: ExecutionParameter(type=str),
+    }
+    INPUTS = {MODEL_KEY: ChannelParameter(type=standard_artifacts.Model)}
+    OUTPUTS = {BASELINE_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model)}
+
+
 # ------------------------------------------------------------------ EvaluationReport
 EVALUATION_KEY = "evaluation"
 REPORT_KEY = "report"

@@ -89,7 +89,7 @@ def extractor_args(settings: Dict[str, Any]) -> Dict[str, Any]:
     return args
 
 
-def build_pipeline(settings: Dict[str, Any], pipeline_root: str, for_kubeflow: bool = False):
+def build_pipeline(settings: Dict[str, Any], pipeline_root: str):
     """The pipeline of `run` and `compile`, from the settings."""
     from tfx_transfer.pipeline.pipeline import create_pipeline
     from tfx_transfer.trainer.storage import is_remote
@@ -110,7 +110,6 @@ def build_pipeline(settings: Dict[str, Any], pipeline_root: str, for_kubeflow: b
         layout=settings.get("layout", "auto"),
         num_classes=settings.get("num_classes"),
         beam_pipeline_args=list(settings.get("beam_arg") or []),
-        for_kubeflow=for_kubeflow,
     )
 
 
@@ -142,20 +141,28 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def _compile(args: argparse.Namespace) -> None:
+    from tfx_transfer.pipeline import kfp_package, kfp_resources
     from tfx_transfer.pipeline import kubeflow_v2_runner as kfp_runner
     from tfx_transfer.pipeline import pipeline as pipeline_lib
 
     settings = load_settings(args)
     pipeline_root = settings.get("pipeline_root") or configs.KFP_PIPELINE_ROOT
-    resources = kfp_runner.ResourceConfig(
-        gpu_type=args.gpu_type, gpus=args.gpus, cpu_limit=args.cpu, memory_limit=args.memory
+    resources = kfp_resources.ResourceConfig(
+        target=args.target, gpu_type=args.gpu_type, gpus=args.gpus, cpu_limit=args.cpu, memory_limit=args.memory
     )
-    pipeline = build_pipeline({**settings, "beam_arg": []}, pipeline_root, for_kubeflow=True)
+    placement = kfp_resources.NodePlacement.from_flags(args.gpu_node_selector or [], args.gpu_toleration or [], resources)
+    kfp_package.check_pipeline_root(pipeline_root, args.target)  # before the pipeline is built
+    pipeline = build_pipeline({**settings, "beam_arg": []}, pipeline_root)
     path = kfp_runner.compile_pipeline(
-        pipeline, args.output, args.image, resources, beam_pipeline_args=list(settings.get("beam_arg") or [])
+        pipeline, args.output, args.image, resources, beam_pipeline_args=list(settings.get("beam_arg") or []),
+        placement=placement if args.target == kfp_resources.TARGET_KUBEFLOW else None,
     )
-    gpus = f"{args.gpus} x {args.gpu_type}" if args.gpus else "no GPU"
-    print(f"wrote {path}: image {args.image}, BottleneckExtractor and FineTuner on {gpus}")
+    gpus = f"{args.gpus} x {resources.gpu_type}" if args.gpus else "no GPU"
+    print(f"wrote {path} for {args.target}: image {args.image}, BottleneckExtractor and FineTuner on {gpus}")
+    config = placement.executor_config() if args.target == kfp_resources.TARGET_KUBEFLOW else {}
+    if config:
+        print(f"  GPU steps: node selector {config.get('nodeSelector', {}).get('labels', {})}, "
+              f"tolerations {config.get('tolerations', [])}")
     skipped = pipeline_lib.skipped_checks(pipeline)
     if skipped:
         print("Not checked at compile time (each step checks them again when it runs):")
@@ -169,7 +176,7 @@ def _submit(args: argparse.Namespace) -> None:
     params = kfp_package.parse_params(args.param or [])
     run_id = kfp_submit.submit(
         args.package, args.host, args.experiment, args.run_name, params, schedule=args.schedule,
-        timeout_s=args.timeout,
+        timeout_s=args.timeout, pipeline_root=args.pipeline_root,
     )
     kind = f"recurring run ({args.schedule})" if args.schedule else "run"
     print(f"submitted {kind} {run_id} to {args.host}, experiment {args.experiment!r}")
@@ -214,11 +221,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(handler=_run)
 
-    compile_ = verbs.add_parser("compile", help="compile the pipeline to a Kubeflow Pipelines v2 JSON")
+    compile_ = verbs.add_parser("compile", help="compile the pipeline for Kubeflow Pipelines 2.x (or Vertex AI)")
     _add_pipeline_flags(compile_)
-    compile_.add_argument("--output", required=True, help="pipeline file to write (.json or .yaml)")
+    compile_.add_argument("--target", choices=["kubeflow", "vertex"], default="kubeflow",
+                          help="open-source Kubeflow Pipelines 2.x (default) or Vertex AI Pipelines")
+    compile_.add_argument("--output", required=True, help="pipeline file to write: .yaml (kubeflow); .json or .yaml (vertex)")
     compile_.add_argument("--image", default=configs.DEFAULT_IMAGE, help="container image built from the Dockerfile")
-    compile_.add_argument("--gpu-type", dest="gpu_type", default=configs.DEFAULT_GPU_TYPE, help="accelerator type")
+    compile_.add_argument("--gpu-type", dest="gpu_type",
+                          help="accelerator: a Kubernetes resource name on kubeflow (default nvidia.com/gpu), "
+                               "a Vertex AI type on vertex (default NVIDIA_TESLA_T4)")
+    compile_.add_argument("--gpu-node-selector", dest="gpu_node_selector", action="append",
+                          help="KEY=VALUE node label the GPU steps require (kubeflow; repeatable)")
+    compile_.add_argument("--gpu-toleration", dest="gpu_toleration", action="append",
+                          help="KEY[=VALUE]:EFFECT taint the GPU steps tolerate (kubeflow; repeatable; "
+                               "default: the GPU resource name, e.g. nvidia.com/gpu:NoSchedule)")
     compile_.add_argument("--gpus", type=int, default=configs.DEFAULT_GPUS, help="GPUs per heavy step (0 = CPU only)")
     compile_.add_argument("--cpu", type=float, help="CPU limit of the heavy steps")
     compile_.add_argument("--memory", help="memory limit of the heavy steps, e.g. 16G")
@@ -232,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--param", action="append", help="runtime parameter KEY=VALUE (repeatable)")
     submit.add_argument("--schedule", help="cron expression for a recurring run, e.g. '0 3 * * *'")
     submit.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the host")
+    submit.add_argument("--pipeline-root", dest="pipeline_root",
+                        help="gs:// or s3:// root of the run's artifacts (default: the package's)")
     submit.set_defaults(handler=_submit)
     return parser
 

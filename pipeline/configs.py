@@ -11,7 +11,7 @@ FINE_TUNER_ID = "FineTuner"
 EVALUATOR_ID = "Evaluator"
 PUSHER_ID = "Pusher"
 REPORT_ID = "EvaluationReport"
-RESOLVER_ID = "BaselineModelResolver"
+BASELINE_ID = "PushedBaseline"
 # The steps that get GPUs on Kubeflow.
 HEAVY_COMPONENT_IDS = (EXTRACTOR_ID, FINE_TUNER_ID)
 
@@ -28,9 +28,9 @@ DEMO = {
     "fine_tuner": {"strategy": "auto", "epochs": 40, "patience": 5, "head_units": [64], "fine_tune_epochs": 5},
 }
 
-# KFP: the image the compiled pipeline runs in, and the GPU of the two heavy steps.
+# KFP: the image the compiled pipeline runs in, and how many GPUs each heavy step gets (the GPU
+# name's default depends on the target, see kfp_resources.DEFAULT_GPU_TYPES).
 DEFAULT_IMAGE = "gcr.io/my-project/tfx-transfer:latest"
-DEFAULT_GPU_TYPE = "NVIDIA_TESLA_T4"
 DEFAULT_GPUS = 1
 
 # Where `tfx-transfer run` writes when --pipeline-root is not given, and `compile`'s default.

@@ -30,7 +30,8 @@ import yaml
 
 from tfx_transfer.pipeline import kfp_compat
 from tfx_transfer.pipeline.kfp_cron import to_kfp_cron
-from tfx_transfer.pipeline.kfp_package import PipelinePackage, check_params, load_package
+from tfx_transfer.pipeline.kfp_package import PipelinePackage, check_params, check_pipeline_root, load_package
+from tfx_transfer.pipeline.kfp_resources import TARGET_KUBEFLOW
 
 HEALTHZ_PATH = "/apis/v2beta1/healthz"
 
@@ -139,10 +140,10 @@ def upload(client: kfp.Client, host: str, package_file: str, package: PipelinePa
 
 
 def _write_upload_file(package: PipelinePackage, directory: str) -> str:
-    """The PipelineSpec as a .yaml file: what kfp.Client and the KFP server take."""
+    """The PipelineSpec (and PlatformSpec) as a .yaml file: what kfp.Client and the KFP server take."""
     path = os.path.join(directory, "pipeline.yaml")
     with open(path, "w") as f:
-        yaml.safe_dump(package.spec, f, sort_keys=True)
+        yaml.safe_dump_all(package.documents(), f, sort_keys=True)
     return path
 
 
@@ -162,6 +163,7 @@ def submit(
     params: Dict[str, str],
     schedule: Optional[str] = None,
     timeout_s: float = 10,
+    pipeline_root: Optional[str] = None,
 ) -> str:
     """Runs a compiled pipeline on KFP at `host` once, or on `schedule`; returns the (recurring) run id.
 
@@ -169,14 +171,22 @@ def submit(
     typed by their declared types. `schedule` is a 5- or 6-field cron expression (sent to KFP
     in its 6-field form); the recurring run does not backfill missed intervals and runs one at
     a time. The pipeline root of a TFX PipelineJob package becomes the run's pipeline root.
-    Raises ValueError for bad arguments (before any network call) and SubmitError when the
-    host is unreachable (within `timeout_s`) or refuses a request.
+    The run's pipeline root is `pipeline_root`, else the package's own (`defaultPipelineRoot`),
+    and is always sent explicitly: the server's default (`minio://`) is no place TFX steps can
+    write. Raises ValueError for bad arguments (before any network call) and SubmitError when
+    the host is unreachable (within `timeout_s`) or refuses a request.
     """
     _check_names(experiment, run_name, timeout_s)
     cron = to_kfp_cron(schedule) if schedule is not None else None
     base = normalize_host(host)
     package = load_package(package_path)
     values = check_params(params or {}, package)
+    root = pipeline_root or package.pipeline_root
+    if not root:
+        raise ValueError(
+            f"Pipeline package {package_path!r} names no pipeline root; give one (--pipeline-root gs://BUCKET/PATH)."
+        )
+    check_pipeline_root(root, TARGET_KUBEFLOW)
 
     check_host(base, timeout_s)
     client = connect(base, timeout_s)
@@ -190,7 +200,7 @@ def submit(
         params=values,
         pipeline_id=pipeline_id,
         version_id=version_id,
-        pipeline_root=package.pipeline_root,
+        pipeline_root=root,
     )
     if cron is None:
         with _api_call(base, f"creating run {run_name!r}"):

@@ -1,149 +1,43 @@
-"""Compiles a tfx-transfer pipeline for Kubeflow Pipelines v2 / Vertex AI Pipelines.
+"""Compiles a tfx-transfer pipeline for open-source Kubeflow Pipelines 2.x or Vertex AI Pipelines.
 
-Thin on purpose: `pipeline.py` builds the pipeline; this module only attaches per-component
-resources (GPUs for the heavy steps), Beam args and the container image, then lets TFX's
-`KubeflowV2DagRunner` write the pipeline file.
+`pipeline.py` builds the pipeline; this module attaches per-component resources (GPUs for the
+heavy steps), Beam args and the container image, lets TFX's `KubeflowV2DagRunner` build the
+PipelineJob, and writes what the target's backend accepts (`kfp_resources` says what each
+reads):
 
-Where things land in the compiled file (`<spec>` is the top level of a `.yaml` output, or the
-`pipelineSpec` key of a `.json` output, which is a whole `PipelineJob`):
-- accelerator: `<spec>.deploymentSpec.executors.<Id>_executor.container.resources.accelerator`
-  (`type`, `count`), with `cpuLimit` / `memoryLimit` (GB) beside it; heavy components only.
-- image: `<spec>.deploymentSpec.executors.<Id>_executor.container.image`, every component.
-- Beam args: appended to `<spec>.deploymentSpec.executors.<Id>_executor.container.args` of every
-  Beam component (and, for the ExampleGen, to `container.lifecycle.preCacheCheck.args`).
+- `kubeflow`: a bare PipelineSpec YAML at schema 2.1.0 (the OSS backend refuses 2.0.0), its
+  `defaultPipelineRoot` set, accelerators in both the old (`type`/`count`) and new
+  (`resourceType`/`resourceCount`) fields, and a second YAML document, the PlatformSpec, with
+  the heavy executors' node selector and tolerations. Every step runs our entrypoint
+  (`kfp_entrypoint`), which adapts the OSS launcher's ExecutorInput for TFX.
+- `vertex`: TFX's PipelineJob JSON (or its PipelineSpec YAML) at schema 2.0.0, as before.
+
+Where things land (`<spec>` is the PipelineSpec): accelerators and limits in
+`<spec>.deploymentSpec.executors.<Id>_executor.container.resources` (heavy components only),
+the image in every executor's `container.image`, Beam args at the end of every Beam
+component's `container.args`.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import json
 import os
-import re
-from typing import Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
-from kfp.pipeline_spec import pipeline_spec_pb2
+import yaml
 from tfx import v1 as tfx
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import base_component, base_node
 from tfx.orchestration import pipeline as tfx_pipeline
 
 from tfx_transfer.components import tfx_compat
-from tfx_transfer.pipeline import configs
-from tfx_transfer.trainer import checks
+from tfx_transfer.pipeline import configs, kfp_package
+from tfx_transfer.pipeline.kfp_resources import TARGET_KUBEFLOW, NodePlacement, ResourceConfig, check_target, platform_spec
 
-ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
-
-
-# Accelerator names that Vertex AI Pipelines accepts (its `AcceleratorType` enum, v1 API).
-VERTEX_ACCELERATOR_TYPES = (
-    "NVIDIA_TESLA_K80",
-    "NVIDIA_TESLA_P4",
-    "NVIDIA_TESLA_P100",
-    "NVIDIA_TESLA_V100",
-    "NVIDIA_TESLA_T4",
-    "NVIDIA_TESLA_A100",
-    "NVIDIA_A100_80GB",
-    "NVIDIA_L4",
-    "NVIDIA_H100_80GB",
-    "NVIDIA_H100_MEGA_80GB",
-    "NVIDIA_H200_141GB",
-    "NVIDIA_B200",
-    "NVIDIA_GB200",
-    "NVIDIA_RTX_PRO_6000",
-    "TPU_V2",
-    "TPU_V3",
-    "TPU_V4_POD",
-    "TPU_V5_LITEPOD",
-)
-# Open-source KFP v2 puts `accelerator.type` into the pod's resource limits as is, so there
-# it must be a Kubernetes extended-resource name (what `PipelineTask.set_accelerator_type`
-# documents for KFP).
-KUBERNETES_ACCELERATOR_TYPES = (
-    "nvidia.com/gpu",
-    "amd.com/gpu",
-    "cloud-tpus.google.com/v2",
-    "cloud-tpus.google.com/v3",
-)
-ACCELERATOR_TYPES = VERTEX_ACCELERATOR_TYPES + KUBERNETES_ACCELERATOR_TYPES
-
-# Memory units as Kubernetes and KFP's `set_memory_limit` spell them, in bytes.
-_MEMORY_UNITS: Dict[str, float] = {
-    "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
-    "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50, "Ei": 2.0**60,
-}
-_MEMORY_RE = re.compile(r"^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|K|M|G|T|P|E)$")
-_MEMORY_FORM = (
-    "a number followed by a unit, K/M/G/T (powers of 1000) or Ki/Mi/Gi/Ti (powers of 1024), "
-    "e.g. '16G' or '512Mi'"
-)
-
-
-def check_accelerator_type(gpu_type: str) -> str:
-    """Returns `gpu_type` if KFP or Vertex accepts it; else a ValueError listing the valid ones.
-
-    Checked here so that a typo fails at compile time instead of leaving a pod unschedulable.
-    """
-    if gpu_type not in ACCELERATOR_TYPES:
-        raise ValueError(
-            f"Unknown gpu_type {gpu_type!r}. Valid Vertex AI types: "
-            f"{', '.join(VERTEX_ACCELERATOR_TYPES)}; valid open-source KFP (Kubernetes resource) "
-            f"types: {', '.join(KUBERNETES_ACCELERATOR_TYPES)}."
-        )
-    return gpu_type
-
-
-def memory_in_gb(memory: str) -> float:
-    """'16G' -> 16.0, '512Mi' -> 0.536870912: the decimal GB that `ResourceSpec.memory_limit` holds.
-
-    A unit is required: Kubernetes would read a bare '16' as 16 bytes.
-    """
-    match = _MEMORY_RE.match(memory) if isinstance(memory, str) else None
-    if not match:
-        raise ValueError(f"Invalid memory_limit {memory!r}: expected {_MEMORY_FORM}.")
-    value = float(match.group(1)) * _MEMORY_UNITS[match.group(2)] / 1e9
-    if value <= 0:
-        raise ValueError(f"Invalid memory_limit {memory!r}: it must be more than zero.")
-    return value
-
-
-@dataclasses.dataclass(frozen=True)
-class ResourceConfig:
-    """Container resources of the heavy steps (BottleneckExtractor, FineTuner).
-
-    gpu_type: an accelerator name, Vertex's (`'NVIDIA_TESLA_T4'`) or, on open-source KFP, a
-      Kubernetes resource name (`'nvidia.com/gpu'`); see `ACCELERATOR_TYPES`.
-    gpus: accelerators per heavy step; 0 means CPU only (then gpu_type is not used).
-    cpu_limit: vCPUs, e.g. 4 or 0.5; None leaves the platform default.
-    memory_limit: e.g. '16G' or '512Mi'; None leaves the platform default.
-    """
-
-    gpu_type: str = configs.DEFAULT_GPU_TYPE
-    gpus: int = configs.DEFAULT_GPUS
-    cpu_limit: Optional[float] = None
-    memory_limit: Optional[str] = None
-
-    def __post_init__(self) -> None:
-        checks.check_int("gpus", self.gpus, 0)
-        if self.gpus > 0 or self.gpu_type:
-            check_accelerator_type(self.gpu_type)
-        if self.cpu_limit is not None:
-            checks.check_positive("cpu_limit", self.cpu_limit)
-        if self.memory_limit is not None:
-            memory_in_gb(self.memory_limit)
-
-    def resource_spec(self) -> Optional[ResourceSpec]:
-        """The KFP `ResourceSpec` for a heavy step, or None when nothing is requested."""
-        spec = ResourceSpec()
-        if self.gpus > 0:
-            spec.accelerator.type = self.gpu_type
-            spec.accelerator.count = self.gpus
-        if self.cpu_limit is not None:
-            spec.cpu_limit = float(self.cpu_limit)
-        if self.memory_limit is not None:
-            spec.memory_limit = memory_in_gb(self.memory_limit)
-        return spec if spec.ListFields() else None
-
-
-
+# Every step runs through our entrypoint, which normalises the OSS launcher's input for TFX.
+ENTRYPOINT_COMMAND = ("python", "-m", "tfx_transfer.pipeline.kfp_entrypoint")
+SCHEMA_VERSION_KUBEFLOW = "2.1.0"
+OUTPUT_SUFFIXES = {TARGET_KUBEFLOW: (".yaml", ".yml"), "vertex": (".json", ".yaml", ".yml")}
 
 def _components_by_id(pipeline: tfx.dsl.Pipeline) -> Dict[str, base_node.BaseNode]:
     return {component.id: component for component in pipeline.components}
@@ -223,6 +117,69 @@ def add_beam_pipeline_args(pipeline: tfx.dsl.Pipeline, beam_pipeline_args: Seque
     tfx_compat.set_pipeline_beam_args(pipeline, list(pipeline.beam_pipeline_args) + new_args)
 
 
+def _check_output(output_path: str, image: str, target: str) -> None:
+    if not isinstance(image, str) or not image.strip():
+        raise ValueError(f"Invalid image {image!r}: expected a container image, e.g. 'gcr.io/p/tfx-transfer:0.1.0'.")
+    suffixes = OUTPUT_SUFFIXES[target]
+    if not output_path.endswith(suffixes):
+        hint = " (.json is Vertex AI's PipelineJob: use --target vertex)" if output_path.endswith(".json") else ""
+        raise ValueError(
+            f"Invalid output {output_path!r} for target {target!r}{hint}: expected a file name ending in "
+            f"{' or '.join(suffixes)}."
+        )
+
+
+def _executor_labels(spec: Dict[str, Any], component_ids: Sequence[str]) -> Dict[str, str]:
+    """Component id -> its executor label in a compiled PipelineSpec dict."""
+    tasks = spec["root"]["dag"]["tasks"]
+    return {cid: spec["components"][tasks[cid]["componentRef"]["name"]]["executorLabel"] for cid in component_ids}
+
+
+def _reread_inputs(spec: Dict[str, Any], example_gen_ids: Sequence[str]) -> None:
+    """Turns KFP's cache off for the ExampleGens, so every run reads the folder as it is then.
+
+    TFX fingerprints an ExampleGen's input files in a driver hook (`lifecycle.preCacheCheck`)
+    that the open-source backend never runs, and KFP's own cache key holds only parameters and
+    input artifact ids, so a cached ExampleGen would never see new images. Downstream steps then
+    run again too, because the cache keys on artifact identity, not content.
+    """
+    for cid in example_gen_ids:
+        spec["root"]["dag"]["tasks"][cid]["cachingOptions"] = {"enableCache": False}
+
+
+def _kubeflow_documents(
+    job: Dict[str, Any], pipeline: tfx.dsl.Pipeline, heavy_component_ids: Sequence[str], resources: ResourceConfig,
+    placement: NodePlacement,
+) -> List[Dict[str, Any]]:
+    """The PipelineSpec (with the new resource fields and the root) and, if any, its PlatformSpec."""
+    spec = job["pipelineSpec"]
+    spec["defaultPipelineRoot"] = pipeline.pipeline_info.pipeline_root
+    _reread_inputs(spec, [c.id for c in pipeline.components if isinstance(c, FileBasedExampleGen)])
+    labels = _executor_labels(spec, heavy_component_ids)
+    executors = spec["deploymentSpec"]["executors"]
+    for label in labels.values():
+        container_resources = executors[label]["container"].setdefault("resources", {})
+        extra = resources.string_fields()
+        container_resources.setdefault("accelerator", {}).update(extra.pop("accelerator", {}))
+        container_resources.update(extra)
+        if not container_resources.get("accelerator"):
+            container_resources.pop("accelerator")
+        if not container_resources:
+            executors[label]["container"].pop("resources")
+    platform = platform_spec(list(labels.values()), placement)
+    return [spec] + ([platform] if platform else [])
+
+
+def _write(path: str, documents: List[Dict[str, Any]]) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        if path.endswith(".json"):
+            json.dump(documents[0], f, sort_keys=True)
+        else:
+            f.write("# PIPELINE DEFINITION (tfx-transfer)\n")
+            yaml.safe_dump_all(documents, f, sort_keys=True)
+
+
 def compile_pipeline(
     pipeline: tfx.dsl.Pipeline,
     output_path: str,
@@ -230,28 +187,34 @@ def compile_pipeline(
     resources: ResourceConfig,
     heavy_component_ids: Sequence[str] = configs.HEAVY_COMPONENT_IDS,
     beam_pipeline_args: Sequence[str] = (),
+    placement: Optional[NodePlacement] = None,
 ) -> str:
-    """Writes the KFP v2 pipeline file for `pipeline` and returns `output_path`.
+    """Writes the pipeline file for `resources.target` and returns `output_path`.
 
-    `output_path` ending in `.json` gets TFX's PipelineJob (`pipelineSpec` plus the runtime
-    config with the pipeline root; what Vertex AI takes); `.yaml`/`.yml` gets the bare
-    PipelineSpec that open-source KFP uploads (`kfp_submit.submit` takes either). `image` is
-    the container image of every step (build it from this repo's Dockerfile).
+    kubeflow: a `.yaml` PipelineSpec (+ PlatformSpec) for the open-source KFP 2.x backend; the
+    pipeline root must be `gs://` or `s3://`. vertex: `.json` gets TFX's PipelineJob, `.yaml`
+    its bare PipelineSpec. `image` is the container image of every step (build it from this
+    repo's Dockerfile); `placement` (kubeflow only) puts the heavy steps on GPU nodes.
     """
-    if not isinstance(image, str) or not image.strip():
-        raise ValueError(
-            f"Invalid image {image!r}: expected a container image, e.g. 'gcr.io/p/tfx-transfer:0.1.0'."
-        )
-    if not output_path.endswith((".json", ".yaml", ".yml")):
-        raise ValueError(f"Invalid output_path {output_path!r}: expected a .json, .yaml or .yml file name.")
+    target = check_target(resources.target)
+    _check_output(output_path, image, target)
+    kfp_package.check_pipeline_root(pipeline.pipeline_info.pipeline_root, target)
+    placement = placement or NodePlacement()
+    if target != TARGET_KUBEFLOW and placement.executor_config():
+        raise ValueError("--gpu-node-selector and --gpu-toleration apply to --target kubeflow only; Vertex AI places pods itself.")
     _check_beam_args(beam_pipeline_args)  # before apply_resources changes anything
     apply_resources(pipeline, heavy_component_ids, resources)
     add_beam_pipeline_args(pipeline, beam_pipeline_args)
-    output_dir, output_filename = os.path.split(os.path.abspath(output_path))
+    kubeflow = target == TARGET_KUBEFLOW
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
-        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image),
-        output_dir=output_dir,
-        output_filename=output_filename,
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+            default_image=image, use_pipeline_spec_2_1=kubeflow, default_commands=list(ENTRYPOINT_COMMAND),
+        ),
     )
-    runner.run(pipeline)
+    job = runner.run(pipeline, write_out=False)
+    if kubeflow:
+        documents = _kubeflow_documents(job, pipeline, heavy_component_ids, resources, placement)
+    else:
+        documents = [job if output_path.endswith(".json") else job["pipelineSpec"]]
+    _write(output_path, documents)
     return output_path

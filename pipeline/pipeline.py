@@ -1,8 +1,10 @@
 """`create_pipeline(...)`: the tfx-transfer pipeline, independent of any runner.
 
 ImageFolderExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform (label
-vocabulary) -> BottleneckExtractor -> FineTuner -> Resolver (latest blessed model but the candidate) ->
-Evaluator (TFMA) -> EvaluationReport (HTML) and Pusher.
+vocabulary) -> BottleneckExtractor -> FineTuner -> PushedBaseline (the newest model pushed before,
+other than the candidate) -> Evaluator (TFMA) -> EvaluationReport (HTML) and Pusher. The same
+pipeline runs locally and on Kubeflow: it has no Resolver node, which the open-source KFP
+backend cannot run.
 """
 
 from __future__ import annotations
@@ -12,37 +14,19 @@ from typing import Any, Dict, List, Optional, Sequence
 from tfx import v1 as tfx
 from tfx.dsl.components.base import base_node
 
-from tfx_transfer.components import BottleneckExtractor, EvaluationReport, FineTuner, ImageFolderExampleGen
-from tfx_transfer.pipeline import baseline, evaluation, transform
+from tfx_transfer.components import BottleneckExtractor, EvaluationReport, FineTuner, ImageFolderExampleGen, PushedBaseline
+from tfx_transfer.pipeline import evaluation, transform
 from tfx_transfer.trainer import checks
 
 from tfx_transfer.pipeline.configs import (
+    BASELINE_ID,
     EVALUATOR_ID,
     EXAMPLE_GEN_ID,
     EXTRACTOR_ID,
     FINE_TUNER_ID,
     PUSHER_ID,
     REPORT_ID,
-    RESOLVER_ID,
 )
-
-
-def _baseline_resolver(candidate: tfx.dsl.Channel, for_kubeflow: bool) -> base_node.BaseNode:
-    """The latest blessed model other than `candidate` (see `baseline.py`).
-
-    TFX's Kubeflow V2 compiler only knows its built-in strategies, so a compiled pipeline uses
-    LatestBlessedModelStrategy: there, after a run blesses a new model, the next run
-    re-evaluates once against it.
-    """
-    channels = dict(
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    )
-    if for_kubeflow:
-        return tfx.dsl.Resolver(strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy, **channels).with_id(RESOLVER_ID)
-    return tfx.dsl.Resolver(
-        strategy_class=baseline.LatestBlessedBaselineStrategy, candidate=candidate, **channels
-    ).with_id(RESOLVER_ID)
 
 
 def _class_count(example_gen: ImageFolderExampleGen, num_classes: Optional[int]) -> int:
@@ -85,15 +69,13 @@ def create_pipeline(
     metadata_connection_config: Optional[Any] = None,
     beam_pipeline_args: Optional[List[str]] = None,
     enable_cache: bool = True,
-    for_kubeflow: bool = False,
 ) -> tfx.dsl.Pipeline:
     """The whole job from labelled image folders to a gated, pushed model.
 
     `extractor_args` and `fine_tuner_args` are the BottleneckExtractor's and FineTuner's keyword
     arguments (base source, image size, strategy, head, ...). `base_model` is an upstream
     `Model` channel used as the base, produced by one of `upstream_components` (which are
-    added to the pipeline before the rest). `for_kubeflow` builds what the KFP v2 compiler
-    supports (see `_baseline_resolver`). `num_classes` is needed when this machine cannot read
+    added to the pipeline before the rest). `num_classes` is needed when this machine cannot read
     `data_root` (the Evaluator's per-class metrics are configured from it); FineTuner then
     checks it against the labels when it runs.
     """
@@ -120,11 +102,11 @@ def create_pipeline(
         label_vocabulary=transform.LABEL_VOCABULARY,
         **{"num_classes": classes, **(fine_tuner_args or {})},
     ).with_id(FINE_TUNER_ID)
-    resolver = _baseline_resolver(fine_tuner.outputs["model"], for_kubeflow)
+    baseline = PushedBaseline(model=fine_tuner.outputs["model"], push_destination=serving_dir).with_id(BASELINE_ID)
     evaluator = tfx.components.Evaluator(
         examples=transformed,
         model=fine_tuner.outputs["model"],
-        baseline_model=resolver.outputs["model"],
+        baseline_model=baseline.outputs["baseline_model"],
         eval_config=evaluation.eval_config(classes, accuracy_threshold, change_threshold),
     ).with_id(EVALUATOR_ID)
     report = EvaluationReport(
@@ -141,7 +123,7 @@ def create_pipeline(
     ).with_id(PUSHER_ID)
     components: List[base_node.BaseNode] = [
         *upstream_components, example_gen, statistics_gen, schema_gen, example_validator, transform_step,
-        extractor, fine_tuner, resolver, evaluator, report, pusher,
+        extractor, fine_tuner, baseline, evaluator, report, pusher,
     ]
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,

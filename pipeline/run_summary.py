@@ -58,6 +58,17 @@ def _data_summary(nodes: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
     }
 
 
+def _baseline_summary(baseline) -> Optional[Dict[str, Any]]:
+    """Which model the Evaluator compared with: a pushed folder, or the candidate itself."""
+    if baseline is None:
+        return None
+    properties = baseline.custom_properties
+    return {
+        "source": properties[specs.BASELINE_SOURCE_PROPERTY].string_value or None,
+        "is_candidate": bool(properties[specs.BASELINE_IS_CANDIDATE_PROPERTY].int_value),
+    }
+
+
 def summarize(
     connection_config, pipeline_name: str, node_ids: Sequence[str], pipeline_root: str, wall_time_s: float
 ) -> Dict[str, Any]:
@@ -74,6 +85,7 @@ def summarize(
     blessing = (evaluator.get("_artifacts", {}).get("blessing") or [None])[0]
     pusher = nodes.get(configs.PUSHER_ID, {})
     pushed = (pusher.get("_artifacts", {}).get("pushed_model") or [None])[0]
+    baseline = (nodes.get(configs.BASELINE_ID, {}).get("_artifacts", {}).get(specs.BASELINE_MODEL_KEY) or [None])[0]
     summary = {
         "pipeline_name": pipeline_name,
         "pipeline_root": pipeline_root,
@@ -88,6 +100,7 @@ def summarize(
             pushed.custom_properties["pushed_destination"].string_value if pushed and "pushed_destination" in pushed.custom_properties else None
         ),
         "strategy": strategy,
+        "baseline": _baseline_summary(baseline),
         "data": _data_summary(nodes),
         "components": {node: {k: v for k, v in info.items() if not k.startswith("_")} for node, info in nodes.items()},
         "tensorboard_logdir": os.path.join(run_dir, training.TENSORBOARD_DIR) if run_dir else None,

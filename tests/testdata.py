@@ -149,7 +149,7 @@ def load_pipeline_spec(path: str):
     from kfp.pipeline_spec import pipeline_spec_pb2
 
     with open(path) as f:
-        document = json.load(f) if path.endswith(".json") else yaml.safe_load(f)
+        document = json.load(f) if path.endswith(".json") else next(yaml.safe_load_all(f))
     return json_format.ParseDict(document.get("pipelineSpec", document), pipeline_spec_pb2.PipelineSpec())
 
 
@@ -158,7 +158,9 @@ def executors(spec):
     from google.protobuf import json_format
     from kfp.pipeline_spec import pipeline_spec_pb2
 
+    # kfp-pipeline-spec 0.2.2 predates the `resource*` string fields the kubeflow target adds.
     deployment = json_format.ParseDict(
-        json_format.MessageToDict(spec.deployment_spec), pipeline_spec_pb2.PipelineDeploymentConfig()
+        json_format.MessageToDict(spec.deployment_spec), pipeline_spec_pb2.PipelineDeploymentConfig(),
+        ignore_unknown_fields=True,
     )
     return {cid: deployment.executors[c.executor_label] for cid, c in spec.components.items()}

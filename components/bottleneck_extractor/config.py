@@ -12,7 +12,7 @@ import dataclasses
 import json
 from typing import Any, Dict, Optional, Tuple
 
-from tfx_transfer.components import specs
+from tfx_transfer.components import config_codec, specs
 from tfx_transfer.components.bottleneck_extractor.extraction import ExtractionConfig
 from tfx_transfer.trainer.base_source import BaseModelSource
 
@@ -38,16 +38,12 @@ class ExtractorConfig:
 
 def to_exec_properties(config: ExtractorConfig, fingerprint: Dict[str, Any]) -> Dict[str, Any]:
     """The exec properties of the component: the config, the fingerprint and the plugin version."""
-    return {
-        specs.CONFIG_KEY: config.to_json(),
-        specs.FINGERPRINT_KEY: json.dumps(fingerprint, sort_keys=True),
-        specs.PLUGIN_VERSION_KEY: fingerprint["plugin_version"],
-    }
+    return {**config_codec.to_exec_properties(config), specs.FINGERPRINT_KEY: json.dumps(fingerprint, sort_keys=True)}
 
 
 def from_exec_properties(
     exec_properties: Dict[str, Any], model_dir: Optional[str] = None
 ) -> Tuple[ExtractorConfig, Dict[str, Any]]:
     """(config, build-time fingerprint) of an execution."""
-    config = ExtractorConfig.from_json(exec_properties[specs.CONFIG_KEY], model_dir)
+    config = ExtractorConfig.from_json(exec_properties[specs.CONFIG_KEY], model_dir)  # with the upstream's dir
     return config, json.loads(exec_properties[specs.FINGERPRINT_KEY])

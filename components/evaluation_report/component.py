@@ -8,6 +8,7 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx_transfer.components import specs
 from tfx_transfer.components.evaluation_report import config as config_lib
 from tfx_transfer.components.evaluation_report import executor
+from tfx_transfer.components import config_codec
 
 
 class EvaluationReport(base_component.BaseComponent):
@@ -45,7 +46,7 @@ class EvaluationReport(base_component.BaseComponent):
             spec=specs.EvaluationReportSpec(
                 evaluation=evaluation,
                 model_run=model_run,
-                **config_lib.to_exec_properties(self.config),
+                **config_codec.to_exec_properties(self.config),
                 report=types.Channel(type=specs.HtmlReport),
             )
         )

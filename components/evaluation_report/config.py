@@ -9,17 +9,14 @@ nowhere else.
 from __future__ import annotations
 
 import dataclasses
-import json
-from typing import Any, Dict
 
-from tfx_transfer.components import specs
-from tfx_transfer.trainer.version import plugin_version
+from tfx_transfer.components.config_codec import FlatConfig
 
 DEFAULT_TITLE = "tfx-transfer evaluation"
 
 
 @dataclasses.dataclass(frozen=True)
-class ReportConfig:
+class ReportConfig(FlatConfig):
     """Everything the EvaluationReport is configured with."""
 
     title: str = DEFAULT_TITLE
@@ -27,19 +24,3 @@ class ReportConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.title, str) or not self.title:
             raise ValueError(f"title={self.title!r} is invalid; valid values are non-empty strings.")
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> "ReportConfig":
-        return cls(**json.loads(text))
-
-
-def to_exec_properties(config: ReportConfig) -> Dict[str, Any]:
-    """The exec properties of the component: the config and the plugin version."""
-    return {specs.CONFIG_KEY: config.to_json(), specs.PLUGIN_VERSION_KEY: plugin_version()}
-
-
-def from_exec_properties(exec_properties: Dict[str, Any]) -> ReportConfig:
-    return ReportConfig.from_json(exec_properties[specs.CONFIG_KEY])

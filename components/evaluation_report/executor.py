@@ -11,6 +11,7 @@ from tfx.types import artifact_utils
 from tfx_transfer.components import specs
 from tfx_transfer.components.evaluation_report import config as config_lib
 from tfx_transfer.components.evaluation_report import page
+from tfx_transfer.components import config_codec
 
 
 class Executor(base_executor.BaseExecutor):
@@ -23,7 +24,7 @@ class Executor(base_executor.BaseExecutor):
         exec_properties: Dict[str, Any],
     ) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
-        config = config_lib.from_exec_properties(exec_properties)
+        config = config_codec.from_exec_properties(config_lib.ReportConfig, exec_properties)
         page.build_report(
             artifact_utils.get_single_uri(input_dict[specs.EVALUATION_KEY]),
             artifact_utils.get_single_uri(input_dict[specs.MODEL_RUN_KEY]),

@@ -11,6 +11,7 @@ from tfx.types import standard_artifacts
 from tfx_transfer.components import specs
 from tfx_transfer.components.fine_tuner import config as config_lib
 from tfx_transfer.components.fine_tuner import executor
+from tfx_transfer.components import config_codec
 from tfx_transfer.trainer import head as head_lib
 from tfx_transfer.trainer import strategy as strategy_lib
 from tfx_transfer.trainer.base_model import BaseSummary
@@ -150,7 +151,7 @@ class FineTuner(base_component.BaseComponent):
                 examples=examples,
                 transform_graph=transform_graph,
                 schema=schema,
-                **config_lib.to_exec_properties(self.config),
+                **config_codec.to_exec_properties(self.config),
                 model=types.Channel(type=standard_artifacts.Model),
                 model_run=types.Channel(type=standard_artifacts.ModelRun),
             )

@@ -2,18 +2,15 @@
 
 The run itself is `trainer.run_config.RunConfig`, the object the standard Trainer's `run_fn`
 reads from `custom_config`; FineTuner adds only which splits to read. The component encodes it
-into one JSON exec property, and the executor decodes it here, and nowhere else.
+into one JSON exec property with `config_codec`, and the executor decodes it there.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Dict
 
-from tfx_transfer.components import specs
 from tfx_transfer.trainer.run_config import RunConfig
-from tfx_transfer.trainer.version import plugin_version
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,11 +37,3 @@ class FineTunerConfig:
     def from_json(cls, text: str) -> "FineTunerConfig":
         data = json.loads(text)
         return cls(RunConfig.from_dict(data["run"], with_source=False), data["train_split"], data["eval_split"])
-
-
-def to_exec_properties(config: FineTunerConfig) -> Dict[str, Any]:
-    return {specs.CONFIG_KEY: config.to_json(), specs.PLUGIN_VERSION_KEY: plugin_version()}
-
-
-def from_exec_properties(exec_properties: Dict[str, Any]) -> FineTunerConfig:
-    return FineTunerConfig.from_json(exec_properties[specs.CONFIG_KEY])

@@ -18,6 +18,7 @@ from tfx.utils import io_utils, path_utils
 
 from tfx_transfer.components import specs
 from tfx_transfer.components.fine_tuner import config as config_lib
+from tfx_transfer.components import config_codec
 from tfx_transfer.trainer import feature_extractor as fe
 from tfx_transfer.trainer import labels as labels_lib
 from tfx_transfer.trainer import records, storage, strategy as strategy_lib, transfer
@@ -87,7 +88,7 @@ class Executor(base_executor.BaseExecutor):
         exec_properties: Dict[str, Any],
     ) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
-        config = config_lib.from_exec_properties(exec_properties)
+        config = config_codec.from_exec_properties(config_lib.FineTunerConfig, exec_properties)
         run = config.run
         bottlenecks = artifact_utils.get_single_instance(input_dict[specs.BOTTLENECKS_KEY])
         raw_examples = _single_or_none(input_dict.get(specs.EXAMPLES_KEY))

@@ -111,6 +111,6 @@ def test_unreachable_kfp_host(workspace, capsys, tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     package = tmp_path / "p.json"
-    package.write_text('{"pipelineSpec": {"pipelineInfo": {"name": "x"}, "root": {}}}')
+    package.write_text('{"pipelineSpec": {"pipelineInfo": {"name": "x"}, "root": {}, "defaultPipelineRoot": "gs://b/r"}}')
     code, err = _run_cli(workspace, capsys, "submit", "p.json", "--host", f"http://127.0.0.1:{port}", "--timeout", "2")
     assert code == 1 and f"Cannot reach KFP host http://127.0.0.1:{port}" in err

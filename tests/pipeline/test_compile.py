@@ -7,21 +7,23 @@ import os
 
 import pytest
 
+from google.protobuf import json_format
+
 from testdata import executors, load_pipeline_spec
-from tfx_transfer.pipeline import cli
+from tfx_transfer.pipeline import cli, kfp_compat
 
 HEAVY = {"BottleneckExtractor", "FineTuner"}
 
 
-def _compile(tmp_path, image_folder, base, *extra):
-    output = str(tmp_path / "pipeline.json")
+def _compile(tmp_path, image_folder, base, *extra, output="pipeline.yaml"):
+    output = str(tmp_path / output)
     code = cli.main([
         "compile", "--data-root", image_folder, "--base-model", base, "--cut-layer", "flatten_1",
         "--pipeline-root", "gs://bucket/root", "--output", output, "--image", "example.com/tfx-transfer:1.2",
         "--beam-arg=--runner=DataflowRunner", "--beam-arg=--region=europe-west4", *extra,
     ])
     assert code == 0
-    return load_pipeline_spec(output)
+    return output
 
 
 def _executors(spec):
@@ -29,27 +31,72 @@ def _executors(spec):
     return {cid: executor.container for cid, executor in executors(spec).items() if executor.HasField("container")}
 
 
-def test_gpus_on_exactly_the_two_heavy_steps(tmp_path, image_folder, tiny_cnn_path):
-    spec = _compile(tmp_path, image_folder, tiny_cnn_path, "--gpu-type", "NVIDIA_TESLA_A100", "--gpus", "2", "--memory", "32G")
-    containers = _executors(spec)
-    with_gpu = {name for name, c in containers.items() if c.resources.accelerator.count}
+def test_open_source_kfp_conformance(tmp_path, image_folder, tiny_cnn_path):
+    path = _compile(
+        tmp_path, image_folder, tiny_cnn_path, "--gpus", "2", "--memory", "32G",
+        "--gpu-node-selector", "cloud.google.com/gke-accelerator=nvidia-tesla-t4",
+        "--gpu-toleration", "nvidia.com/gpu:NoSchedule", "--gpu-toleration", "dedicated=ml:NoExecute",
+    )
+    doc = kfp_compat.load_yaml_package(path)  # exactly as kfp 2.5's Client reads a package
+    spec = doc.pipeline_spec
+    assert spec.schema_version == "2.1.0"
+    assert spec.default_pipeline_root == "gs://bucket/root"
+    deployment = json_format.MessageToDict(spec.deployment_spec)["executors"]
+    assert all("resolver" not in executor and "importer" not in executor for executor in deployment.values())
+    labels = {cid: spec.components[task.component_ref.name].executor_label for cid, task in spec.root.dag.tasks.items()}
+    with_gpu = {cid for cid, label in labels.items() if "accelerator" in deployment[label]["container"].get("resources", {})}
     assert with_gpu == HEAVY
-    for name in HEAVY:
-        accelerator = containers[name].resources.accelerator
-        assert (accelerator.type, accelerator.count) == ("NVIDIA_TESLA_A100", 2)
-        assert containers[name].resources.memory_limit == 32
-    for name, container in containers.items():
-        if container.image:  # Resolver steps run no container of ours.
-            assert container.image == "example.com/tfx-transfer:1.2", name
-    assert {"FineTuner", "Evaluator", "Pusher", "Transform", "EvaluationReport"} <= set(containers)
+    for cid in HEAVY:
+        accelerator = deployment[labels[cid]]["container"]["resources"]["accelerator"]
+        assert accelerator == {"type": "nvidia.com/gpu", "count": "2", "resourceType": "nvidia.com/gpu", "resourceCount": "2"}
+    platform = json_format.MessageToDict(doc.platform_spec)["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert set(platform) == {labels[cid] for cid in HEAVY}
+    for config in platform.values():
+        assert config["nodeSelector"] == {"labels": {"cloud.google.com/gke-accelerator": "nvidia-tesla-t4"}}
+        assert config["tolerations"] == [
+            {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+            {"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoExecute"},
+        ]
+    # The ExampleGen reads the folder on every run (its fingerprinting hook does not run on OSS KFP).
+    caching = {cid: task.caching_options.enable_cache for cid, task in spec.root.dag.tasks.items()}
+    assert [cid for cid, enabled in caching.items() if not enabled] == ["ImageFolderExampleGen"]
+    containers = _executors(spec)
+    assert {c.image for c in containers.values()} == {"example.com/tfx-transfer:1.2"}
+    assert {"PushedBaseline", "FineTuner", "Evaluator", "Pusher", "Transform", "EvaluationReport"} <= set(containers)
     for beam_component in ("BottleneckExtractor", "Transform", "StatisticsGen"):
         args = list(containers[beam_component].args)
         assert "--runner=DataflowRunner" in args and "--region=europe-west4" in args, beam_component
 
 
+def test_vertex_target_keeps_vertex_names(tmp_path, image_folder, tiny_cnn_path):
+    path = _compile(tmp_path, image_folder, tiny_cnn_path, "--target", "vertex", "--gpu-type", "NVIDIA_TESLA_A100",
+                    output="pipeline.json")
+    containers = _executors(load_pipeline_spec(path))
+    with_gpu = {name for name, c in containers.items() if c.resources.accelerator.count}
+    assert with_gpu == HEAVY
+    assert {containers[name].resources.accelerator.type for name in HEAVY} == {"NVIDIA_TESLA_A100"}
+
+
 def test_cpu_only_compiles_without_accelerators(tmp_path, image_folder, tiny_cnn_path):
-    spec = _compile(tmp_path, image_folder, tiny_cnn_path, "--gpus", "0")
+    spec = load_pipeline_spec(_compile(tmp_path, image_folder, tiny_cnn_path, "--gpus", "0"))
     assert not any(c.resources.accelerator.count for c in _executors(spec).values())
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--gpu-type", "NVIDIA_TESLA_T4"], "Unknown gpu_type 'NVIDIA_TESLA_T4' for target 'kubeflow'"),
+        (["--pipeline-root", "minio://mlpipeline/v2/artifacts"], "no minio:// filesystem"),
+        (["--gpu-toleration", "nvidia.com/gpu"], "Invalid --gpu-toleration 'nvidia.com/gpu'"),
+    ],
+)
+def test_bad_compile_flags_fail_before_building(tmp_path, capsys, extra, message):
+    output = str(tmp_path / "p.yaml")
+    argv = ["compile", "--data-root", "gs://b/images", "--base-model", "MobileNetV2", "--output", output,
+            "--pipeline-root", "gs://b/root", *extra]
+    assert cli.main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not os.path.exists(output)
 
 
 UNREACHABLE_ROOT = "gs://tfx-transfer-nonexistent-bucket/images"
@@ -75,7 +122,7 @@ def unreachable_gcs(monkeypatch):
 
 
 def test_compile_without_access_to_the_data_or_the_base(tmp_path, unreachable_gcs, capsys):
-    output = str(tmp_path / "pipeline.json")
+    output = str(tmp_path / "pipeline.yaml")
     argv = ["compile", "--data-root", UNREACHABLE_ROOT, "--base-model", UNREACHABLE_BASE, "--cut-layer", "flatten_1",
             "--pipeline-root", "gs://tfx-transfer-nonexistent-bucket/root", "--output", output]
     assert cli.main(argv) == 2

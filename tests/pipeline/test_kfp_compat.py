@@ -45,3 +45,18 @@ def test_limit_request_time_reaches_every_service_api(monkeypatch):
     kfp_compat.limit_request_time(client, 3.0)
     client._experiment_api.api_client.rest_client.request("GET", "http://127.0.0.1:9/x")
     assert seen["timeout"] == (3.0, 3.0), _fail(f"the request got timeout {seen.get('timeout')}")
+
+
+def test_the_client_package_loader_reads_both_documents(tmp_path):
+    import yaml
+
+    path = tmp_path / "p.yaml"
+    spec = {"pipelineInfo": {"name": "p"}, "root": {}, "schemaVersion": "2.1.0"}
+    platform = {"platforms": {"kubernetes": {"deploymentSpec": {"executors": {"e": {"nodeSelector": {"labels": {"a": "b"}}}}}}}}
+    with open(path, "w") as f:
+        yaml.safe_dump_all([spec, platform], f)
+    doc = kfp_compat.load_yaml_package(str(path))
+    assert hasattr(doc, "pipeline_spec") and hasattr(doc, "platform_spec"), kfp_compat.PACKAGE_LOADER + " changed shape"
+    assert doc.pipeline_spec.pipeline_info.name == "p" and doc.pipeline_spec.schema_version == "2.1.0"
+    labels = doc.platform_spec.platforms["kubernetes"].deployment_spec.executors["e"]["nodeSelector"]["labels"]
+    assert dict(labels) == {"a": "b"}, f"kfp internal {kfp_compat.PACKAGE_LOADER} no longer reads the PlatformSpec document"

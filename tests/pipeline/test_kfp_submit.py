@@ -316,5 +316,42 @@ def test_load_package_takes_bare_yaml_spec_and_rejects_others(tmp_path):
         kfp_package.load_package(str(not_spec))
     with pytest.raises(ValueError, match="does not exist"):
         kfp_package.load_package(str(tmp_path / "missing.json"))
-    with pytest.raises(ValueError, match="expected a .json"):
+    with pytest.raises(ValueError, match=r"expected a \.yaml/\.yml \(PipelineSpec, from compile\) or \.json"):
         kfp_package.load_package(str(tmp_path / "pipeline.tar.gz"))
+
+
+PLATFORM_SPEC = {"platforms": {"kubernetes": {"deploymentSpec": {"executors": {"Hello_executor": {
+    "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]}}}}}}
+
+
+@pytest.fixture
+def yaml_package(tmp_path) -> str:
+    """What `compile` writes for open-source KFP: the PipelineSpec with its root, then the PlatformSpec."""
+    path = tmp_path / "pipeline.yaml"
+    with open(path, "w") as f:
+        yaml.safe_dump_all([{**PIPELINE_SPEC, "defaultPipelineRoot": PIPELINE_ROOT}, PLATFORM_SPEC], f)
+    return str(path)
+
+
+@pytest.mark.parametrize("schedule", [None, "0 3 * * *"])
+def test_a_yaml_package_is_uploaded_whole_with_an_explicit_root(fake_kfp, yaml_package, schedule):
+    kfp_submit.submit(yaml_package, fake_kfp.url, "exp", "run", {}, schedule=schedule)
+    (upload,) = fake_kfp.find("POST", f"{API}/pipelines/upload")
+    file_name, content = upload.multipart()["uploadfile"]
+    assert file_name.endswith(".yaml")
+    assert list(yaml.safe_load_all(content)) == [{**PIPELINE_SPEC, "defaultPipelineRoot": PIPELINE_ROOT}, PLATFORM_SPEC]
+    (created,) = fake_kfp.find("POST", f"{API}/runs" if schedule is None else f"{API}/recurringruns")
+    assert created.json()["runtime_config"]["pipeline_root"] == PIPELINE_ROOT
+
+
+def test_the_pipeline_root_can_be_given_and_must_be_writable(fake_kfp, yaml_package, tmp_path):
+    kfp_submit.submit(yaml_package, fake_kfp.url, "exp", "run", {}, pipeline_root="s3://other/root")
+    (run,) = fake_kfp.find("POST", f"{API}/runs")
+    assert run.json()["runtime_config"]["pipeline_root"] == "s3://other/root"
+    with pytest.raises(ValueError, match="no minio:// filesystem"):
+        kfp_submit.submit(yaml_package, fake_kfp.url, "exp", "run", {}, pipeline_root="minio://mlpipeline/v2/artifacts")
+    rootless = tmp_path / "rootless.yaml"
+    rootless.write_text(yaml.safe_dump(PIPELINE_SPEC))
+    with pytest.raises(ValueError, match=r"names no pipeline root; give one \(--pipeline-root gs://BUCKET/PATH\)"):
+        kfp_submit.submit(str(rootless), fake_kfp.url, "exp", "run", {})
+    assert len(fake_kfp.find("POST", f"{API}/runs")) == 1

@@ -10,13 +10,13 @@ import tensorflow as tf
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from tfx_transfer.pipeline import configs, jobs, pipeline as pipeline_lib
+from tfx_transfer.pipeline import jobs, pipeline as pipeline_lib
 
 pytestmark = pytest.mark.slow
 
 COMPONENTS = (
     "ImageFolderExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform",
-    "BottleneckExtractor", "FineTuner", "Evaluator", "EvaluationReport", "Pusher",
+    "BottleneckExtractor", "FineTuner", "PushedBaseline", "Evaluator", "EvaluationReport", "Pusher",
 )
 
 
@@ -71,7 +71,7 @@ def test_three_runs_cache_what_did_not_change(tmp_path, image_folder, tiny_cnn_p
 
     states, store = _executions(root)
     upstream = ("ImageFolderExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "BottleneckExtractor")
-    downstream = ("FineTuner", "Evaluator", "EvaluationReport", "Pusher")
+    downstream = ("FineTuner", "PushedBaseline", "Evaluator", "EvaluationReport", "Pusher")
     for component in upstream:
         assert states[component] == ["COMPLETE", "CACHED", "CACHED"], component
     for component in downstream:
@@ -82,13 +82,13 @@ def test_three_runs_cache_what_did_not_change(tmp_path, image_folder, tiny_cnn_p
     counts = {}
     for artifact in store.get_artifacts():
         counts[artifact_types[artifact.type_id]] = counts.get(artifact_types[artifact.type_id], 0) + 1
-    assert counts["Model"] == 1 + 2  # feature_extractor once, FineTuner's model twice
+    assert counts["Model"] == 1 + 2 + 2  # feature_extractor once, FineTuner's model and its baseline twice
     assert counts["ModelRun"] == 2
     assert counts["Examples"] == 1 + 1 + 2  # raw, transformed, bottlenecks + rejected
 
     # What each run reported.
     assert [s["components"]["BottleneckExtractor"]["cache_hit"] for s in (first, second, third)] == [False, True, True]
-    assert all(info["cache_hit"] for node, info in third["components"].items() if node != configs.RESOLVER_ID)
+    assert all(info["cache_hit"] for info in third["components"].values())
     assert json.load(open(os.path.join(root, "pipeline_root", "summary.json"))) == third
 
     # The Evaluator's accuracy is the candidate's own, and the gate follows the thresholds.
@@ -101,6 +101,10 @@ def test_three_runs_cache_what_did_not_change(tmp_path, image_folder, tiny_cnn_p
     # Run 2's baseline is run 1's model when that was blessed: it must not be less accurate.
     assert second["blessed"] is (accuracy[1] >= ACCURACY_THRESHOLD and (not first["blessed"] or accuracy[1] >= accuracy[0]))
     assert (third["blessed"], accuracy[2]) == (second["blessed"], accuracy[1])
+    # The baseline: the candidate itself on run 1; run 1's pushed copy on run 2 when it was pushed.
+    assert first["baseline"] == {"source": None, "is_candidate": True}
+    expected_baseline = {"source": first["pushed_destination"], "is_candidate": False} if first["pushed"] else first["baseline"]
+    assert second["baseline"] == third["baseline"] == expected_baseline
     assert os.path.isdir(os.path.join(root, "serving")) is (first["blessed"] or second["blessed"])
     summary = third
     assert summary["strategy"]["strategy"] == "feature_extraction"  # 'auto' on 8 labels per class

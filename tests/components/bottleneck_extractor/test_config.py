@@ -10,6 +10,7 @@ from tfx_transfer.components import specs
 from tfx_transfer.components.bottleneck_extractor import config as config_lib
 from tfx_transfer.components.bottleneck_extractor.extraction import ExtractionConfig
 from tfx_transfer.trainer import base_source as bs
+from tfx_transfer.trainer.version import plugin_version
 
 
 def test_round_trip_through_exec_properties():
@@ -20,7 +21,7 @@ def test_round_trip_through_exec_properties():
     fingerprint = {"weights_sha256": "ab", "plugin_version": "9.9"}
     props = config_lib.to_exec_properties(config, fingerprint)
     assert set(props) == {specs.CONFIG_KEY, specs.FINGERPRINT_KEY, specs.PLUGIN_VERSION_KEY}
-    assert props[specs.PLUGIN_VERSION_KEY] == "9.9"
+    assert props[specs.PLUGIN_VERSION_KEY] == plugin_version()
     decoded, decoded_fingerprint = config_lib.from_exec_properties(props)
     assert (decoded, decoded_fingerprint) == (config, fingerprint)
     with_upstream, _ = config_lib.from_exec_properties(props, model_dir="/models/7")

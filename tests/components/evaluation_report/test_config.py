@@ -11,21 +11,22 @@ from tfx.types import standard_artifacts
 from tfx_transfer.components import specs
 from tfx_transfer.components.evaluation_report import config as config_lib
 from tfx_transfer.components.evaluation_report.component import EvaluationReport
+from tfx_transfer.components import config_codec
 from tfx_transfer.trainer.version import plugin_version
 
 
 def test_round_trip_through_exec_properties():
     config = config_lib.ReportConfig(title="Run <1> — \"quoted\"")
-    properties = config_lib.to_exec_properties(config)
+    properties = config_codec.to_exec_properties(config)
     assert set(properties) == {specs.CONFIG_KEY, specs.PLUGIN_VERSION_KEY}
     assert properties[specs.PLUGIN_VERSION_KEY] == plugin_version()
     assert json.loads(properties[specs.CONFIG_KEY]) == {"title": "Run <1> — \"quoted\""}
-    assert config_lib.from_exec_properties(properties) == config
+    assert config_codec.from_exec_properties(config_lib.ReportConfig, properties) == config
 
 
 def test_default_title():
-    properties = config_lib.to_exec_properties(config_lib.ReportConfig())
-    assert config_lib.from_exec_properties(properties).title == "tfx-transfer evaluation"
+    properties = config_codec.to_exec_properties(config_lib.ReportConfig())
+    assert config_codec.from_exec_properties(config_lib.ReportConfig, properties).title == "tfx-transfer evaluation"
 
 
 @pytest.mark.parametrize("title", ["", 7, None])

@@ -25,6 +25,7 @@ from tfx_transfer.components import specs
 from tfx_transfer.components.evaluation_report import config as config_lib
 from tfx_transfer.components.evaluation_report import executor, tfma_results
 from tfx_transfer.components.evaluation_report.page import build_report
+from tfx_transfer.components import config_codec
 
 CLASS_NAMES = ["cat", "dog", "<script>alert(1)</script>"]
 REASONS = ["only 10.0 examples per class < 50", "LogME -0.12 is low"]
@@ -282,7 +283,7 @@ def test_executor_writes_the_page_with_the_configured_title(evaluation, model_ru
     executor.Executor().Do(
         {specs.EVALUATION_KEY: [evaluation_artifact], specs.MODEL_RUN_KEY: [run_artifact]},
         {specs.REPORT_KEY: [report]},
-        config_lib.to_exec_properties(config_lib.ReportConfig(title="Executor <title>")),
+        config_codec.to_exec_properties(config_lib.ReportConfig(title="Executor <title>")),
     )
     page = open(report.uri, encoding="utf-8").read()
     assert "<title>Executor &lt;title&gt;</title>" in page

@@ -10,6 +10,7 @@ from tfx.types import channel_utils, standard_artifacts
 
 from tfx_transfer.components import BottleneckExtractor, FineTuner, specs
 from tfx_transfer.components.fine_tuner import config as config_lib
+from tfx_transfer.components import config_codec
 from tfx_transfer.trainer import strategy as strategy_lib
 from tfx_transfer.trainer.run_config import RunConfig
 
@@ -47,7 +48,7 @@ def test_channels_and_exec_properties(tiny_extractor):
     assert component.outputs[specs.MODEL_KEY].type_name == "Model"
     assert component.outputs[specs.MODEL_RUN_KEY].type_name == "ModelRun"
     props = component.exec_properties
-    config = config_lib.from_exec_properties(props)
+    config = config_codec.from_exec_properties(config_lib.FineTunerConfig, props)
     assert config == component.config
     assert config.run.head.head_units == (16, 8) and config.run.unfreeze == "conv"
     assert (config.run.augmentation.rotation, config.run.augmentation.horizontal_flip) == (10, True)

@@ -6,6 +6,7 @@ import pytest
 
 from tfx_transfer.components import specs
 from tfx_transfer.components.fine_tuner import config as config_lib
+from tfx_transfer.components import config_codec
 from tfx_transfer.trainer import base_source as bs
 from tfx_transfer.trainer.run_config import RunConfig
 
@@ -16,9 +17,9 @@ def test_round_trip_through_exec_properties():
         with_source=False,
     )
     config = config_lib.FineTunerConfig(run, train_split="training", eval_split="validation")
-    props = config_lib.to_exec_properties(config)
+    props = config_codec.to_exec_properties(config)
     assert set(props) == {specs.CONFIG_KEY, specs.PLUGIN_VERSION_KEY}
-    assert config_lib.from_exec_properties(props) == config
+    assert config_codec.from_exec_properties(config_lib.FineTunerConfig, props) == config
 
 
 def test_a_base_source_and_empty_split_names_are_refused():
