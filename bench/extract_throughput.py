@@ -6,12 +6,20 @@ is `ratio = component / tf.data` (target >= 0.8). The component is also run on a
 images to compare peak RSS (`rss_ratio = peak RSS at N / peak RSS at N/10`, target <= 1.25),
 which shows that extraction streams instead of holding the data set in memory.
 
+Cuts: the single-cut runs cut at MobileNetV2's output (`out_relu`); the component is then run on
+its default `cut_layer='auto'` (every candidate cut, pooled, in one forward pass), printing
+`cuts_ratio = seconds with 'auto' / seconds with one cut` (target <= 1.3). Then FineTuner's
+scoring of every candidate (load the cached bottlenecks, plan the validation, score each cut
+with the CV probe, k-NN and LogME) is timed on those bottlenecks: `scoring_ratio = scoring /
+extraction` (target <= 0.10).
+
     python bench/extract_throughput.py [--images 20000] [--size 160] [--workdir DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import resource
@@ -22,6 +30,7 @@ import tempfile
 import time
 
 BATCH_SIZE = 32
+SINGLE_CUT = "out_relu"  # MobileNetV2's output: what tf.data+predict computes
 
 
 def _write_data(directory: str, count: int) -> str:
@@ -65,7 +74,7 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_component(data: str, workdir: str, size: int) -> dict:
+def run_component(data: str, workdir: str, size: int, cut_layer: str) -> dict:
     """One LocalDagRunner run: an Importer of the data, then BottleneckExtractor."""
     from tfx import v1 as tfx
 
@@ -84,6 +93,7 @@ def run_component(data: str, workdir: str, size: int) -> dict:
         weights=None,
         image_size=size,
         batch_size=BATCH_SIZE,
+        cut_layer=cut_layer,
     )
     pipeline = tfx.dsl.Pipeline(
         pipeline_name="bench_extract",
@@ -125,9 +135,36 @@ def run_tf_data(data: str, size: int) -> dict:
     return {"seconds": time.perf_counter() - start, "peak_rss_mib": _peak_rss_mib(), "rows": len(features)}
 
 
-def _in_subprocess(mode: str, data: str, size: int, workdir: str) -> dict:
+def run_scoring(workdir: str) -> dict:
+    """FineTuner's candidate scoring on the bottlenecks of the component run in `workdir`."""
+    import numpy as np
+
+    from tfx_transfer.trainer import feature_extractor as fe
+    from tfx_transfer.trainer import labels as labels_lib
+    from tfx_transfer.trainer import records, selection, validation
+
+    root = os.path.join(workdir, "root", "BottleneckExtractor")
+    (split,) = glob.glob(os.path.join(root, "bottlenecks", "*", "Split-train"))
+    (extractor_dir,) = glob.glob(os.path.join(root, "feature_extractor", "*"))
+    info = fe.load_feature_extractor_info(extractor_dir)
+    vocabulary = labels_lib.LabelVocabulary(tuple(str(i) for i in range(10)))
+    start = time.perf_counter()
+    features, scan = records.load_bottlenecks(os.path.join(split, "*"), "label", vocabulary, info.feature_dims)
+    loaded = time.perf_counter()
+    plan = validation.make_plan(scan.labels, seed=0)
+    scores = selection.score_cuts(features, scan.labels, vocabulary.num_classes, plan, seed=0)
+    end = time.perf_counter()
+    return {
+        "load_seconds": loaded - start, "score_seconds": end - loaded, "rows": int(len(scan.labels)),
+        "plan": plan.describe(), "cuts": [[s.cut, s.dim, s.seconds] for s in scores],
+        "mean_dim": float(np.mean([s.dim for s in scores])),
+    }
+
+
+def _in_subprocess(mode: str, data: str, size: int, workdir: str, cut_layer: str = SINGLE_CUT) -> dict:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
-    command = [sys.executable, __file__, "--worker", mode, "--data", data, "--size", str(size), "--workdir", workdir]
+    command = [sys.executable, __file__, "--worker", mode, "--data", data, "--size", str(size), "--workdir", workdir,
+               "--cut-layer", cut_layer]
     output = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(output.strip().splitlines()[-1])
 
@@ -137,12 +174,16 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=20000)
     parser.add_argument("--size", type=int, default=160)
     parser.add_argument("--workdir", default="")
-    parser.add_argument("--worker", choices=["component", "tf_data"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["component", "tf_data", "scoring"], help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
+    parser.add_argument("--cut-layer", default=SINGLE_CUT, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.worker == "component":
-        print(json.dumps(run_component(args.data, args.workdir, args.size)))
+        print(json.dumps(run_component(args.data, args.workdir, args.size, args.cut_layer)))
+        return
+    if args.worker == "scoring":
+        print(json.dumps(run_scoring(args.workdir)))
         return
     if args.worker == "tf_data":
         print(json.dumps(run_tf_data(args.data, args.size)))
@@ -166,6 +207,8 @@ def main() -> None:
     reference = _in_subprocess("tf_data", full, args.size, fresh("tf_data"))
     component = _in_subprocess("component", full, args.size, fresh("component_full"))
     component_small = _in_subprocess("component", small, args.size, fresh("component_small"))
+    component_auto = _in_subprocess("component", full, args.size, fresh("component_auto"), cut_layer="auto")
+    scoring = _in_subprocess("scoring", full, args.size, os.path.join(workdir, "component_auto"))
 
     ref_rate = args.images / reference["seconds"]
     comp_rate = args.images / component["seconds"]
@@ -176,6 +219,16 @@ def main() -> None:
           f"{component['peak_rss_mib']:.0f} MiB at {args.images} images")
     print(f"rss_ratio = {component['peak_rss_mib'] / component_small['peak_rss_mib']:.3f} (target <= 1.25)")
     print(f"ratio = {comp_rate / ref_rate:.3f} (target >= 0.8)")
+    auto_cuts = [cut for cut, _, _ in scoring["cuts"]]
+    print(f"BottleneckExtractor, cut_layer='auto' ({len(auto_cuts)} cuts: {', '.join(auto_cuts)}): "
+          f"{args.images / component_auto['seconds']:8.1f} images/s ({component_auto['seconds']:.1f} s)")
+    print(f"cuts_ratio = {component_auto['seconds'] / component['seconds']:.3f} "
+          f"({len(auto_cuts)} cuts vs 1, target <= 1.3)")
+    print(f"scoring {scoring['rows']} rows on {scoring['plan']}: load {scoring['load_seconds']:.1f} s, "
+          f"score {scoring['score_seconds']:.1f} s; per cut (cut, dim, s): {scoring['cuts']}")
+    scoring_seconds = scoring["load_seconds"] + scoring["score_seconds"]
+    print(f"scoring_ratio = {scoring_seconds / component_auto['seconds']:.3f} "
+          f"(load + score / extraction with 'auto', target <= 0.10)")
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ def main() -> None:
 
     import keras
 
-    from tfx_transfer.trainer import base_model, data, records, training
+    from tfx_transfer.trainer import base_model, cuts, data, records, training
     from tfx_transfer.trainer import head as head_lib
     from tfx_transfer.trainer.labels import LabelVocabulary
     from tfx_transfer.trainer import base_source as bs
@@ -87,7 +87,8 @@ def main() -> None:
     source = bs.BaseModelSource(
         keras_application="MobileNetV2", weights=None, image_size=(args.size, args.size)
     )
-    extractor, pp_config = base_model.build_feature_extractor(source)
+    all_cuts, pp_config = base_model.build_feature_extractor(source)
+    extractor = cuts.cut_extractor(all_cuts, cuts.cut_names(all_cuts)[0])  # the default cut alone
 
     scan = records.scan_raw_records(image_file, "image", "label", vocabulary)
 

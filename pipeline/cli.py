@@ -83,7 +83,8 @@ def extractor_args(settings: Dict[str, Any]) -> Dict[str, Any]:
         if args["weights"] in ("none", "None", ""):
             args["weights"] = None
     if settings.get("cut_layer"):
-        args["cut_layer"] = settings["cut_layer"]
+        cut = settings["cut_layer"]
+        args["cut_layer"] = [name.strip() for name in cut.split(",")] if isinstance(cut, str) and "," in cut else cut
     if settings.get("image_size"):
         args["image_size"] = int(settings["image_size"])
     return args
@@ -187,7 +188,8 @@ def _add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", dest="data_root", help="folder of <label>/* or <split>/<label>/* images")
     parser.add_argument("--base-model", dest="base_model", help="Keras Application name (MobileNetV2) or a .keras/.h5/SavedModel path")
     parser.add_argument("--weights", help="for a Keras Application: 'imagenet', 'none' or a weights file")
-    parser.add_argument("--cut-layer", dest="cut_layer", help="layer to cut the base at")
+    parser.add_argument("--cut-layer", dest="cut_layer",
+                        help="layer(s) to cut the base at: a name, 'a,b,c', or 'auto' (default: candidates chosen by measurement)")
     parser.add_argument("--image-size", dest="image_size", type=int, help="input size (default: the model's)")
     parser.add_argument("--strategy", choices=list(STRATEGIES), help=f"default: {DEFAULT_STRATEGY}")
     parser.add_argument("--layout", choices=["auto", "class_folders", "split_folders"],

@@ -25,7 +25,8 @@ DEMO = {
     "source_epochs": 8,
     "batch_size": EXTRACTION_BATCH_SIZE,
     "accuracy_threshold": ACCURACY_THRESHOLD,
-    "fine_tuner": {"strategy": "auto", "epochs": 40, "patience": 5, "head_units": [64], "fine_tune_epochs": 5},
+    # FineTuner on its defaults (and the extractor on cut_layer='auto'): what a new user gets.
+    "fine_tuner": {},
 }
 
 # KFP: the image the compiled pipeline runs in, and how many GPUs each heavy step gets (the GPU

@@ -56,7 +56,7 @@ def demo_pipeline(workdir: str, settings: Dict[str, Any] = configs.DEMO) -> tfx.
         pipeline_root=os.path.join(workdir, "pipeline_root"),
         data_root=data["target"],
         serving_dir=os.path.join(workdir, "serving"),
-        extractor_args=dict(cut_layer=demo_source_model.CUT_LAYER, batch_size=settings["batch_size"]),
+        extractor_args=dict(batch_size=settings["batch_size"]),
         fine_tuner_args=settings["fine_tuner"],
         accuracy_threshold=settings["accuracy_threshold"],
         base_model=source_trainer.outputs["model"],

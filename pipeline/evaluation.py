@@ -7,6 +7,19 @@ import tensorflow_model_analysis as tfma
 from tfx_transfer.pipeline import transform
 
 ACCURACY_METRIC = "sparse_categorical_accuracy"
+# The split the Evaluator reports on, by preference; FineTuner never reads these.
+EVALUATION_SPLITS = ("eval", "test", "evaluation", "testing")
+
+
+def evaluation_split(splits) -> str:
+    """The Evaluator's split among the ExampleGen's output splits: `eval`, else `test`, ..."""
+    for name in EVALUATION_SPLITS:
+        if name in splits:
+            return name
+    raise ValueError(
+        f"The data has splits {sorted(splits)} and none to evaluate on; name one of them "
+        f"{' or '.join(EVALUATION_SPLITS)} (e.g. a test/ folder, or split_ratios with an 'eval' split)."
+    )
 
 
 def eval_config(num_classes: int, accuracy_threshold: float, change_threshold: float) -> tfma.EvalConfig:

@@ -108,6 +108,7 @@ def create_pipeline(
         model=fine_tuner.outputs["model"],
         baseline_model=baseline.outputs["baseline_model"],
         eval_config=evaluation.eval_config(classes, accuracy_threshold, change_threshold),
+        example_splits=[evaluation.evaluation_split(example_gen.output_splits)],
     ).with_id(EVALUATOR_ID)
     report = EvaluationReport(
         evaluation=evaluator.outputs["evaluation"],

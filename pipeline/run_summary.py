@@ -54,7 +54,7 @@ def _data_summary(nodes: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
     return {
         "rejected_files": _json_property(example_gen, specs.REJECTED_FILES_PROPERTY),
         "bottleneck_counts": _json_property(bottlenecks, specs.SPLIT_COUNTS_PROPERTY),
-        "feature_dim": fe.load_feature_extractor_info(feature_extractor.uri).feature_dim if feature_extractor else None,
+        "feature_dims": fe.load_feature_extractor_info(feature_extractor.uri).feature_dims if feature_extractor else None,
     }
 
 
@@ -116,6 +116,17 @@ def summarize(
     return summary
 
 
+def _print_decision(strategy: Dict[str, Any]) -> None:
+    """The chosen cut, strategy and exported model, and why (the reasons are sentences)."""
+    transfer = strategy.get("transfer_accuracy")
+    control = (strategy.get("control") or {}).get("validation_accuracy")
+    print(f"  cut: {strategy.get('cut_layer')}, strategy: {strategy['strategy']}, exported: {strategy.get('exported', 'transfer')}"
+          + (f" (validation accuracy {transfer:.3f}" if transfer is not None else "")
+          + (f", control {control:.3f})" if control is not None else (")" if transfer is not None else "")))
+    for reason in strategy.get("reasons", []):
+        print(f"    - {reason}")
+
+
 def print_summary(summary: Dict[str, Any], report_path: Optional[str] = None) -> None:
     """The human-readable version of summary.json: results, where to look, per-component times."""
     metrics = summary["metrics"]["eval"]
@@ -125,17 +136,20 @@ def print_summary(summary: Dict[str, Any], report_path: Optional[str] = None) ->
     for node, info in summary["components"].items():
         print(f"  {node:<30} {info['state']:<10} {info['wall_time_s']:>7.1f} s")
     data = summary.get("data") or {}
+    dims = data.get("feature_dims") or {}
+    cut_text = ", ".join(f"{cut} ({dim})" for cut, dim in dims.items())
     for split, count in sorted((data.get("bottleneck_counts") or {}).items()):
-        print(f"  {split}: {count['examples_in']} examples -> {count['examples_out']} bottlenecks of size "
-              f"{data.get('feature_dim')}, {count['examples_rejected']} rejected")
+        print(f"  {split}: {count['examples_in']} examples -> {count['examples_out']} bottlenecks, "
+              f"{count['examples_rejected']} rejected")
+    if cut_text:
+        print(f"  cuts extracted: {cut_text}")
     rejected_files = sum(sum(c.values()) for c in (data.get("rejected_files") or {}).values())
     if rejected_files:
         print(f"  {rejected_files} file(s) were not images; ImageFolderExampleGen lists them in rejected_files.json")
     if accuracy is not None:
         print(f"  eval accuracy: {accuracy:.4f} on {int(metrics.get('example_count', 0))} examples")
     if summary.get("strategy"):
-        strategy = summary["strategy"]
-        print(f"  strategy: {strategy['strategy']} ({' '.join(strategy.get('reasons', [])[:2])})")
+        _print_decision(summary["strategy"])
     print(f"  blessed: {summary['blessed']}, pushed: {summary['pushed']}")
     print("Where to look:")
     if report_path:

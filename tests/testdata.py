@@ -110,11 +110,16 @@ def class_examples(n: int, labels=("cat", "dog", "fox"), size=(32, 32), seed: in
     ]
 
 
+CUT = "cut"  # the cut name of the test bottlenecks written by `bottleneck_example`
+
+
 def bottleneck_example(values, label, example_id: Optional[str] = None) -> tf.train.Example:
-    """A BottleneckExtractor-style example; `label` is a str name or an int class index."""
+    """A BottleneckExtractor-style example; `values` are one cut's (the cut `CUT`) or a dict
+    {cut: values}; `label` is a str name or an int class index."""
     example = tf.train.Example()
     features = example.features.feature
-    features["bottleneck"].float_list.value.extend([float(v) for v in values])
+    for cut, vector in (values if isinstance(values, dict) else {CUT: values}).items():
+        features[f"bottleneck/{cut}"].float_list.value.extend([float(v) for v in vector])
     if isinstance(label, str):
         features["label"].bytes_list.value.append(label.encode())
     elif label is not None:

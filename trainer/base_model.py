@@ -16,10 +16,11 @@ from typing import Any, Dict, List, Optional, Tuple
 import keras
 import tensorflow as tf
 
-from tfx_transfer.trainer import model_safety, storage, weights_hash
+from tfx_transfer.trainer import cuts, model_safety, storage, weights_hash
 from tfx_transfer.trainer import preprocessing as pp
 from tfx_transfer.trainer.base_source import (
     MODEL_FILE_SUFFIXES,
+    CUT_AUTO,
     BaseModelError,
     BaseModelSource,
     WEIGHTS_IMAGENET,
@@ -27,8 +28,11 @@ from tfx_transfer.trainer.base_source import (
     application_preprocessing,
     check_keras_application,
     check_weights_pin,
-    closest,
 )
+
+
+# The one cut of a SavedModel base: the whole model, wrapped in a layer of this name.
+SAVED_MODEL_CUT = "saved_model"
 
 
 def is_saved_model_dir(path: str) -> bool:
@@ -63,7 +67,7 @@ def _load_model_file(path: str, allow_unsafe_model: bool) -> keras.Model:
 
 def saved_model_extractor(path: str, image_size: Tuple[int, int], channels: int) -> keras.Model:
     """Wraps a SavedModel / TF Hub directory as a frozen Keras feature extractor."""
-    layer = keras.layers.TFSMLayer(path, call_endpoint="serving_default", trainable=False)
+    layer = keras.layers.TFSMLayer(path, call_endpoint="serving_default", trainable=False, name=SAVED_MODEL_CUT)
     inputs = keras.Input(shape=(*image_size, channels), name="image")
     outputs = layer(inputs)
     if isinstance(outputs, dict):
@@ -74,44 +78,6 @@ def saved_model_extractor(path: str, image_size: Tuple[int, int], channels: int)
             )
         outputs = next(iter(outputs.values()))
     return keras.Model(inputs, outputs, name="saved_model_base")
-
-
-def cut_model(model: keras.Model, cut_layer: Optional[str]) -> keras.Model:
-    """The sub-model from the inputs up to `cut_layer` (the whole model when None)."""
-    if not cut_layer:
-        return model
-    names = [layer.name for layer in model.layers]
-    if cut_layer not in names:
-        raise BaseModelError(
-            f"cut_layer {cut_layer!r} is not a layer of {model.name!r}. Closest layer names: "
-            f"{closest(cut_layer, names)}."
-        )
-    return keras.Model(model.inputs, model.get_layer(cut_layer).output, name=f"{model.name}_cut")
-
-
-def _pool(features: keras.KerasTensor, pooling: str) -> keras.KerasTensor:
-    rank = len(features.shape)
-    if rank == 2:
-        return features
-    if rank == 4 and pooling == "avg":
-        return keras.layers.GlobalAveragePooling2D(name="bottleneck_pool")(features)
-    if rank == 4 and pooling == "max":
-        return keras.layers.GlobalMaxPooling2D(name="bottleneck_pool")(features)
-    if rank == 3 and pooling == "avg":
-        return keras.layers.GlobalAveragePooling1D(name="bottleneck_pool")(features)
-    if rank == 3 and pooling == "max":
-        return keras.layers.GlobalMaxPooling1D(name="bottleneck_pool")(features)
-    return keras.layers.Flatten(name="bottleneck_flatten")(features)
-
-
-def with_pooling(base: keras.Model, pooling: str) -> keras.Model:
-    outputs = _pool(base.outputs[0], pooling)
-    if any(dim == 0 for dim in outputs.shape[1:]):
-        raise BaseModelError(
-            f"The base's output at {base.layers[-1].name!r} has shape {tuple(base.outputs[0].shape)}:"
-            " the image is too small for this cut; use a larger image_size or a lower cut_layer."
-        )
-    return keras.Model(base.inputs, outputs, name="feature_extractor")
 
 
 def _build_application(
@@ -177,7 +143,7 @@ def _file_base(source: BaseModelSource, workdir: str) -> _BaseAndInput:
     local = storage.local_copy(path, workdir)
     mode = source.preprocessing or "none"
     if is_saved_model_dir(local):
-        if source.cut_layer:
+        if source.cut_layer not in (None, CUT_AUTO):
             raise BaseModelError(
                 f"cut_layer={source.cut_layer!r} cannot be applied to the SavedModel at "
                 f"{path!r}: a SavedModel is used whole. Use a .keras/.h5 file to cut."
@@ -194,40 +160,51 @@ def _file_base(source: BaseModelSource, workdir: str) -> _BaseAndInput:
 def build_feature_extractor(
     source: BaseModelSource, load_weights: bool = True
 ) -> Tuple[keras.Model, pp.PreprocessingConfig]:
-    """Builds the frozen, pooled feature extractor and its preprocessing for any source.
+    """Builds the frozen feature extractor of every cut of `source`, and its preprocessing.
 
-    With `load_weights=False` Keras Applications are built without weights: enough to check
-    names, layers and sizes when the pipeline is constructed, without downloading anything.
+    The model's outputs are a dict {cut layer: pooled features} (see `cuts`): one forward pass
+    computes them all. With `load_weights=False` Keras Applications are built without weights:
+    enough to check names, layers and sizes when the pipeline is constructed, without
+    downloading anything.
     """
     with tempfile.TemporaryDirectory() as workdir:
         if source.keras_application:
             base, image_size, mode, channels = _application_base(source, load_weights, workdir)
         else:
             base, image_size, mode, channels = _file_base(source, workdir)
-        base = cut_model(base, source.cut_layer)
         config = pp.PreprocessingConfig(image_size=image_size, mode=mode, channels=channels)
-        _probe_output_shape(base, config)
-        extractor = with_pooling(base, source.pooling)
+        cut_list = cuts.resolve_cuts(base, source.cut_layer)
+        extractor = cuts.multi_cut_extractor(base, cut_list, source.pooling)
+        _probe_output_shapes(extractor, config, [base.get_layer(cut) for cut in cut_list])
     extractor.trainable = False
     return extractor, config
 
 
-def _probe_output_shape(base: keras.Model, config: pp.PreprocessingConfig) -> None:
+def feature_dims(extractor: keras.Model, config: pp.PreprocessingConfig) -> Dict[str, int]:
+    """{cut: length of its bottleneck vector}; a size-agnostic extractor is run once to find them."""
+    dims = {cut: tensor.shape[-1] for cut, tensor in extractor.output.items()}
+    if None in dims.values():
+        outputs = extractor(tf.zeros((1, *config.image_size, config.channels)), training=False)
+        dims = {cut: int(outputs[cut].shape[-1]) for cut in dims}
+    return {cut: int(dim) for cut, dim in dims.items()}
+
+
+def _probe_output_shapes(extractor: keras.Model, config: pp.PreprocessingConfig, cut_layers) -> None:
     """A size-agnostic base is run once on a blank image to catch cuts left with no pixels."""
-    if None not in tuple(base.outputs[0].shape[1:]):
+    if all(None not in tuple(layer.output.shape[1:]) for layer in cut_layers):
         return
     try:
-        output = base(tf.zeros((1, *config.image_size, config.channels)), training=False)
+        outputs = extractor(tf.zeros((1, *config.image_size, config.channels)), training=False)
     except (ValueError, tf.errors.InvalidArgumentError) as err:
         raise BaseModelError(
             f"The base fails on {config.image_size} images ({str(err).splitlines()[0]}); the "
             "image is too small for this cut: use a larger image_size or a lower cut_layer."
         ) from err
-    if 0 in tuple(output.shape):
+    empty = {cut: tuple(t.shape) for cut, t in outputs.items() if 0 in tuple(t.shape)}
+    if empty:
         raise BaseModelError(
-            f"The base's output at the cut has shape {tuple(output.shape)} on {config.image_size} "
-            "images: the image is too small for this cut; use a larger image_size or a lower "
-            "cut_layer."
+            f"The base's outputs at {empty} are empty on {config.image_size} images: the image is too "
+            "small for these cuts; use a larger image_size or a lower cut_layer."
         )
 
 
@@ -237,7 +214,7 @@ def is_fine_tunable(model: keras.Model) -> bool:
 
 
 def base_layer_names(model: keras.Model) -> Tuple[str, ...]:
-    """The extractor's layers bottom to top, without its input: what `unfreeze` counts."""
+    """The layers bottom to top, without the input: what `unfreeze` counts (of a one-cut extractor)."""
     return tuple(layer.name for layer in model.layers if not isinstance(layer, keras.layers.InputLayer))
 
 
@@ -256,11 +233,15 @@ def saved_model_source_path(source: BaseModelSource) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class BaseSummary:
-    """What is known about a base when the pipeline is built, for downstream checks."""
+    """What is known about a base when the pipeline is built, for downstream checks.
+
+    `layer_names` are those `unfreeze` counts for the first (deepest) cut.
+    """
 
     preprocessing: pp.PreprocessingConfig
     layer_names: Tuple[str, ...]
     fine_tunable: bool
+    cuts: Tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -284,6 +265,10 @@ def _check_readable(path: str, what: str, valid: str, skipped: List[str]) -> boo
     if not status.reachable:
         skipped.append(status.skipped(what))
     return status.reachable
+
+
+def _cut_spec_json(spec: cuts.CutSpec) -> object:
+    return list(spec) if isinstance(spec, tuple) else (spec or "")
 
 
 def resolve_for_pipeline(source: BaseModelSource, plugin_version: str) -> Resolution:
@@ -313,12 +298,14 @@ def resolve_for_pipeline(source: BaseModelSource, plugin_version: str) -> Resolu
     summary: Optional[BaseSummary] = None
     if source.keras_application or (source.model_uri and readable):
         model, config = build_feature_extractor(source, load_weights=False)
-        summary = BaseSummary(config, base_layer_names(model), is_fine_tunable(model))
+        names = cuts.cut_names(model)
+        first = cuts.cut_extractor(model, names[0])
+        summary = BaseSummary(config, base_layer_names(first), is_fine_tunable(model), names)
     config = summary.preprocessing if summary else None
     fingerprint = {
         "source": source.keras_application or ("model_uri" if source.model_uri else "base_model"),
         "weights_sha256": weights_hash.weights_fingerprint(source) if readable else weights_hash.unread_fingerprint(source),
-        "cut_layer": source.cut_layer or "",
+        "cut_layer": list(summary.cuts) if summary else _cut_spec_json(source.cut_layer),
         "image_size": list(config.image_size if config else (source.image_size or ())),
         "preprocessing": config.mode if config else (source.preprocessing or ""),
         "channels": config.channels if config else 0,

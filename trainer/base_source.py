@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import keras
 
@@ -65,6 +65,10 @@ class BaseModelError(ValueError):
     """A base-model configuration a user can fix (bad name, layer, size, source or weights)."""
 
 
+# The cut_layer that extracts a candidate set and lets FineTuner choose (see `cuts`).
+CUT_AUTO = "auto"
+
+
 @dataclasses.dataclass(frozen=True)
 class BaseModelSource:
     """Where the pretrained base comes from and how it is cut, pooled and fed.
@@ -78,7 +82,9 @@ class BaseModelSource:
     weights_sha256: Optional[str] = None
     model_uri: Optional[str] = None
     model_dir: Optional[str] = None
-    cut_layer: Optional[str] = None
+    # 'auto' (the default: a candidate set, scored by FineTuner), None (only the layer feeding the
+    # classifier), a layer name or a tuple of them; see `cuts`.
+    cut_layer: Optional[Union[str, Tuple[str, ...]]] = CUT_AUTO
     image_size: Optional[Tuple[int, int]] = None
     pooling: str = "avg"
     preprocessing: Optional[str] = None
@@ -87,6 +93,7 @@ class BaseModelSource:
     def __post_init__(self) -> None:
         if self.image_size is not None:
             object.__setattr__(self, "image_size", pp.normalize_image_size(self.image_size))
+        object.__setattr__(self, "cut_layer", check_cut_spec(self.cut_layer))
         object.__setattr__(self, "pooling", check_pooling(self.pooling))
         check_preprocessing(self.preprocessing)
         if not isinstance(self.allow_unsafe_model, bool):
@@ -111,6 +118,7 @@ class BaseModelSource:
         values = dataclasses.asdict(self)
         values.pop("model_dir")
         values["image_size"] = list(self.image_size) if self.image_size else None
+        values["cut_layer"] = list(self.cut_layer) if isinstance(self.cut_layer, tuple) else self.cut_layer
         return values
 
     @classmethod
@@ -124,6 +132,19 @@ class BaseModelSource:
 
 
 SOURCE_KEYS = tuple(field.name for field in dataclasses.fields(BaseModelSource) if field.name != "model_dir")
+
+
+
+def check_cut_spec(spec: Optional[Union[str, Sequence[str]]]) -> Optional[Union[str, Tuple[str, ...]]]:
+    """None, 'auto', a layer name, or a non-empty list of layer names (as a tuple)."""
+    if spec is None or (isinstance(spec, str) and spec):
+        return spec
+    if isinstance(spec, (list, tuple)) and spec and all(isinstance(name, str) and name for name in spec):
+        return tuple(dict.fromkeys(spec))
+    raise BaseModelError(
+        f"cut_layer={spec!r} is invalid; valid values are None (the layer feeding the classifier), "
+        "'auto' (candidates FineTuner chooses from), a layer name, or a list of layer names."
+    )
 
 
 def keras_application_names() -> List[str]:

@@ -7,7 +7,7 @@ through `preprocessing.preprocess_image_bytes`.
 
 from __future__ import annotations
 
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import keras
 import numpy as np
@@ -135,13 +135,14 @@ def dataset_labels(dataset: tf.data.Dataset) -> np.ndarray:
     return np.concatenate(batches).astype(np.int64) if batches else np.zeros([0], np.int64)
 
 
-def extract_features(extractor: keras.Model, dataset: tf.data.Dataset) -> Tuple[np.ndarray, np.ndarray]:
-    """Runs a (frozen) feature extractor over an (images, label) dataset: numpy (X, y)."""
-    features: List[np.ndarray] = []
+def extract_features(extractor: keras.Model, dataset: tf.data.Dataset) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
+    """Runs a (frozen) multi-cut feature extractor over an (images, label) dataset: ({cut: X}, y)."""
+    features: Dict[str, List[np.ndarray]] = {}
     labels: List[np.ndarray] = []
     for images, batch_labels in dataset:
-        features.append(np.asarray(extractor(images, training=False), dtype=np.float32))
+        for cut, values in extractor(images, training=False).items():
+            features.setdefault(cut, []).append(np.asarray(values, dtype=np.float32))
         labels.append(batch_labels.numpy())
-    if not features:
+    if not labels:
         raise DataError("The image dataset is empty: no usable records to extract features from.")
-    return np.concatenate(features), np.concatenate(labels).astype(np.int64)
+    return {cut: np.concatenate(values) for cut, values in features.items()}, np.concatenate(labels).astype(np.int64)

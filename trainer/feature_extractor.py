@@ -15,12 +15,12 @@ import json
 import logging
 import os
 import tempfile
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Tuple
 
 import keras
 import tensorflow as tf
 
-from tfx_transfer.trainer import base_model, export, storage, weights_hash
+from tfx_transfer.trainer import base_model, cuts, export, storage, weights_hash
 from tfx_transfer.trainer import preprocessing as pp
 from tfx_transfer.trainer.base_source import BaseModelSource
 
@@ -31,18 +31,33 @@ EXTRACTOR_CONFIG_FILE = "feature_extractor.json"
 
 @dataclasses.dataclass(frozen=True)
 class FeatureExtractorInfo:
-    """What FineTuner needs to know about a saved feature extractor."""
+    """What FineTuner needs to know about a saved feature extractor.
+
+    `cuts` are (layer, feature size) pairs in the extractor's output order, the first being the
+    default cut; each is stored in the bottlenecks as `preprocessing.bottleneck_feature(layer)`.
+    """
 
     preprocessing: pp.PreprocessingConfig
-    feature_dim: int
+    cuts: Tuple[Tuple[str, int], ...]
     fine_tunable: bool
     source: str
-    cut_layer: Optional[str]
     fingerprint: Dict[str, Any]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cuts", tuple((str(name), int(dim)) for name, dim in self.cuts))
+
+    @property
+    def feature_dims(self) -> Dict[str, int]:
+        return dict(self.cuts)
+
+    @property
+    def default_cut(self) -> str:
+        return self.cuts[0][0]
 
     def to_json(self) -> str:
         data = dataclasses.asdict(self)
         data["preprocessing"] = json.loads(self.preprocessing.to_json())
+        data["cuts"] = [list(pair) for pair in self.cuts]
         return json.dumps(data, indent=2, sort_keys=True)
 
     @classmethod
@@ -50,14 +65,6 @@ class FeatureExtractorInfo:
         data = json.loads(text)
         data["preprocessing"] = pp.PreprocessingConfig.from_json(json.dumps(data["preprocessing"]))
         return cls(**data)
-
-
-def feature_dim(extractor: keras.Model, config: pp.PreprocessingConfig) -> int:
-    """Length of the bottleneck vector; a size-agnostic extractor is run once to find it."""
-    dim = extractor.outputs[0].shape[-1]
-    if dim is None:
-        dim = extractor(tf.zeros((1, *config.image_size, config.channels)), training=False).shape[-1]
-    return int(dim)
 
 
 def save_feature_extractor(
@@ -90,7 +97,7 @@ def load_feature_extractor(directory: str) -> Tuple[keras.Model, FeatureExtracto
             base = base_model.saved_model_extractor(
                 local, info.preprocessing.image_size, info.preprocessing.channels
             )
-            model = base_model.with_pooling(base, info.fingerprint.get("pooling", "avg"))
+            model = cuts.multi_cut_extractor(base, [base_model.SAVED_MODEL_CUT], info.fingerprint.get("pooling", "avg"))
         else:
             local = storage.local_copy(os.path.join(directory, EXTRACTOR_KERAS_FILE), workdir)
             # Written by this plugin after the user's file passed the safety check.
@@ -128,15 +135,14 @@ def build_and_save(source: BaseModelSource, fingerprint: Dict[str, Any], directo
     saved_model = base_model.saved_model_source_path(source)
     info = FeatureExtractorInfo(
         preprocessing=preprocessing,
-        feature_dim=feature_dim(model, preprocessing),
+        cuts=tuple(base_model.feature_dims(model, preprocessing).items()),
         fine_tunable=not saved_model,
         source=source.describe(),
-        cut_layer=source.cut_layer,
         fingerprint=fingerprint,
     )
     save_feature_extractor(model, info, directory, saved_model)
     logging.info(
         "Feature extractor %s: input %s -> features %s; preprocessing %s",
-        model.name, tuple(model.inputs[0].shape), tuple(model.outputs[0].shape), info.preprocessing,
+        model.name, tuple(model.inputs[0].shape), dict(info.cuts), info.preprocessing,
     )
     return info

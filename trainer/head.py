@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-from typing import Dict, List, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import keras
 import numpy as np
@@ -23,6 +23,8 @@ from tfx_transfer.trainer.labels import LabelError
 HEAD_NAME = "head"
 FULL_MODEL_NAME = "transfer_model"
 HEAD_INPUT_NAME = "bottleneck"
+STANDARDIZE_NAME = "head_standardize"
+OUTPUT_NAMES = ("probability", "probabilities")  # the output Dense layer: 2 classes, more
 
 UnfreezeSpec = Union[int, str, float]
 
@@ -69,16 +71,24 @@ def _check_num_classes(num_classes: int) -> None:
     checks.check_int("num_classes", num_classes, 2, HeadConfigError)
 
 
-def build_head(feature_dim: int, num_classes: int, config: HeadConfig, seed: int) -> keras.Model:
+def build_head(
+    feature_dim: int, num_classes: int, config: HeadConfig, seed: int,
+    standardize: Optional[Tuple[np.ndarray, np.ndarray]] = None,
+) -> keras.Model:
     """The head: bottleneck float [B, D] -> class probabilities float32 [B, C].
 
-    Initialisers and dropout are seeded from `seed`, so the same seed gives the same head.
+    With `standardize` (the training features' mean and variance) the head first standardises
+    its input, with a built-in Normalization layer. Initialisers and dropout are seeded from
+    `seed`, so the same seed gives the same head.
     """
     _check_num_classes(num_classes)
     checks.check_int("feature_dim", feature_dim, 1, HeadConfigError)
     regularizer = keras.regularizers.L2(config.l2) if config.l2 else None
     inputs = keras.Input((feature_dim,), name=HEAD_INPUT_NAME)
     x = inputs
+    if standardize is not None:
+        mean, variance = standardize
+        x = keras.layers.Normalization(mean=mean, variance=variance, name=STANDARDIZE_NAME)(x)
     for i, units in enumerate(config.head_units):
         x = keras.layers.Dense(
             units,
@@ -99,11 +109,11 @@ def build_head(feature_dim: int, num_classes: int, config: HeadConfig, seed: int
         kernel_initializer=keras.initializers.GlorotUniform(seed=seed + len(config.head_units)),
         kernel_regularizer=regularizer,
         dtype="float32",
-        name="probability" if binary else "probabilities",
+        name=OUTPUT_NAMES[0] if binary else OUTPUT_NAMES[1],
     )(x)
     if binary:
         negative = keras.layers.Rescaling(scale=-1.0, offset=1.0, dtype="float32", name="one_minus_p")(outputs)
-        outputs = keras.layers.Concatenate(dtype="float32", name="probabilities")([negative, outputs])
+        outputs = keras.layers.Concatenate(dtype="float32", name=OUTPUT_NAMES[1])([negative, outputs])
     return keras.Model(inputs, outputs, name=HEAD_NAME)
 
 

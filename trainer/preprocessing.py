@@ -33,6 +33,11 @@ _TORCH_STD_RGB = (0.229, 0.224, 0.225)
 BOTTLENECK_FEATURE = "bottleneck"
 REASON_FEATURE = "reason"
 
+
+def bottleneck_feature(cut: str) -> str:
+    """The feature holding the bottleneck of one cut layer, e.g. `bottleneck/block4_pool`."""
+    return f"{BOTTLENECK_FEATURE}/{cut}"
+
 # Reasons an example is set aside. They are the `reason` feature of the `rejected` output.
 REASON_MISSING_IMAGE = "missing_image"
 REASON_EMPTY_IMAGE = "empty_image"

@@ -16,7 +16,7 @@ import collections
 import dataclasses
 import logging
 import warnings
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -25,6 +25,9 @@ from tfx_transfer.trainer import preprocessing as pp
 from tfx_transfer.trainer.labels import LabelValue, LabelVocabulary
 
 FilePattern = Union[str, Sequence[str]]
+
+# The example's identity (the file path below input_base for image folders).
+ID_FEATURE = "id"
 
 LABEL_KIND_BYTES = "bytes"
 LABEL_KIND_INT64 = "int64"
@@ -144,13 +147,16 @@ def label_values(file_pattern: FilePattern, label_feature: str) -> List[LabelVal
 class ScanResult:
     """The outcome of the checking pass over a set of files.
 
-    keep: one flag per record, in file order. labels: the class index of every kept record.
-    reasons: how many records were set aside, by reason.
+    keep: one flag per record, in file order. labels: the class index of every kept record, and
+    ids its `id` feature ('' where it has none): rows of different files of the same examples
+    (bottlenecks and raw images) are matched by id. reasons: how many records were set aside,
+    by reason.
     """
 
     keep: np.ndarray
     labels: np.ndarray
     reasons: Dict[str, int]
+    ids: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros([0], dtype=object))
 
     @property
     def total(self) -> int:
@@ -169,6 +175,15 @@ class ScanResult:
             )
         else:
             logging.info("All %d %s records are usable.", self.total, what)
+
+
+def restrict(scan: ScanResult, ids: set) -> ScanResult:
+    """The scan keeping only the usable records whose id is in `ids` (e.g. a validation fold)."""
+    kept_rows = np.flatnonzero(scan.keep)
+    wanted = np.array([example_id in ids for example_id in scan.ids], dtype=bool)
+    keep = np.zeros_like(scan.keep)
+    keep[kept_rows[wanted]] = True
+    return ScanResult(keep, scan.labels[wanted], dict(scan.reasons), scan.ids[wanted])
 
 
 # A record check returns the reason a parsed Example cannot be used, or None.
@@ -210,20 +225,29 @@ def _checked_examples(
         yield example, index, reason
 
 
+def _example_id(example: tf.train.Example) -> str:
+    values = _values(example, ID_FEATURE, LABEL_KIND_BYTES)
+    return values[0].decode("utf-8", "replace") if values else ""
+
+
 def _summarize(checked: Iterator[Tuple[object, int, Optional[str]]], on_kept=None) -> ScanResult:
     """Counts the reasons of a checking pass; `on_kept(example)` sees every usable Example."""
     keep: List[bool] = []
     labels: List[int] = []
+    ids: List[str] = []
     reasons: Dict[str, int] = collections.Counter()
     for example, index, reason in checked:
         keep.append(reason is None)
         if reason is None:
             labels.append(index)
+            ids.append(_example_id(example))
             if on_kept is not None:
                 on_kept(example)
         else:
             reasons[reason] += 1
-    return ScanResult(np.array(keep, dtype=bool), np.array(labels, dtype=np.int64), dict(reasons))
+    return ScanResult(
+        np.array(keep, dtype=bool), np.array(labels, dtype=np.int64), dict(reasons), np.array(ids, dtype=object)
+    )
 
 
 def _image_check(image_feature: str, max_image_pixels: int) -> RecordCheck:
@@ -236,10 +260,11 @@ def _image_check(image_feature: str, max_image_pixels: int) -> RecordCheck:
     return check
 
 
-def _bottleneck_check(feature_dim: int) -> RecordCheck:
+def _bottleneck_check(feature_dims: Mapping[str, int]) -> RecordCheck:
     def check(example: tf.train.Example) -> Optional[str]:
-        if len(_values(example, pp.BOTTLENECK_FEATURE, _FLOAT)) != feature_dim:
-            return REASON_BAD_BOTTLENECK
+        for cut, dim in feature_dims.items():
+            if len(_values(example, pp.bottleneck_feature(cut), _FLOAT)) != dim:
+                return REASON_BAD_BOTTLENECK
         return None
 
     return check
@@ -259,35 +284,42 @@ def scan_raw_records(
     )
 
 
-def bottleneck_dim(file_pattern: FilePattern) -> int:
-    """The length of the `bottleneck` feature of the first record that has one."""
-    for example in _iter_examples(list_files(file_pattern)):
-        values = _values(example, pp.BOTTLENECK_FEATURE, _FLOAT) if example is not None else ()
-        if values:
-            return len(values)
-    raise DataError(
-        f"No record in {file_pattern!r} has a {pp.BOTTLENECK_FEATURE!r} float feature; are these "
-        "the BottleneckExtractor's bottlenecks?"
-    )
+_PARSE_BATCH = 1024
+
+
+def _kept_vectors(files: Sequence[str], keep: np.ndarray, feature_dims: Mapping[str, int]) -> Dict[str, np.ndarray]:
+    """{cut: float32 [kept, D]} of the kept records (in file order), parsed by TF in batches.
+
+    The checking pass already read every record once; converting protobuf float lists to numpy
+    in Python costs several times that, so the vectors are parsed by `tf.io.parse_example`.
+    """
+    spec = {pp.bottleneck_feature(cut): tf.io.FixedLenFeature([dim], tf.float32) for cut, dim in feature_dims.items()}
+    chunks: Dict[str, List[np.ndarray]] = {cut: [] for cut in feature_dims}
+    dataset = record_dataset(files).enumerate().filter(lambda i, _: tf.gather(tf.constant(keep), i))
+    for batch in dataset.map(lambda _, record: record).batch(_PARSE_BATCH).map(lambda b: tf.io.parse_example(b, spec)):
+        for cut in feature_dims:
+            chunks[cut].append(batch[pp.bottleneck_feature(cut)].numpy())
+    return {
+        cut: np.concatenate(parts) if parts else np.zeros((0, feature_dims[cut]), np.float32)
+        for cut, parts in chunks.items()
+    }
 
 
 def load_bottlenecks(
     file_pattern: FilePattern,
     label_feature: str,
     vocabulary: LabelVocabulary,
-    feature_dim: Optional[int] = None,
-) -> Tuple[np.ndarray, np.ndarray]:
-    """All usable bottlenecks as numpy (X float32 [N, D], y int64 [N]), for LogME and class counts.
+    feature_dims: Mapping[str, int],
+) -> Tuple[Dict[str, np.ndarray], ScanResult]:
+    """All usable bottlenecks as numpy: ({cut: X float32 [N, D_cut]}, the scan with labels and ids).
 
-    `feature_dim` defaults to the size of the first bottleneck.
+    `feature_dims` are the cuts to read and their sizes (`FeatureExtractorInfo.feature_dims`); a
+    record whose vector of any of them has another size is set aside as `bad_bottleneck_size`.
     """
     files = list_files(file_pattern)
-    feature_dim = feature_dim or bottleneck_dim(files)
-    rows: List[Sequence[float]] = []
-    result = _summarize(
-        _checked_examples(files, label_feature, vocabulary, _bottleneck_check(feature_dim)),
-        on_kept=lambda example: rows.append(_values(example, pp.BOTTLENECK_FEATURE, _FLOAT)),
-    )
+    result = _summarize(_checked_examples(files, label_feature, vocabulary, _bottleneck_check(feature_dims)))
     result.log("bottleneck")
-    features = np.array(rows, dtype=np.float32).reshape(len(rows), feature_dim)
-    return features, result.labels
+    features = _kept_vectors(files, result.keep, feature_dims)
+    if any(len(values) != len(result.labels) for values in features.values()):  # the two passes disagree
+        raise DataError(f"Bottleneck files {files[:3]} changed while they were read; re-run the step.")
+    return features, result

@@ -20,6 +20,8 @@ one set of defaults. The dict form (`to_dict` / `from_dict`) is what a user writ
     strategy      'auto' (default) | 'feature_extraction' | 'fine_tune'
     unfreeze      int (top N layers) | layer name | fraction in (0, 1]; for 'fine_tune'
     strategy_thresholds  {min_examples_per_class, logme_threshold, top_fraction, deep_fraction}
+    control       {kind: 'auto' | 'scratch' | 'pixels' | 'none', max_params, margin}
+                                                                        -> control.ControlConfig
     backup_dir    where BackupAndRestore keeps state (default model_run_dir/backup)
 """
 
@@ -35,6 +37,7 @@ from tfx_transfer.trainer import preprocessing as pp
 from tfx_transfer.trainer import strategy as strategy_lib
 from tfx_transfer.trainer import training
 from tfx_transfer.trainer.augmentation import AugmentationConfig
+from tfx_transfer.trainer.control import ControlConfig
 from tfx_transfer.trainer.base_source import SOURCE_KEYS, BaseModelSource, check_source_choice
 
 
@@ -54,6 +57,7 @@ class RunConfig:
     strategy: str = strategy_lib.DEFAULT_STRATEGY
     unfreeze: Optional[head_lib.UnfreezeSpec] = None
     strategy_thresholds: strategy_lib.StrategyThresholds = strategy_lib.StrategyThresholds()
+    control: ControlConfig = ControlConfig()
     image_feature: str = "image"
     label_feature: str = "label"
     max_image_pixels: int = pp.DEFAULT_MAX_IMAGE_PIXELS
@@ -120,6 +124,7 @@ _SECTIONS: Dict[str, Type] = {
     "head": head_lib.HeadConfig,
     "train": training.TrainConfig,
     "augmentation": AugmentationConfig,
+    "control": ControlConfig,
 }
 _OTHER_KEYS = (
     "strategy", "unfreeze", "image_feature", "label_feature", "max_image_pixels", "num_classes",

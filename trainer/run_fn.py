@@ -14,7 +14,8 @@ fn_args: `train_files`, `eval_files` (tf.Example with encoded image bytes and a 
 names, or int64 indices written by a Transform vocabulary), `serving_model_dir`,
 `model_run_dir` (history, curves, TensorBoard, strategy.json, backups), `custom_config`,
 optionally `base_model` (an upstream Model artifact's directory) and `transform_output`.
-`train_steps` / `eval_steps` are ignored: epochs and early stopping decide the length.
+`train_steps` / `eval_steps` are ignored. Everything that selects (the cut, the head's
+regularisation, fine-tuning, the control) sees only `train_files`, as in FineTuner.
 
 `custom_config` is the dict form of `run_config.RunConfig` (the keys are listed there), the same
 object FineTuner is configured with. Exactly one base source: `keras_application`,
@@ -23,17 +24,33 @@ object FineTuner is configured with. Exactly one base source: `keras_application
 
 from __future__ import annotations
 
-import dataclasses
 import os
 
 import keras
+import numpy as np
 
-from tfx_transfer.trainer import base_model, data, labels as labels_lib, training, transfer
+from tfx_transfer.trainer import base_model, data, labels as labels_lib, records, training, transfer
 from tfx_transfer.trainer.run_config import RunConfig
 
 
+def _training_data(extractor, pp_config, vocabulary, config: RunConfig, train_files) -> transfer.TrainingData:
+    """Every cut's bottlenecks of the training examples, computed in-process, with their ids."""
+    scan = records.scan_raw_records(train_files, config.image_feature, config.label_feature, vocabulary, config.max_image_pixels)
+    images = data.raw_image_dataset(
+        train_files, config.image_feature, config.label_feature, vocabulary, pp_config, config.train.batch_size,
+        shuffle=False, seed=None, max_image_pixels=config.max_image_pixels, scan=scan,
+    )
+    features, labels = data.extract_features(extractor, images)
+    # Rows line up with the scan's ids unless an image body failed to decode (then no id matches).
+    ids = scan.ids if len(scan.ids) == len(labels) else np.array([f"row-{i}" for i in range(len(labels))], dtype=object)
+    return transfer.TrainingData(features, labels, ids)
+
+
 def run_fn(fn_args) -> None:
-    """Trains a transfer-learning classifier and exports it (see the module docstring)."""
+    """Trains a transfer-learning classifier and exports it (see the module docstring).
+
+    Only `train_files` are trained and selected on; `eval_files` are the Evaluator's.
+    """
     config = RunConfig.from_dict(fn_args.custom_config, getattr(fn_args, "base_model", None))
     run_dir = getattr(fn_args, "model_run_dir", None) or os.path.join(
         os.path.dirname(fn_args.serving_model_dir.rstrip("/")), "model_run"
@@ -46,11 +63,7 @@ def run_fn(fn_args) -> None:
             config, fn_args.train_files, getattr(fn_args, "transform_output", None)
         )
         labels_lib.check_trainable_vocabulary(vocabulary)
-        raw = transfer.RawExamples(fn_args.train_files, getattr(fn_args, "eval_files", None))
-        scan, train_images, eval_images = transfer.image_datasets(raw, config, vocabulary, pp_config)
-        x_train, y_train = data.extract_features(extractor, train_images)
-        eval_arrays = data.extract_features(extractor, eval_images) if eval_images is not None else None
         transfer.fit_and_export(
-            extractor, pp_config, vocabulary, transfer.Bottlenecks(x_train, y_train, eval_arrays),
-            dataclasses.replace(raw, scan=scan), config, run_dir, fn_args.serving_model_dir,
+            extractor, pp_config, vocabulary, _training_data(extractor, pp_config, vocabulary, config, fn_args.train_files),
+            transfer.RawExamples(fn_args.train_files), config, run_dir, fn_args.serving_model_dir,
         )

@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from typing import List, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
 
@@ -56,15 +56,31 @@ class StrategyError(ValueError):
     """A strategy setting that cannot be applied."""
 
 
+# What the run exported.
+EXPORTED_TRANSFER = "transfer"
+EXPORTED_CONTROL = "control"
+
+
 @dataclasses.dataclass
 class StrategyDecision:
-    """What to train and why. `unfreeze` is the spec for `head.unfreeze` (None: head only)."""
+    """What to train and why. `unfreeze` is the spec for `head.unfreeze` (None: head only).
+
+    The run fills in the rest: the chosen cut and the scored candidates, the validation plan,
+    the transferred model's validation accuracy, the control, and which model was exported.
+    """
 
     strategy: str
     unfreeze: UnfreezeValue
     examples_per_class: float
     logme: float
     reasons: List[str]
+    cut_layer: Optional[str] = None
+    validation: str = ""
+    candidates: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
+    transfer_accuracy: float = float("nan")
+    control: Optional[Dict[str, Any]] = None
+    exported: str = EXPORTED_TRANSFER
+    negative_transfer: bool = False
 
     @property
     def fine_tune(self) -> bool:
@@ -72,7 +88,8 @@ class StrategyDecision:
 
     def to_json(self) -> str:
         data = dataclasses.asdict(self)
-        data["logme"] = self.logme if math.isfinite(self.logme) else None
+        for key in ("logme", "transfer_accuracy"):
+            data[key] = getattr(self, key) if math.isfinite(getattr(self, key)) else None
         return json.dumps(data, indent=2, sort_keys=True)
 
 
@@ -141,9 +158,8 @@ def decide_strategy(
     if not large:
         return decision(
             STRATEGY_FEATURE_EXTRACTION, None,
-            "Small and different: only the head is trained, because fine-tuning would overfit. The "
-            "top layers' features are specific to the pretraining task: consider a lower cut_layer "
-            "on the BottleneckExtractor, whose more generic features may transfer better.",
+            "Small and different: only the head is trained, because fine-tuning would overfit; the "
+            "cut layer is the candidate that scored best on the training data.",
         )
     if num_base_layers < 1:
         raise StrategyError(f"num_base_layers={num_base_layers!r} is invalid; a fine-tunable base has >= 1 layer.")

@@ -18,8 +18,9 @@ import dataclasses
 import io
 import json
 import logging
+import math
 import os
-from typing import Dict, List, Mapping, Optional, Sequence, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import keras
 import tensorflow as tf
@@ -46,6 +47,11 @@ MIXED_PRECISION_POLICY = "mixed_float16"
 _LR_FACTOR = 0.5
 _LR_COOLDOWN = 1
 _MIN_LEARNING_RATE = 1e-7
+
+
+# A Keras head trains for at least this many optimizer steps, however few the examples: an
+# epoch budget alone gives 50 examples at batch 32 just 40 steps for 20 epochs.
+MIN_HEAD_STEPS = 500
 
 
 class TrainConfigError(ValueError):
@@ -75,6 +81,20 @@ class TrainConfig:
         for name in ("learning_rate", "fine_tune_learning_rate"):
             checks.check_positive(name, getattr(self, name), TrainConfigError)
         checks.check_choice("class_weight", self.class_weight, CLASS_WEIGHT_CHOICES, TrainConfigError)
+
+
+# An epoch of a small data set is repeated to at least this many steps, so the per-epoch cost
+# of callbacks does not dominate.
+MIN_EPOCH_STEPS = 50
+
+
+def head_schedule(config: TrainConfig, num_examples: int) -> Tuple[TrainConfig, int]:
+    """(config, repeats): each epoch passes over the data `repeats` times, and there are enough
+    epochs for `MIN_HEAD_STEPS` steps however few the examples."""
+    steps = max(1, math.ceil(num_examples / config.batch_size))
+    repeats = max(1, math.ceil(MIN_EPOCH_STEPS / steps))
+    epochs = max(config.epochs, math.ceil(MIN_HEAD_STEPS / (steps * repeats)))
+    return dataclasses.replace(config, epochs=epochs), repeats
 
 
 # ---------------------------------------------------------------------------------------------

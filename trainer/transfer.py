@@ -1,8 +1,17 @@
-"""One transfer-learning run on precomputed bottlenecks: strategy, head, fine-tuning, export.
+"""One transfer-learning run on precomputed bottlenecks: cut, head, fine-tuning, control, export.
 
 Shared by the FineTuner executor (bottlenecks read from the BottleneckExtractor's artifact) and
-the standard Trainer's `run_fn` (bottlenecks computed in-process), so both make the same
-decision, train the same way and export the same serving contract.
+the standard Trainer's `run_fn` (bottlenecks computed in-process), so both select, train and
+export the same way. Only training data is ever looked at (`validation`):
+
+1. every cut the extractor computed is scored (`selection`), and the best one chosen;
+2. the head is fitted on it: the cross-validated probe by default (`probe`), the Keras MLP when
+   `head_units` are given;
+3. 'auto' considers fine-tuning only for large data sets (the 2x2 rule of `strategy` is the
+   prior), and keeps it only when it beats the head on the validation rows;
+4. the no-transfer control (`control`) is trained on the same rows and plan, and replaces the
+   transferred model when it beats it ("negative transfer");
+5. the exported model serves both signatures of `export`.
 """
 
 from __future__ import annotations
@@ -10,48 +19,57 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import math
 import os
-from typing import Iterator, Optional, Tuple
+import tempfile
+from typing import Dict, Iterator, Optional, Tuple
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from tfx_transfer.trainer import augmentation as augmentation_lib
-from tfx_transfer.trainer import base_model
-from tfx_transfer.trainer import data, records
-from tfx_transfer.trainer import export
+from tfx_transfer.trainer import base_model, control as control_lib, cuts, data, export
 from tfx_transfer.trainer import head as head_lib
 from tfx_transfer.trainer import labels as labels_lib
-from tfx_transfer.trainer import logme
 from tfx_transfer.trainer import preprocessing as pp
+from tfx_transfer.trainer import probe, records, selection, storage, training, validation
 from tfx_transfer.trainer import strategy as strategy_lib
-from tfx_transfer.trainer import storage, training
 from tfx_transfer.trainer.run_config import RunConfig
 
 TRANSFORM_ASSETS_DIR = os.path.join("transform_fn", "assets")
 
 
 @dataclasses.dataclass(frozen=True)
-class Bottlenecks:
-    """Training (and optionally eval) bottleneck features with their class indices."""
+class TrainingData:
+    """Bottlenecks of every cut for the training rows, then the data's own validation rows."""
 
-    x_train: np.ndarray
-    y_train: np.ndarray
-    eval: Optional[Tuple[np.ndarray, np.ndarray]] = None
+    features: Dict[str, np.ndarray]
+    labels: np.ndarray
+    ids: np.ndarray
+    validation_rows: int = 0
+
+    def __post_init__(self) -> None:
+        lengths = {len(self.labels), len(self.ids)} | {len(x) for x in self.features.values()}
+        if len(lengths) != 1:
+            raise ValueError(f"Bottleneck rows do not line up: lengths {sorted(lengths)}.")
 
     @property
-    def feature_dim(self) -> int:
-        return int(self.x_train.shape[1])
+    def train_labels(self) -> np.ndarray:
+        return self.labels[: len(self.labels) - self.validation_rows]
+
+    @property
+    def validation_labels(self) -> Optional[np.ndarray]:
+        return self.labels[len(self.labels) - self.validation_rows:] if self.validation_rows else None
 
 
 @dataclasses.dataclass(frozen=True)
 class RawExamples:
-    """Raw image example files, needed only to fine-tune; `scan` is reused when already done."""
+    """Raw image example files (train, then the data's own validation split): the control and
+    fine-tuning train on them."""
 
     train_files: records.FilePattern
-    eval_files: Optional[records.FilePattern] = None
-    scan: Optional[records.ScanResult] = None
+    validation_files: Optional[records.FilePattern] = None
 
 
 def label_vocabulary(
@@ -85,98 +103,276 @@ def precision_policy() -> Iterator[str]:
         keras.mixed_precision.set_global_policy(previous)
 
 
-def image_datasets(
-    raw: RawExamples, config: RunConfig, vocabulary: labels_lib.LabelVocabulary, pp_config: pp.PreprocessingConfig
-) -> Tuple[records.ScanResult, tf.data.Dataset, Optional[tf.data.Dataset]]:
-    """The training scan and the unshuffled, unaugmented training and eval image datasets."""
-    common = dict(image_feature=config.image_feature, label_feature=config.label_feature, vocabulary=vocabulary)
-    batching = dict(
-        preprocessing_config=pp_config, batch_size=config.train.batch_size, shuffle=False,
-        seed=config.train.seed, max_image_pixels=config.max_image_pixels,
-    )
-    scan = raw.scan or records.scan_raw_records(raw.train_files, max_image_pixels=config.max_image_pixels, **common)
-    train_images = data.raw_image_dataset(raw.train_files, scan=scan, **common, **batching)
-    eval_images = data.raw_image_dataset(raw.eval_files, **common, **batching) if raw.eval_files else None
-    return scan, train_images, eval_images
+# --------------------------------------------------------------------------------------- raw images
 
 
-def decide(
-    config: RunConfig, bottlenecks: Bottlenecks, num_classes: int, extractor: keras.Model, can_fine_tune: bool
-) -> strategy_lib.StrategyDecision:
-    """The strategy: as requested, or for 'auto' from examples per class and LogME."""
-    decision = strategy_lib.requested_strategy(
-        config.strategy,
-        config.unfreeze,
-        strategy_lib.examples_per_class(bottlenecks.y_train, num_classes),
-        logme.logme_score(bottlenecks.x_train, bottlenecks.y_train, num_classes),
-        len(head_lib.base_layers(extractor)),
-        can_fine_tune,
-        config.strategy_thresholds,
+def _raw_patterns(raw: RawExamples) -> list:
+    patterns = [raw.train_files] if isinstance(raw.train_files, str) else list(raw.train_files)
+    if raw.validation_files is not None:
+        patterns += [raw.validation_files] if isinstance(raw.validation_files, str) else list(raw.validation_files)
+    return patterns
+
+
+def raw_features(
+    raw: RawExamples, config: RunConfig, vocabulary: labels_lib.LabelVocabulary, pp_config: pp.PreprocessingConfig,
+    front: Optional[keras.Model], ids: np.ndarray,
+) -> Tuple[Optional[np.ndarray], str]:
+    """`front`'s outputs (or the images themselves) for the rows `ids`, in that order.
+
+    Returns (None, why) when the raw examples cannot be matched to the bottleneck rows by id.
+    """
+    files = records.list_files(_raw_patterns(raw))
+    scan = records.scan_raw_records(files, config.image_feature, config.label_feature, vocabulary, config.max_image_pixels)
+    images = data.raw_image_dataset(
+        files, config.image_feature, config.label_feature, vocabulary, pp_config, config.train.batch_size,
+        shuffle=False, seed=None, max_image_pixels=config.max_image_pixels, scan=scan,
     )
-    logging.info("Training strategy: %s", decision.to_json())
-    return decision
+    values = np.concatenate([(front(x, training=False).numpy() if front else x.numpy()) for x, _ in images])
+    row_of = {example_id: row for row, example_id in enumerate(scan.ids)}
+    if len(values) != len(scan.ids) or len(row_of) != len(scan.ids) or not all(i in row_of for i in ids):
+        return None, "the raw examples cannot be matched to the bottlenecks by their ids"
+    return values[[row_of[i] for i in ids]], ""
+
+
+def _images_bytes(ids: np.ndarray, pp_config: pp.PreprocessingConfig) -> int:
+    height, width = pp_config.image_size
+    return len(ids) * height * width * pp_config.channels * 4
+
+
+# --------------------------------------------------------------------------------------- the head
+
+
+def _train_mlp(
+    features: np.ndarray, labels: np.ndarray, num_classes: int, config: RunConfig, run_dir: str, backup_dir: str,
+) -> Tuple[keras.Model, keras.callbacks.History]:
+    """The Keras MLP head, trained on all given rows for at least `training.MIN_HEAD_STEPS` steps."""
+    train, repeats = training.head_schedule(config.train, len(labels))
+    head = head_lib.build_head(
+        features.shape[1], num_classes, config.head, train.seed,
+        standardize=(features.mean(0), np.maximum(features.var(0), 1e-12)),
+    )
+    batches = data.array_dataset(features, labels, train.batch_size, shuffle=True, seed=train.seed).repeat(repeats)
+    history = training.train_head(
+        head, batches, None,
+        train, run_dir, label_smoothing=config.head.label_smoothing,
+        class_weight=head_lib.class_weights(labels, num_classes) if train.class_weight else None,
+        backup_dir=backup_dir,
+    )
+    return head, history
+
+
+def _backup_dir(config: RunConfig, run_dir: str) -> str:
+    return config.backup_dir or os.path.join(run_dir, training.BACKUP_DIR)
+
+
+def fit_head(
+    features: np.ndarray, labels: np.ndarray, num_classes: int, score: selection.CutScore,
+    plan: validation.ValidationPlan, config: RunConfig, run_dir: str,
+) -> Tuple[keras.Model, float, Dict[str, object]]:
+    """(head fitted on all rows, its validation accuracy on the plan, training histories)."""
+    if not config.head.head_units:
+        fit = probe.fit_probe(features, labels, score.C, config.train.seed, num_classes)
+        return probe.probe_head(fit, num_classes, config.head, config.train.seed), score.probe_accuracy, {}
+
+    def fold_accuracy(train_rows: np.ndarray, val_rows: np.ndarray) -> np.ndarray:
+        with tempfile.TemporaryDirectory() as scratch:
+            head, _ = _train_mlp(features[train_rows], labels[train_rows], num_classes, config, scratch, scratch)
+        return head.predict(features[val_rows], verbose=0).argmax(1)
+
+    accuracy = validation.pooled_accuracy(plan, labels, fold_accuracy) if plan.usable else float("nan")
+    head, history = _train_mlp(features, labels, num_classes, config, run_dir, _backup_dir(config, run_dir))
+    return head, accuracy, {training.PHASE_HEAD: history}
+
+
+# --------------------------------------------------------------------------------------- fine-tuning
+
+
+def _part_dataset(
+    raw: RawExamples, config: RunConfig, vocabulary, pp_config, ids: np.ndarray, shuffle: bool, augmentation=None
+) -> tf.data.Dataset:
+    files = records.list_files(_raw_patterns(raw))
+    scan = records.restrict(
+        records.scan_raw_records(files, config.image_feature, config.label_feature, vocabulary, config.max_image_pixels),
+        set(ids.tolist()),
+    )
+    return data.raw_image_dataset(
+        files, config.image_feature, config.label_feature, vocabulary, pp_config, config.train.batch_size,
+        shuffle=shuffle, seed=config.train.seed, augmentation=augmentation, max_image_pixels=config.max_image_pixels,
+        scan=scan,
+    )
+
+
+def fine_tune_rows(
+    cut_model: keras.Model, training_data: TrainingData, score: selection.CutScore, num_classes: int,
+    rows: Tuple[np.ndarray, Optional[np.ndarray]], raw: RawExamples, config: RunConfig, vocabulary, pp_config,
+    unfreeze, run_dir: str,
+) -> Tuple[keras.Model, float, float, Dict[str, object]]:
+    """(fine-tuned model, its validation accuracy, the head's on the same rows, histories).
+
+    The probe head is fitted on the training rows, then base and head are fine-tuned on their
+    raw images; both are scored on the validation rows (NaN without them).
+    """
+    train_rows, val_rows = rows
+    features, labels, ids = training_data.features[score.cut], training_data.labels, training_data.ids
+    fit = probe.fit_probe(features[train_rows], labels[train_rows], score.C, config.train.seed, num_classes)
+    full = head_lib.build_full_model(cut_model, probe.probe_head(fit, num_classes, config.head, config.train.seed))
+    augmentation = augmentation_lib.build_augmentation(config.augmentation, config.train.seed)
+    train_ds = _part_dataset(raw, config, vocabulary, pp_config, ids[train_rows], True, augmentation)
+    val_ds = _part_dataset(raw, config, vocabulary, pp_config, ids[val_rows], False) if val_rows is not None else None
+    history = training.fine_tune(
+        full, train_ds, val_ds, config.train, run_dir, unfreeze_spec=unfreeze,
+        label_smoothing=config.head.label_smoothing, backup_dir=_backup_dir(config, run_dir),
+    )
+    if val_rows is None:
+        return full, float("nan"), float("nan"), {training.PHASE_FINE_TUNE: history}
+    head_accuracy = float(np.mean(fit.probabilities(features[val_rows]).argmax(1) == labels[val_rows]))
+    tuned_accuracy = float(full.evaluate(val_ds, verbose=0, return_dict=True)["accuracy"])
+    return full, tuned_accuracy, head_accuracy, {training.PHASE_FINE_TUNE: history}
+
+
+# --------------------------------------------------------------------------------------- the control
+
+
+def run_control(
+    cut_model: keras.Model, training_data: TrainingData, num_classes: int, plan: validation.ValidationPlan,
+    raw: RawExamples, config: RunConfig, vocabulary, pp_config: pp.PreprocessingConfig,
+) -> control_lib.ControlResult:
+    """The no-transfer control, on the same rows and plan as the transferred model."""
+    kind = control_lib.choose_kind(config.control, cut_model.count_params(), _images_bytes(training_data.ids, pp_config))
+    front = control_lib.pixel_front((*pp_config.image_size, pp_config.channels)) if kind == control_lib.CONTROL_PIXELS else None
+    values, why = raw_features(raw, config, vocabulary, pp_config, front, training_data.ids)
+    if values is None:
+        return control_lib.ControlResult(kind, float("nan"), 0.0, 0, f"no control: {why}")
+    if kind == control_lib.CONTROL_PIXELS:
+        return control_lib.pixel_control(values, training_data.labels, num_classes, plan, front, config.head, config.train.seed)
+    return control_lib.scratch_control(
+        values, training_data.labels, num_classes, plan, cut_model, config.train.batch_size, config.train.seed
+    )
+
+
+def _gate(decision: strategy_lib.StrategyDecision, result: control_lib.ControlResult, margin: float) -> bool:
+    """Whether the control replaces the transferred model; the decision's reasons say why."""
+    decision.control = result.to_dict()
+    transfer, control = decision.transfer_accuracy, result.accuracy
+    if not (math.isfinite(transfer) and math.isfinite(control)):
+        decision.reasons.append(f"The no-transfer control could not be compared ({result.reason}).")
+        return False
+    if transfer < control + margin:
+        decision.negative_transfer = True
+        decision.exported = strategy_lib.EXPORTED_CONTROL
+        lead = f"beat the transferred model by {100 * (control - transfer):.1f} points" if control > transfer else (
+            f"came within the {100 * margin:.1f}-point control_margin of the transferred model")
+        decision.reasons.append(
+            f"Negative transfer: the control ({result.reason}) {lead} on {decision.validation} ({control:.3f} vs "
+            f"{transfer:.3f}), so the control is the exported model. Try another base, a lower cut_layer, or more labels."
+        )
+        return True
+    decision.reasons.append(
+        f"The transferred model ({transfer:.3f}) beat the no-transfer control ({result.reason}: {control:.3f}) on "
+        f"{decision.validation}."
+    )
+    return False
+
+
+# --------------------------------------------------------------------------------------- the run
+
+
+def _prior(config: RunConfig, training_data: TrainingData, score: selection.CutScore, num_classes: int,
+           cut_model: keras.Model, fine_tunable: bool) -> strategy_lib.StrategyDecision:
+    return strategy_lib.requested_strategy(
+        config.strategy, config.unfreeze,
+        strategy_lib.examples_per_class(training_data.train_labels, num_classes),
+        score.logme, len(head_lib.base_layers(cut_model)), fine_tunable, config.strategy_thresholds,
+    )
+
+
+def _head_only(decision: strategy_lib.StrategyDecision, why: str) -> None:
+    decision.strategy, decision.unfreeze = strategy_lib.STRATEGY_FEATURE_EXTRACTION, None
+    decision.reasons.append(why)
+
+
+def _fine_tune_step(
+    decision: strategy_lib.StrategyDecision, model: keras.Model, cut_model: keras.Model,
+    training_data: TrainingData, best: selection.CutScore, num_classes: int, plan: validation.ValidationPlan,
+    raw: Optional[RawExamples], config: RunConfig, vocabulary, pp_config, run_dir: str, histories: Dict[str, object],
+) -> keras.Model:
+    """Fine-tunes when the decision asks for it and it can be done (and, for 'auto', when it pays)."""
+    explicit = config.strategy == strategy_lib.STRATEGY_FINE_TUNE
+    if raw is None:
+        _head_only(decision, "Fine-tuning needs the raw examples, which this run was not given; only the head was trained.")
+        return model
+    if config.train.fine_tune_epochs < 1:
+        _head_only(decision, "fine_tune_epochs=0: only the head was trained.")
+        return model
+    validated = plan.kind in (validation.PLAN_HOLDOUT, validation.PLAN_GIVEN)
+    if not validated and not explicit:
+        _head_only(decision, f"Fine-tuning was not tried: with {plan.describe()} it could not be validated.")
+        return model
+    rows = plan.folds[0] if validated else (np.arange(len(training_data.labels)), None)
+    tuned, tuned_accuracy, head_accuracy, tuned_history = fine_tune_rows(
+        cut_model, training_data, best, num_classes, rows, raw, config, vocabulary, pp_config, decision.unfreeze, run_dir,
+    )
+    if explicit or tuned_accuracy > head_accuracy:
+        histories.update(tuned_history)
+        if validated:
+            decision.transfer_accuracy = tuned_accuracy
+            decision.reasons.append(f"Fine-tuning reached {tuned_accuracy:.3f} on the validation rows, the head {head_accuracy:.3f}.")
+        return tuned
+    _head_only(decision, f"Fine-tuning did not pay: {tuned_accuracy:.3f} on the validation rows against the head's {head_accuracy:.3f}.")
+    return model
 
 
 def fit_and_export(
     extractor: keras.Model,
     pp_config: pp.PreprocessingConfig,
     vocabulary: labels_lib.LabelVocabulary,
-    bottlenecks: Bottlenecks,
+    training_data: TrainingData,
     raw: Optional[RawExamples],
     config: RunConfig,
     run_dir: str,
     serving_model_dir: str,
 ) -> strategy_lib.StrategyDecision:
-    """Decides the strategy, trains the head (and fine-tunes), writes model_run and the export.
+    """Selects, trains, gates and exports (see the module docstring); returns the decision.
 
-    Writes `strategy.json`, `history.json`, `training_curves.png` and TensorBoard logs under
-    `run_dir`; the serving SavedModel and `model.keras` under `serving_model_dir`. Without raw
-    examples the run cannot fine-tune, and 'auto' says so in its reasons.
+    Writes `strategy.json` (the decision, the candidates table, the control), `history.json`,
+    `training_curves.png` and TensorBoard logs under `run_dir`; the serving SavedModel and
+    `model.keras` under `serving_model_dir`.
     """
     num_classes = labels_lib.check_num_classes(config.num_classes, vocabulary)
-    can_fine_tune = base_model.is_fine_tunable(extractor) and raw is not None
-    decision = decide(config, bottlenecks, num_classes, extractor, can_fine_tune)
-    storage.write_text(os.path.join(run_dir, strategy_lib.STRATEGY_FILE), decision.to_json())
-
-    train = config.train
-    weights = head_lib.class_weights(bottlenecks.y_train, num_classes) if train.class_weight else None
-    backup_dir = config.backup_dir or os.path.join(run_dir, training.BACKUP_DIR)
-    fit_args = dict(
-        config=train, run_dir=run_dir, label_smoothing=config.head.label_smoothing,
-        class_weight=weights, backup_dir=backup_dir,
-    )
-    distribution = training.distribution_strategy()
-    eval_ds = (
-        data.array_dataset(*bottlenecks.eval, train.batch_size, shuffle=False, seed=None)
-        if bottlenecks.eval is not None else None
-    )
-    with distribution.scope():
-        head = head_lib.build_head(bottlenecks.feature_dim, num_classes, config.head, train.seed)
-        histories = {
-            training.PHASE_HEAD: training.train_head(
-                head,
-                data.array_dataset(bottlenecks.x_train, bottlenecks.y_train, train.batch_size, shuffle=True, seed=train.seed),
-                eval_ds,
-                **fit_args,
-            )
-        }
-        full_model = head_lib.build_full_model(extractor, head)
-    if decision.fine_tune and train.fine_tune_epochs > 0:
-        scan, _, eval_images = image_datasets(raw, config, vocabulary, pp_config)
-        augmented = data.raw_image_dataset(
-            raw.train_files, config.image_feature, config.label_feature, vocabulary, pp_config,
-            train.batch_size, shuffle=True, seed=train.seed,
-            augmentation=augmentation_lib.build_augmentation(config.augmentation, train.seed),
-            max_image_pixels=config.max_image_pixels, scan=scan,
+    seed = config.train.seed
+    plan = validation.make_plan(training_data.train_labels, seed, training_data.validation_labels)
+    forced = cuts.cut_names(extractor)[0] if len(training_data.features) == 1 else None
+    scores = selection.score_cuts(training_data.features, training_data.labels, num_classes, plan, seed, only=forced)
+    best = selection.chosen(scores)
+    cut_model = cuts.cut_extractor(extractor, best.cut)
+    decision = _prior(config, training_data, best, num_classes, cut_model, base_model.is_fine_tunable(extractor))
+    decision.cut_layer, decision.validation = best.cut, plan.describe()
+    decision.candidates = [score.to_dict() for score in scores]
+    decision.reasons.insert(0, _cut_reason(scores, best, forced))
+    features = training_data.features[best.cut]
+    head, decision.transfer_accuracy, histories = fit_head(features, training_data.labels, num_classes, best, plan, config, run_dir)
+    model = head_lib.build_full_model(cut_model, head)
+    if decision.fine_tune:
+        model = _fine_tune_step(
+            decision, model, cut_model, training_data, best, num_classes, plan, raw, config, vocabulary, pp_config,
+            run_dir, histories,
         )
-        with distribution.scope():
-            histories[training.PHASE_FINE_TUNE] = training.fine_tune(
-                full_model, augmented, eval_images, unfreeze_spec=decision.unfreeze, **fit_args
-            )
-    elif decision.fine_tune:
-        logging.warning("Strategy chose fine-tuning but fine_tune_epochs=0; only the head was trained.")
+    if raw is not None and config.control.kind != control_lib.CONTROL_NONE:
+        result = run_control(cut_model, training_data, num_classes, plan, raw, config, vocabulary, pp_config)
+        if _gate(decision, result, config.control.margin):
+            model = result.model
     training.write_history(histories, run_dir)
-
-    export.export_serving_model(full_model, pp_config, vocabulary.names, serving_model_dir, config.image_feature)
-    export.save_keras_model(full_model, os.path.join(serving_model_dir, export.KERAS_MODEL_FILE))
+    storage.write_text(os.path.join(run_dir, strategy_lib.STRATEGY_FILE), decision.to_json())
+    logging.info("Training decision: %s", decision.to_json())
+    export.export_serving_model(model, pp_config, vocabulary.names, serving_model_dir, config.image_feature)
+    export.save_keras_model(model, os.path.join(serving_model_dir, export.KERAS_MODEL_FILE))
     return decision
+
+
+def _cut_reason(scores, best: selection.CutScore, forced: Optional[str]) -> str:
+    if forced is not None:
+        return f"The extractor computed one cut, {best.cut!r}; it was used as given."
+    return (
+        f"Cut {best.cut!r} scored best of {len(scores)} candidates on the training data (probe accuracy "
+        f"{best.probe_accuracy:.3f}, k-NN {best.knn_accuracy:.3f})."
+    )

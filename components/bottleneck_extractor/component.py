@@ -14,6 +14,7 @@ from tfx_transfer.components.bottleneck_extractor import executor
 from tfx_transfer.components.bottleneck_extractor.extraction import ExtractionConfig
 from tfx_transfer.trainer import base_model as bm
 from tfx_transfer.trainer import base_source
+from tfx_transfer.trainer.base_source import CUT_AUTO
 from tfx_transfer.trainer import preprocessing as pp
 from tfx_transfer.trainer.version import plugin_version
 
@@ -38,8 +39,11 @@ class BottleneckExtractor(base_beam_component.BaseBeamComponent):
       weights: for `keras_application`: 'imagenet', None (random), or a local/gs:// weights file.
       weights_sha256: the sha256 a weights file must have; verified before it is used.
       model_uri: a `.keras`/`.h5` model file or a SavedModel / TF Hub directory (local or gs://).
-      cut_layer: the layer whose output is the bottleneck (`.keras`/`.h5` and upstream models);
-        None uses the whole model.
+      cut_layer: where to cut the base: 'auto' (the default: a candidate set, the layer feeding
+        the classifier and the ends of the deepest stages, all computed in one pass, from which
+        FineTuner picks the one that scores best on the training data), a layer name, a list of
+        layer names, or None (only the layer feeding the classifier, or the model's output when
+        it has no classifier; never the classifier's output).
       image_size: an int or (height, width); None takes the model's own input size (the
         application's default size for `keras_application`).
       pooling: 'avg', 'max' or None (flatten) for a cut with spatial dimensions.
@@ -53,7 +57,8 @@ class BottleneckExtractor(base_beam_component.BaseBeamComponent):
       allow_unsafe_model: load model files whose Lambda layers run stored Python code.
 
     Outputs:
-      bottlenecks: Examples with the same splits: a `bottleneck` float list, the label, the id.
+      bottlenecks: Examples with the same splits: a `bottleneck/<cut>` float list per cut, the
+        label, the id.
       feature_extractor: Model: the cut, pooled base and its `feature_extractor.json`.
       rejected: Examples: every example not processed, with a `reason`.
     """
@@ -69,7 +74,7 @@ class BottleneckExtractor(base_beam_component.BaseBeamComponent):
         weights: Optional[str] = base_source.WEIGHTS_IMAGENET,
         weights_sha256: Optional[str] = None,
         model_uri: Optional[str] = None,
-        cut_layer: Optional[str] = None,
+        cut_layer: Optional[Union[str, Sequence[str]]] = CUT_AUTO,
         image_size: Optional[Union[int, Sequence[int]]] = None,
         pooling: Optional[str] = "avg",
         preprocessing: Optional[str] = None,

@@ -120,7 +120,7 @@ class _ValidateExamplesFn(beam.DoFn):
 
 
 class _LoadedExtractor:
-    """The feature extractor behind one traced graph: image bytes -> preprocessing -> features."""
+    """The feature extractor behind one traced graph: image bytes -> preprocessing -> {cut: features}."""
 
     def __init__(self, model, preprocessing: pp.PreprocessingConfig):
         self.model = model
@@ -129,14 +129,15 @@ class _LoadedExtractor:
             input_signature=[tf.TensorSpec([None], tf.string)],
         )
 
-    def __call__(self, image_bytes: Sequence[bytes]) -> List[Optional[np.ndarray]]:
-        """Features per image; None for an image that passed the header check but won't decode."""
+    def __call__(self, image_bytes: Sequence[bytes]) -> List[Optional[Dict[str, np.ndarray]]]:
+        """Features per image and cut; None for an image that passed the header check but won't decode."""
         try:
-            return list(self._call(tf.constant(list(image_bytes))).numpy())
+            outputs = {cut: values.numpy() for cut, values in self._call(tf.constant(list(image_bytes))).items()}
         except (tf.errors.InvalidArgumentError, tf.errors.UnknownError):
             if len(image_bytes) == 1:
                 return [None]
             return [features for image in image_bytes for features in self([image])]
+        return [{cut: values[i] for cut, values in outputs.items()} for i in range(len(image_bytes))]
 
 
 class BottleneckModelHandler(ModelHandler[bytes, PredictionResult, _LoadedExtractor]):
@@ -171,7 +172,7 @@ class BottleneckModelHandler(ModelHandler[bytes, PredictionResult, _LoadedExtrac
 
 
 class _ToBottleneckExampleFn(beam.DoFn):
-    """Builds the bottleneck example (vector, label, id); undecodable images are rejected."""
+    """Builds the bottleneck example (a vector per cut, label, id); undecodable images are rejected."""
 
     def __init__(self, config: ExtractionConfig, split: str):
         self._carried = (config.label_feature, config.id_feature)
@@ -188,9 +189,10 @@ class _ToBottleneckExampleFn(beam.DoFn):
         for name in self._carried:
             if name and name in example.features.feature:
                 bottleneck.features.feature[name].CopyFrom(example.features.feature[name])
-        bottleneck.features.feature[pp.BOTTLENECK_FEATURE].float_list.value.extend(
-            np.asarray(result.inference, dtype=np.float32).ravel().tolist()
-        )
+        for cut, values in result.inference.items():
+            bottleneck.features.feature[pp.bottleneck_feature(cut)].float_list.value.extend(
+                np.asarray(values, dtype=np.float32).ravel().tolist()
+            )
         self._out.inc()
         yield bottleneck.SerializeToString()
 

@@ -177,12 +177,40 @@ def history_section(history: Mapping[str, Any]) -> str:
     return "<h3>Last epoch of each phase</h3>" + markup.table(["phase", "epochs"] + names, table)
 
 
+_CANDIDATE_COLUMNS = ("cut", "dim", "probe_accuracy", "knn_accuracy", "logme", "C", "seconds", "chosen")
+_TABLED = ("reasons", "candidates", "control")
+_CHOSEN_CELL = '<td><span class="ok">chosen</span></td>'
+
+
+def _candidates_table(candidates: Any) -> str:
+    """The measured cut candidates, one row each, the chosen one marked."""
+    if not isinstance(candidates, list) or not all(isinstance(c, Mapping) for c in candidates) or not candidates:
+        return ""
+    rows = []
+    for candidate in candidates:
+        cells = []
+        for column in _CANDIDATE_COLUMNS:
+            value = candidate.get(column)
+            if column == "chosen":
+                cells.append(_CHOSEN_CELL if value else "<td></td>")
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                cells.append(markup.num_cell(float(value)))
+            else:
+                cells.append(f"<td>{markup.esc('' if value is None else value)}</td>")
+        rows.append(cells)
+    return "<h3>Cut candidates (scored on the training data)</h3>" + markup.table(list(_CANDIDATE_COLUMNS), rows)
+
+
 def strategy_section(strategy: Any) -> str:
     if not isinstance(strategy, Mapping):
         return markup.value_html(strategy)
-    order = ["strategy", "unfreeze", "examples_per_class", "logme"]
-    keys = [k for k in order if k in strategy] + sorted(k for k in strategy if k not in order and k != "reasons")
+    order = ["strategy", "exported", "negative_transfer", "cut_layer", "transfer_accuracy", "validation", "unfreeze",
+             "examples_per_class", "logme"]
+    keys = [k for k in order if k in strategy] + sorted(k for k in strategy if k not in order and k not in _TABLED)
     parts = [markup.key_value_table((k, strategy[k]) for k in keys)]
+    parts.append(_candidates_table(strategy.get("candidates")))
+    if isinstance(strategy.get("control"), Mapping):
+        parts.append("<h3>No-transfer control</h3>" + markup.key_value_table(strategy["control"].items()))
     reasons = strategy.get("reasons")
     if reasons:
         parts.append("<h3>Reasons</h3>" + markup.value_html(reasons if isinstance(reasons, list) else [reasons]))

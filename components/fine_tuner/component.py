@@ -43,12 +43,16 @@ def _check_against_extractor(feature_extractor: types.BaseChannel, run: RunConfi
 class FineTuner(base_component.BaseComponent):
     """Trains a classifier head on `bottlenecks`, optionally fine-tunes the top of the base.
 
-    Phase 1 trains a Dense head on the cached bottleneck features (seconds, no GPU needed).
-    Phase 2 (`strategy='fine_tune'`, or `'auto'` when it decides so) rebuilds base + head from
-    `feature_extractor`, unfreezes `unfreeze` with BatchNorm kept in inference mode, and trains
-    on the raw `examples` at `fine_tune_learning_rate`, with `augmentation` on training batches
-    only. The settings are one `trainer.run_config.RunConfig`, the object the standard Trainer's
-    `run_fn` reads from `custom_config`.
+    Everything it selects is measured on the training data only (see `trainer.transfer`): it
+    scores every cut the extractor computed and takes the best; fits the head (by default a
+    cross-validated logistic-regression probe, trained to convergence at any data size; a Keras
+    MLP with `head_units`); for large data sets under `strategy='auto'` tries fine-tuning the
+    top of the base on the raw `examples` (BatchNorm kept in inference mode, `augmentation` on
+    training batches only) and keeps it when it wins on the validation rows; and trains a
+    no-transfer control on the same rows, which replaces the transferred model when it beats
+    it ("negative transfer", said in `strategy.json`). The settings are one
+    `trainer.run_config.RunConfig`, the object the standard Trainer's `run_fn` reads from
+    `custom_config`.
 
     Args:
       bottlenecks: the BottleneckExtractor's `bottlenecks`.
@@ -61,12 +65,12 @@ class FineTuner(base_component.BaseComponent):
       image_feature: the encoded image feature of `examples`.
       label_vocabulary: the Transform vocabulary file name of the labels (default: label_feature).
       num_classes: when set, checked against the label vocabulary.
-      head_units: sizes of the head's hidden Dense layers; () is a linear head.
+      head_units: sizes of the head's hidden Dense layers; () is the default probe head.
       dropout: dropout rate before each Dense layer of the head, in [0, 1).
       l2: L2 regularisation of the head's kernels, >= 0.
       label_smoothing: label smoothing of the loss, in [0, 1).
       class_weight: 'balanced' weighs classes by n / (C * count), or None.
-      epochs: the most epochs of phase 1 (early stopping may end it sooner).
+      epochs: the most epochs of a Keras MLP head (at least enough for 500 steps).
       learning_rate: Adam's learning rate in phase 1.
       fine_tune_epochs: the most epochs of phase 2.
       fine_tune_learning_rate: Adam's learning rate in phase 2, typically 10-100x smaller.
@@ -78,8 +82,18 @@ class FineTuner(base_component.BaseComponent):
       batch_size: training batch size.
       seed: seed of initialisers, dropout, shuffles and augmentation.
       patience: epochs without a better validation loss before early stopping.
-      train_split: the split trained on.
-      eval_split: the split early stopping watches.
+      train_split: the split trained on; validation rows are carved from it (or cross-validated).
+      validation_split: the data's own validation split, used for every selection instead of
+        carved rows; None uses a split named validation/val/valid/dev when there is one. The
+        Evaluator's split (eval/test) is never read.
+      control: the no-transfer control: 'auto' (the architecture from scratch for bases of at
+        most `control_max_params` parameters, else a logistic regression on pixels),
+        'scratch', 'pixels', or 'none' (no control, no negative-transfer gate).
+      control_max_params: the largest base (in parameters) that control='auto' trains from
+        scratch; larger bases get the pixel control.
+      control_margin: how much the transferred model must beat the control by, in validation
+        accuracy, to stay the exported model; otherwise the control is exported. 0.0: a tie
+        keeps the transferred model.
 
     Outputs:
       model: a Format-Serving SavedModel with `serving_default` (serialized tf.Example) and
@@ -118,7 +132,10 @@ class FineTuner(base_component.BaseComponent):
         seed: int = 0,
         patience: int = 5,
         train_split: str = "train",
-        eval_split: str = "eval",
+        validation_split: Optional[str] = None,
+        control: str = "auto",
+        control_max_params: int = 2_000_000,
+        control_margin: float = 0.0,
     ):
         run = RunConfig.from_dict(
             {
@@ -130,6 +147,7 @@ class FineTuner(base_component.BaseComponent):
                 },
                 "augmentation": dict(augmentation or {}),
                 "strategy_thresholds": dict(strategy_thresholds or {}),
+                "control": {"kind": control, "max_params": control_max_params, "margin": control_margin},
                 "strategy": strategy, "unfreeze": unfreeze, "image_feature": image_feature,
                 "label_feature": label_feature, "num_classes": num_classes,
                 "label_vocabulary_name": label_vocabulary or label_feature,
@@ -143,7 +161,7 @@ class FineTuner(base_component.BaseComponent):
             )
         # Checks this machine could not run; the executor runs them.
         self.skipped_checks: List[str] = _check_against_extractor(feature_extractor, run)
-        self.config = config_lib.FineTunerConfig(run, train_split, eval_split)
+        self.config = config_lib.FineTunerConfig(run, train_split, validation_split)
         super().__init__(
             spec=specs.FineTunerSpec(
                 bottlenecks=bottlenecks,

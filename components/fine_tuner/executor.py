@@ -34,7 +34,7 @@ def _split_pattern(examples: types.Artifact, split: str, role: str) -> str:
     if split not in splits:
         raise EmptySplitError(
             f"The {role} examples at {examples.uri} have no split {split!r}; their splits are "
-            f"{splits}. Set train_split/eval_split to one of them."
+            f"{splits}. Set train_split/validation_split to one of them."
         )
     return io_utils.all_files_pattern(artifact_utils.get_split_uri([examples], split))
 
@@ -50,15 +50,23 @@ def _check_not_empty(pattern: str, split: str) -> None:
 
 
 def _load_split(
-    pattern: str, split: str, run: RunConfig, vocabulary: labels_lib.LabelVocabulary, feature_dim: int
-) -> Tuple[np.ndarray, np.ndarray]:
-    features, labels = records.load_bottlenecks(pattern, run.label_feature, vocabulary, feature_dim)
-    if len(labels) == 0:
+    pattern: str, split: str, run: RunConfig, vocabulary: labels_lib.LabelVocabulary, dims: Dict[str, int]
+) -> Tuple[Dict[str, np.ndarray], records.ScanResult]:
+    features, scan = records.load_bottlenecks(pattern, run.label_feature, vocabulary, dims)
+    if len(scan.labels) == 0:
         raise EmptySplitError(
             f"The {split!r} split has no usable bottleneck examples ({pattern}); check the "
             "BottleneckExtractor's rejected output and the label_feature name."
         )
-    return features, labels
+    return features, scan
+
+
+def _training_data(parts: List[Tuple[Dict[str, np.ndarray], records.ScanResult]]) -> transfer.TrainingData:
+    """The training rows, then (when the data has its own) the validation rows."""
+    features = {cut: np.concatenate([part[0][cut] for part in parts]) for cut in parts[0][0]}
+    labels = np.concatenate([part[1].labels for part in parts])
+    ids = np.concatenate([part[1].ids for part in parts])
+    return transfer.TrainingData(features, labels, ids, validation_rows=len(parts[1][1].labels) if len(parts) > 1 else 0)
 
 
 def _vocabulary(run: RunConfig, patterns: List[str], transform_graph: Optional[types.Artifact]) -> labels_lib.LabelVocabulary:
@@ -94,7 +102,7 @@ class Executor(base_executor.BaseExecutor):
         raw_examples = _single_or_none(input_dict.get(specs.EXAMPLES_KEY))
         model = artifact_utils.get_single_instance(output_dict[specs.MODEL_KEY])
         run_dir = artifact_utils.get_single_uri(output_dict[specs.MODEL_RUN_KEY])
-        splits = (config.train_split, config.eval_split)
+        splits = config.splits(artifact_utils.decode_split_names(bottlenecks.split_names))
         patterns = [_split_pattern(bottlenecks, split, "bottleneck") for split in splits]
         for pattern, split in zip(patterns, splits):
             _check_not_empty(pattern, split)
@@ -110,16 +118,15 @@ class Executor(base_executor.BaseExecutor):
             strategy_lib.check_strategy(run.strategy, info.fine_tunable)
             vocabulary = _vocabulary(run, patterns, _single_or_none(input_dict.get(specs.TRANSFORM_GRAPH_KEY)))
             labels_lib.check_trainable_vocabulary(vocabulary)
-            train, evaluation = (
-                _load_split(pattern, split, run, vocabulary, info.feature_dim) for pattern, split in zip(patterns, splits)
+            training_data = _training_data(
+                [_load_split(pattern, split, run, vocabulary, info.feature_dims) for pattern, split in zip(patterns, splits)]
             )
-            features = transfer.Bottlenecks(*train, eval=evaluation)
             logging.info(
-                "FineTuner: %d training and %d eval bottlenecks, %d classes",
-                len(features.y_train), len(evaluation[1]), vocabulary.num_classes,
+                "FineTuner: %d bottlenecks of splits %s (the Evaluator's are not read), %d cuts, %d classes",
+                len(training_data.labels), list(splits), len(info.cuts), vocabulary.num_classes,
             )
             decision = transfer.fit_and_export(
-                extractor, info.preprocessing, vocabulary, features, raw, run, run_dir,
+                extractor, info.preprocessing, vocabulary, training_data, raw, run, run_dir,
                 path_utils.serving_model_dir(model.uri),
             )
         storage.write_text(os.path.join(run_dir, specs.LABELS_FILE), "\n".join(vocabulary.names) + "\n")

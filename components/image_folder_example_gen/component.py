@@ -75,3 +75,5 @@ class ImageFolderExampleGen(component.FileBasedExampleGen):
         # What the build-time scan found (layout, classes, split folders); classes are empty
         # when the folder could not be read here.
         self.image_folder = folder
+        # The output splits: the split folders, or the split_ratios' names.
+        self.output_splits = tuple(folder.splits) or tuple(split_ratios or layout_lib.DEFAULT_SPLIT_RATIOS)

@@ -35,7 +35,7 @@ def test_run_from_a_config_file(tmp_path, image_folder, tiny_cnn_path, monkeypat
     summary = json.load(open(tmp_path / "root" / "summary.json"))
     assert summary["blessed"] is True and summary["pushed"] is True
     assert summary["data"]["bottleneck_counts"]["train"]["examples_out"] == 24
-    assert summary["data"]["feature_dim"] == 196
+    assert summary["data"]["feature_dims"] == {"flatten_1": 196}
     assert summary["components"]["BottleneckExtractor"]["cache_hit"] is False
     assert os.path.getsize(tmp_path / "root" / "report.html") > 10_000
     assert os.path.isdir(tmp_path / "root" / "serving")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tfx_transfer.trainer import base_model
+from tfx_transfer.trainer import base_model, cuts
 from tfx_transfer.trainer import base_source as bs
 
 
@@ -13,5 +13,6 @@ def tiny_source(tiny_cnn_path) -> bs.BaseModelSource:
 
 @pytest.fixture
 def tiny_extractor(tiny_source):
-    """A fresh (extractor, preprocessing config) per test: tests unfreeze and train it."""
-    return base_model.build_feature_extractor(tiny_source)
+    """A fresh one-cut (extractor, preprocessing config) per test: tests unfreeze and train it."""
+    extractor, config = base_model.build_feature_extractor(tiny_source)
+    return cuts.cut_extractor(extractor, "flatten_1"), config

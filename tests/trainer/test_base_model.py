@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from testdata import build_tiny_cnn
 from tfx_transfer.trainer import base_model as bm
+from tfx_transfer.trainer import cuts
 from tfx_transfer.trainer import weights_hash
 from tfx_transfer.trainer import feature_extractor as fe
 from tfx_transfer.trainer import base_source as bs
@@ -30,15 +31,17 @@ def test_saved_model_is_used_whole_for_feature_extraction(tmp_path, saved_model_
     source = bs.BaseModelSource(model_uri=saved_model_dir, image_size=(16, 16), preprocessing="unit")
     model, config = bm.build_feature_extractor(source)
     assert config.image_size == (16, 16) and config.mode == "unit"
-    features = model(tf.zeros((2, 16, 16, 3)))
+    (cut,) = cuts.cut_names(model)
+    features = model(tf.zeros((2, 16, 16, 3)))[cut]
     assert tuple(features.shape) == (2, 5)
+    assert bm.feature_dims(model, config) == {cut: 5} and not bm.is_fine_tunable(model)
 
-    info = fe.FeatureExtractorInfo(config, 5, False, source.describe(), None, {"pooling": "avg"})
+    info = fe.FeatureExtractorInfo(config, ((cut, 5),), False, source.describe(), {"pooling": "avg"})
     fe.save_feature_extractor(model, info, str(tmp_path / "fx"), bm.saved_model_source_path(source))
     reloaded, reloaded_info = fe.load_feature_extractor(str(tmp_path / "fx"))
     assert not reloaded_info.fine_tunable
     images = tf.random.uniform((3, 16, 16, 3))
-    np.testing.assert_allclose(reloaded(images), model(images), atol=1e-6)
+    np.testing.assert_allclose(reloaded(images)[cut], model(images)[cut], atol=1e-6)
 
 
 def test_saved_model_cannot_be_cut(saved_model_dir):
@@ -63,14 +66,17 @@ def test_model_artifact_dir_prefers_a_keras_file(tmp_path, saved_model_dir):
 
 
 def test_keras_file_round_trip_keeps_weights(tmp_path, tiny_cnn_path):
-    source = bs.BaseModelSource(model_uri=tiny_cnn_path, cut_layer="flatten_1")
+    source = bs.BaseModelSource(model_uri=tiny_cnn_path, cut_layer=["flatten_1", "pool"])
     model, config = bm.build_feature_extractor(source)
-    info = fe.FeatureExtractorInfo(config, 196, True, source.describe(), "flatten_1", {})
+    dims = bm.feature_dims(model, config)
+    assert dims == {"flatten_1": 196, "pool": 4}  # pool is globally averaged
+    info = fe.FeatureExtractorInfo(config, tuple(dims.items()), True, source.describe(), {})
     fe.save_feature_extractor(model, info, str(tmp_path / "fx"))
     reloaded, reloaded_info = fe.load_feature_extractor(str(tmp_path / "fx"))
-    assert reloaded_info == info
+    assert reloaded_info == info and reloaded_info.default_cut == "flatten_1"
     images = tf.random.uniform((2, 32, 32, 3), maxval=255)
-    np.testing.assert_allclose(reloaded(images), model(images), atol=1e-6)
+    for cut in dims:
+        np.testing.assert_allclose(reloaded(images)[cut], model(images)[cut], atol=1e-6)
 
 
 def test_application_preprocessing_families():

@@ -43,16 +43,29 @@ def test_label_kind_without_the_label_feature_names_it(tmp_path):
         records.label_kind(pattern, "species")
 
 
+DIMS = {testdata.CUT: 4}
+
+
 def test_load_bottlenecks_maps_bytes_labels_in_file_order(tmp_path):
-    features, labels = records.load_bottlenecks(_write(tmp_path, _bottlenecks(5)), "label", VOCAB, 4)
-    assert features.dtype == np.float32 and labels.dtype == np.int64
-    np.testing.assert_array_equal(features[:, 0], [0, 1, 2, 3, 4])
-    np.testing.assert_array_equal(labels, [0, 1, 0, 1, 0])
+    features, scan = records.load_bottlenecks(_write(tmp_path, _bottlenecks(5)), "label", VOCAB, DIMS)
+    assert list(features) == [testdata.CUT]
+    values = features[testdata.CUT]
+    assert values.dtype == np.float32 and scan.labels.dtype == np.int64
+    np.testing.assert_array_equal(values[:, 0], [0, 1, 2, 3, 4])
+    np.testing.assert_array_equal(scan.labels, [0, 1, 0, 1, 0])
+    assert list(scan.ids) == [f"id{i}" for i in range(5)]
+
+
+def test_load_bottlenecks_reads_every_cut(tmp_path):
+    examples = [testdata.bottleneck_example({"a": [i, i], "b": [10 * i]}, "cat") for i in range(3)]
+    features, scan = records.load_bottlenecks(_write(tmp_path, examples), "label", VOCAB, {"a": 2, "b": 1})
+    np.testing.assert_array_equal(features["b"][:, 0], [0, 10, 20])
+    assert features["a"].shape == (3, 2) and list(scan.ids) == ["", "", ""]
 
 
 def test_load_bottlenecks_takes_int64_labels_as_indices(tmp_path):
-    _, labels = records.load_bottlenecks(_write(tmp_path, _bottlenecks(4, labels=(1, 0))), "label", VOCAB, 4)
-    np.testing.assert_array_equal(labels, [1, 0, 1, 0])
+    _, scan = records.load_bottlenecks(_write(tmp_path, _bottlenecks(4, labels=(1, 0))), "label", VOCAB, DIMS)
+    np.testing.assert_array_equal(scan.labels, [1, 0, 1, 0])
 
 
 def test_load_bottlenecks_skips_and_counts_bad_records_by_reason(tmp_path, caplog):
@@ -63,8 +76,8 @@ def test_load_bottlenecks_skips_and_counts_bad_records_by_reason(tmp_path, caplo
         testdata.bottleneck_example([1.0] * 4, 1),
     ]
     with caplog.at_level(logging.WARNING):
-        features, labels = records.load_bottlenecks(_write(tmp_path, examples), "label", VOCAB, 4)
-    assert features.shape == (4, 4) and labels.shape == (4,)
+        features, scan = records.load_bottlenecks(_write(tmp_path, examples), "label", VOCAB, DIMS)
+    assert features[testdata.CUT].shape == (4, 4) and scan.labels.shape == (4,)
     reasons = {
         records.REASON_BAD_BOTTLENECK: 1,
         pp.REASON_MISSING_LABEL: 1,
@@ -86,13 +99,6 @@ def test_seeded_shuffle_is_reproducible_and_changes_between_epochs():
     assert first == second
     assert first[0] != first[1]
     assert sorted(first[0]) == list(range(20))
-
-
-def test_load_bottlenecks_returns_numpy_and_infers_the_dimension(tmp_path):
-    pattern = _write(tmp_path, _bottlenecks(3, dim=6) + [testdata.bottleneck_example([0.0] * 6, "emu")])
-    features, labels = records.load_bottlenecks(pattern, "label", VOCAB)
-    assert features.shape == (3, 6) and features.dtype == np.float32
-    np.testing.assert_array_equal(labels, [0, 1, 0])
 
 
 def test_array_dataset_batches_in_memory_bottlenecks():

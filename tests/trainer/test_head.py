@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from tfx_transfer.trainer import base_model
+from tfx_transfer.trainer import cuts
 from tfx_transfer.trainer import head as head_lib
 from tfx_transfer.trainer.head import HeadConfig, HeadConfigError, UnfreezeError
 from tfx_transfer.trainer.labels import LabelError
@@ -103,7 +103,9 @@ def test_saved_full_model_can_be_cut_again_at_a_base_layer(tiny_extractor, tmp_p
     full = head_lib.build_full_model(extractor, head_lib.build_head(196, 3, HeadConfig(), seed=0))
     path = str(tmp_path / "model.keras")
     full.save(path)
-    cut = base_model.cut_model(keras.saving.load_model(path), "flatten_1")
+    loaded = keras.saving.load_model(path)
+    assert cuts.default_cut(loaded) == "flatten_1"  # the layer feeding the nested head
+    cut = cuts.cut_extractor(cuts.multi_cut_extractor(loaded, ["flatten_1"], "avg"), "flatten_1")
     images = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
     np.testing.assert_allclose(cut(images).numpy(), extractor(images).numpy(), atol=1e-6)
 

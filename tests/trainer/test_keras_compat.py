@@ -35,3 +35,17 @@ def test_a_set_initial_epoch_is_obeyed_by_fit_and_reset_clears_it():
     keras_compat.reset_initial_epoch(model)
     fresh = model.fit(x, y, epochs=3, verbose=0)
     assert fresh.epoch == [0, 1, 2], _fail(f"after the reset fit ran epochs {fresh.epoch}")
+
+
+def test_call_inputs_are_the_outer_tensors_for_a_nested_model_and_a_plain_layer():
+    inner_in = keras.Input((3,))
+    inner = keras.Model(inner_in, keras.layers.Dense(2)(inner_in), name="inner")
+    outer_in = keras.Input((4,))
+    hidden = keras.layers.Dense(3, name="hidden")(outer_in)
+    outer = keras.Model(outer_in, inner(hidden))
+    what = keras_compat.INBOUND_NODES
+    assert inner.input is inner_in, f"Keras changed nested models' `input`; recheck {what}"
+    called_on = keras_compat.call_inputs(outer.get_layer("inner"))
+    assert len(called_on) == 1 and called_on[0] is hidden, f"Keras internal {what} changed: got {called_on}"
+    dense_in = keras_compat.call_inputs(outer.get_layer("hidden"))
+    assert len(dense_in) == 1 and dense_in[0] is outer_in, f"Keras internal {what} changed: got {dense_in}"

@@ -50,7 +50,7 @@ def test_run_fn_fine_tunes_and_exports_serving_model_and_keras_file(tmp_path, ti
         strategy="fine_tune", unfreeze=3,
         head={"head_units": [8], "dropout": 0.1},
         train={"epochs": 3, "fine_tune_epochs": 2, "batch_size": 8, "learning_rate": 0.001, "class_weight": "balanced"},
-        augmentation={"horizontal_flip": True, "rotation": 10},
+        augmentation={"horizontal_flip": True, "rotation": 10}, control={"kind": "none"},
     )
     run_fn.run_fn(fn_args)
 
@@ -85,14 +85,19 @@ def test_run_fn_auto_strategy_with_int_labels_and_a_vocabulary_file(tmp_path, ti
     vocabulary.write_text("cat\ndog\nfox\n")
     fn_args = _fn_args(
         tmp_path, tiny_cnn_path, int_labels=True, label_vocabulary_file=str(vocabulary), num_classes=3,
-        train={"epochs": 2, "batch_size": 16},
+        train={"epochs": 2, "batch_size": 16}, control={"kind": "pixels"},
     )
     run_fn.run_fn(fn_args)
     decision = json.loads(open(os.path.join(fn_args.model_run_dir, strategy_lib.STRATEGY_FILE)).read())
     assert decision["strategy"] == "feature_extraction"  # 10 examples per class is small
     assert np.isfinite(decision["logme"])
+    # The default head is the probe: no Keras epochs. The cut is the tiny CNN's default one.
     history = json.loads(open(os.path.join(fn_args.model_run_dir, training.HISTORY_FILE)).read())
-    assert list(history) == ["head"]
+    assert history == {}
+    assert decision["cut_layer"] == "flatten_1" and [c["cut"] for c in decision["candidates"]] == ["flatten_1"]
+    assert decision["validation"] == "5-fold cross-validation on the training data"
+    assert decision["control"]["kind"] == "pixels" and 0 < decision["control"]["parameters"]
+    assert decision["exported"] == ("control" if decision["negative_transfer"] else "transfer")
     loaded = tf.saved_model.load(fn_args.serving_model_dir)
     out = loaded.signatures["serving_raw"](image_bytes=tf.constant([testdata.class_png(0, 3)]))
     assert out["class_names"].numpy()[0].decode() in LABELS

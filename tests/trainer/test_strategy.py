@@ -15,7 +15,7 @@ from tfx_transfer.trainer.strategy import StrategyError, StrategyThresholds, dec
     [
         (20, 0.8, "feature_extraction", None, "Small and similar"),
         (500, 0.8, "fine_tune", 15, "Large and similar"),
-        (20, -0.5, "feature_extraction", None, "lower cut_layer"),
+        (20, -0.5, "feature_extraction", None, "Small and different"),
         (500, -0.5, "fine_tune", 50, "Large and different"),
     ],
 )
@@ -43,10 +43,11 @@ def test_thresholds_are_configurable():
 def test_decision_json_round_trips():
     decision = decide_strategy(20, 0.8, 10, True)
     data = json.loads(decision.to_json())
-    assert data == {
+    assert {k: data[k] for k in ("strategy", "unfreeze", "examples_per_class", "logme", "reasons")} == {
         "strategy": "feature_extraction", "unfreeze": None, "examples_per_class": 20.0,
         "logme": 0.8, "reasons": decision.reasons,
     }
+    assert (data["transfer_accuracy"], data["exported"], data["negative_transfer"]) == (None, "transfer", False)
 
 
 def _synthetic_bottlenecks(per_class, num_classes=3, dim=16, seed=0):

@@ -29,7 +29,8 @@ def bottleneck_files(tmp_path):
 
 
 def _datasets(pattern, seed=0):
-    features, labels = records.load_bottlenecks(pattern, "label", VOCAB, 6)
+    features, scan = records.load_bottlenecks(pattern, "label", VOCAB, {testdata.CUT: 6})
+    features, labels = features[testdata.CUT], scan.labels
     train = data.array_dataset(features, labels, batch_size=8, shuffle=True, seed=seed)
     evaluation = data.array_dataset(features, labels, batch_size=16, shuffle=False, seed=None)
     return train, evaluation

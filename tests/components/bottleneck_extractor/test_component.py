@@ -61,7 +61,7 @@ def test_model_uri_takes_the_models_input_size(tiny_cnn_path):
     component = BottleneckExtractor(examples=_examples(), model_uri=tiny_cnn_path, cut_layer="flatten_1")
     fingerprint = json.loads(component.exec_properties[specs.FINGERPRINT_KEY])
     assert fingerprint["image_size"] == [32, 32]
-    assert fingerprint["cut_layer"] == "flatten_1"
+    assert fingerprint["cut_layer"] == ["flatten_1"]
     assert len(fingerprint["weights_sha256"]) == 64
 
 

@@ -49,7 +49,8 @@ def test_tiny_cnn_cut_at_flatten(tmp_path, tiny_cnn_path):
     assert len(train) == 10
     feature = train[0].features.feature
     # 32x32 -> conv 30x30x4 -> pool(4) 7x7x4 -> flatten 196.
-    assert len(feature["bottleneck"].float_list.value) == 196
+    assert sorted(feature) == ["bottleneck/flatten_1", "id", "label"]
+    assert len(feature["bottleneck/flatten_1"].float_list.value) == 196
     assert feature["label"].bytes_list.value[0] in (b"cat", b"dog")
     assert feature["id"].bytes_list.value[0].startswith(b"img_")
     assert len(_split_examples(outputs[specs.BOTTLENECKS_KEY], "eval")) == 4
@@ -59,14 +60,14 @@ def test_tiny_cnn_cut_at_flatten(tmp_path, tiny_cnn_path):
 
     # The saved extractor reproduces the features: same preprocessing, same weights.
     model, info = fe.load_feature_extractor(outputs[specs.FEATURE_EXTRACTOR_KEY].uri)
-    assert info.feature_dim == 196 and info.fine_tunable
+    assert info.feature_dims == {"flatten_1": 196} and info.fine_tunable
     from tfx_transfer.trainer import preprocessing as pp
 
     image = train[0].features.feature["id"].bytes_list.value[0]
     seed = int(image.decode().split("_")[1].split(".")[0])
     pixels = pp.preprocess_image_bytes(tf.constant(png_bytes(20, 24, seed=seed)), info.preprocessing)
-    expected = model(pixels[None], training=False).numpy()[0]
-    np.testing.assert_allclose(feature["bottleneck"].float_list.value, expected, atol=1e-5)
+    expected = {cut: values.numpy()[0] for cut, values in model(pixels[None], training=False).items()}
+    np.testing.assert_allclose(feature["bottleneck/flatten_1"].float_list.value, expected["flatten_1"], atol=1e-5)
 
 
 def _one_split(tmp_path, n=6):
@@ -80,7 +81,12 @@ def test_keras_application_without_weights(tmp_path):
     outputs = _run_executor(tmp_path, _one_split(tmp_path), component)
     train = _split_examples(outputs[specs.BOTTLENECKS_KEY], "train")
     assert len(train) == 6
-    assert len(train[0].features.feature["bottleneck"].float_list.value) == 1280
+    # cut_layer defaults to 'auto': one pass writes every candidate cut.
+    info = fe.load_feature_extractor_info(outputs[specs.FEATURE_EXTRACTOR_KEY].uri)
+    assert info.default_cut == "out_relu" and len(info.cuts) >= 3
+    feature = train[0].features.feature
+    assert {name: len(feature[f"bottleneck/{name}"].float_list.value) for name, _ in info.cuts} == info.feature_dims
+    assert info.feature_dims["out_relu"] == 1280
 
 
 def _mobilenet_weights(tmp_path, seed=0):
@@ -135,7 +141,7 @@ def test_base_model_channel_with_cut_layer(tmp_path, tiny_cnn_path):
     )
     outputs = _run_executor(tmp_path, _one_split(tmp_path), component, base_model_artifact=model_artifact)
     train = _split_examples(outputs[specs.BOTTLENECKS_KEY], "train")
-    assert len(train[0].features.feature["bottleneck"].float_list.value) == 4  # avg-pooled 7x7x4
+    assert len(train[0].features.feature["bottleneck/pool"].float_list.value) == 4  # avg-pooled 7x7x4
 
 
 def test_bad_data_is_counted_and_set_aside(tmp_path, tiny_cnn_path):

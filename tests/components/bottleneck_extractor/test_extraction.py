@@ -21,8 +21,8 @@ def extractor_dir(tmp_path_factory, tiny_cnn_path):
     source = bs.BaseModelSource(model_uri=tiny_cnn_path, cut_layer="flatten_1")
     model, preprocessing = bm.build_feature_extractor(source)
     info = fe.FeatureExtractorInfo(
-        preprocessing=preprocessing, feature_dim=196, fine_tunable=True, source=source.describe(),
-        cut_layer="flatten_1", fingerprint={"pooling": "avg"},
+        preprocessing=preprocessing, cuts=(("flatten_1", 196),), fine_tunable=True, source=source.describe(),
+        fingerprint={"pooling": "avg"},
     )
     fe.save_feature_extractor(model, info, directory)
     return directory
@@ -33,7 +33,7 @@ def _summary(serialized: bytes):
     feature = example.features.feature
     return (
         feature["id"].bytes_list.value[0].decode() if "id" in feature else None,
-        len(feature["bottleneck"].float_list.value) if "bottleneck" in feature else None,
+        len(feature["bottleneck/flatten_1"].float_list.value) if "bottleneck/flatten_1" in feature else None,
         feature["reason"].bytes_list.value[0].decode() if "reason" in feature else None,
     )
 

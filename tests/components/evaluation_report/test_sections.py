@@ -50,3 +50,22 @@ def test_confusion_matrix_has_a_no_prediction_column():
     assert ('<th>cat</th><td class="num">3</td><td class="num">0</td><td class="num">1</td>'
             '<td class="num">4</td><td class="num">0.7500</td>') in html
     assert '<th>total</th><td class="num">5</td><td class="num">2</td><td class="num">1</td><td class="num">8</td>' in html
+
+
+def test_strategy_shows_the_candidates_table_and_the_control():
+    strategy = {
+        "strategy": "feature_extraction", "cut_layer": "pool2", "exported": "control", "negative_transfer": True,
+        "candidates": [
+            {"cut": "dense", "dim": 64, "probe_accuracy": 0.4, "knn_accuracy": 0.35, "logme": None, "C": 1.0, "seconds": 0.2, "chosen": False},
+            {"cut": "<pool2>", "dim": 32, "probe_accuracy": 0.8, "knn_accuracy": 0.7, "logme": 0.1, "C": 0.1, "seconds": 0.1, "chosen": True},
+        ],
+        "control": {"kind": "scratch", "validation_accuracy": 0.9, "seconds": 3.0, "parameters": 1000, "reason": "from scratch"},
+        "reasons": ["Negative transfer: the control beat the transferred model by 10.0 points."],
+    }
+    page = sections.strategy_section(strategy)
+    table = page.split("Cut candidates (scored on the training data)</h3>")[1].split("</table>")[0]
+    assert table.count("<tr>") == 3  # header and two candidates
+    assert "&lt;pool2&gt;" in table and '<span class="ok">chosen</span>' in table.split("&lt;pool2&gt;")[1]
+    assert '<span class="ok">chosen</span>' not in table.split("&lt;pool2&gt;")[0]
+    assert "<h3>No-transfer control</h3>" in page and "from scratch" in page
+    assert "Negative transfer: the control beat" in page

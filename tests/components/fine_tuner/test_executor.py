@@ -75,7 +75,7 @@ def test_feature_extraction_serving_equals_head_of_bottleneck(tmp_path, extracte
     head = full.get_layer("head")
     bottlenecks = read_examples(artifact_utils.get_split_uri([extractor_outputs[specs.BOTTLENECKS_KEY]], "eval"))
     by_id = {b.features.feature["id"].bytes_list.value[0]: b for b in bottlenecks}
-    cached = np.array([by_id[e.features.feature["id"].bytes_list.value[0]].features.feature["bottleneck"].float_list.value for e in eval_examples])
+    cached = np.array([by_id[e.features.feature["id"].bytes_list.value[0]].features.feature["bottleneck/flatten_1"].float_list.value for e in eval_examples])
     expected = head(cached, training=False).numpy()
 
     np.testing.assert_allclose(by_example["probabilities"].numpy(), expected, atol=1e-5)
@@ -132,7 +132,7 @@ def test_fine_tune_trains_the_top_of_the_base(tmp_path, extracted):
     )
     outputs = _run(tmp_path, extracted, component, with_raw=True)
     history = json.load(open(os.path.join(outputs[specs.MODEL_RUN_KEY].uri, specs.HISTORY_FILE)))
-    assert list(history) == ["head", "fine_tune"]
+    assert list(history) == ["fine_tune"]  # the probe head has no epochs
     assert outputs[specs.MODEL_KEY].get_string_custom_property(specs.STRATEGY_PROPERTY) == "fine_tune"
     # The unfrozen conv layer moved away from the extractor's weights.
     extractor, _ = fe.load_feature_extractor(extractor_outputs[specs.FEATURE_EXTRACTOR_KEY].uri)
@@ -142,17 +142,21 @@ def test_fine_tune_trains_the_top_of_the_base(tmp_path, extracted):
     assert before.shape == after.shape and np.max(np.abs(after - before)) > 1e-6
 
 
-@pytest.mark.parametrize("min_examples_per_class, expected", [(100.0, "feature_extraction"), (5.0, "fine_tune")])
-def test_auto_decides_from_examples_per_class(tmp_path, extracted, min_examples_per_class, expected):
+@pytest.mark.parametrize("min_examples_per_class, phrase", [
+    (100.0, "Small and similar"),  # the 2x2 prior says head only
+    (5.0, "Fine-tuning was not tried: with 5-fold cross-validation on the training data it could not be validated."),
+])
+def test_auto_fine_tunes_only_when_it_can_be_validated(tmp_path, extracted, min_examples_per_class, phrase):
     component = _fine_tuner(
-        strategy="auto", examples=_channel(standard_artifacts.Examples), fine_tune_epochs=1,
+        strategy="auto", examples=_channel(standard_artifacts.Examples), fine_tune_epochs=1, control="none",
         strategy_thresholds={"min_examples_per_class": min_examples_per_class, "logme_threshold": -100.0},
     )
     outputs = _run(tmp_path, extracted, component, with_raw=True)
     decision = json.load(open(os.path.join(outputs[specs.MODEL_RUN_KEY].uri, specs.STRATEGY_FILE)))
-    assert decision["strategy"] == expected
-    assert decision["examples_per_class"] == 10 and len(decision["reasons"]) == 3
-    assert outputs[specs.MODEL_KEY].get_string_custom_property(specs.STRATEGY_PROPERTY) == expected
+    assert decision["strategy"] == "feature_extraction" and decision["examples_per_class"] == 10
+    assert phrase in " ".join(decision["reasons"])
+    assert decision["control"] is None
+    assert outputs[specs.MODEL_KEY].get_string_custom_property(specs.STRATEGY_PROPERTY) == "feature_extraction"
 
 
 def test_num_classes_mismatch_is_an_error(tmp_path, extracted):
@@ -160,9 +164,9 @@ def test_num_classes_mismatch_is_an_error(tmp_path, extracted):
         _run(tmp_path, extracted, _fine_tuner(num_classes=5))
 
 
-def test_missing_eval_split_names_the_splits(tmp_path, extracted):
+def test_missing_validation_split_names_the_splits(tmp_path, extracted):
     with pytest.raises(ValueError, match=r"no split 'validation'.*\['train', 'eval'\]"):
-        _run(tmp_path, extracted, _fine_tuner(eval_split="validation"))
+        _run(tmp_path, extracted, _fine_tuner(validation_split="validation"))
 
 
 def _transform_graph(tmp_path, names):

@@ -1,0 +1,83 @@
+"""The probe head, the validation plans, and the choice of the cut by measurement."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tfx_transfer.trainer import probe, selection, validation
+from tfx_transfer.trainer.head import HeadConfig
+
+
+def _blobs(per_class, num_classes=3, dim=8, seed=0, spread=3.0):
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(num_classes), per_class)
+    return rng.normal(size=(num_classes, dim))[labels] * spread + rng.normal(size=(labels.size, dim)), labels
+
+
+@pytest.mark.parametrize("per_class, kind, folds", [(1, "none", 0), (4, "cross_validation", 4), (12, "cross_validation", 5), (40, "holdout", 1)])
+def test_the_plan_follows_the_smallest_class(per_class, kind, folds):
+    _, labels = _blobs(per_class)
+    plan = validation.make_plan(labels, seed=0)
+    assert (plan.kind, len(plan.folds)) == (kind, folds)
+    for train, val in plan.folds:
+        assert set(train).isdisjoint(val) and set(np.unique(labels[train])) == {0, 1, 2}
+
+
+def test_a_given_validation_split_is_the_one_fold():
+    plan = validation.make_plan(np.array([0, 1, 0, 1]), 0, validation_labels=np.array([1, 0]))
+    (train, val), = plan.folds
+    assert plan.kind == "validation_split" and list(train) == [0, 1, 2, 3] and list(val) == [4, 5]
+
+
+@pytest.mark.parametrize("num_classes", [2, 3])
+def test_the_keras_probe_head_computes_the_probe(num_classes):
+    features, labels = _blobs(10, num_classes)
+    fit = probe.fit_probe(features, labels, 1.0, seed=0, num_classes=num_classes)
+    head = probe.probe_head(fit, num_classes, HeadConfig(), seed=0)
+    np.testing.assert_allclose(head(features.astype(np.float32)).numpy(), fit.probabilities(features), atol=1e-4)
+    assert (fit.probabilities(features).argmax(1) == labels).mean() > 0.9
+
+
+def test_a_rarely_active_feature_is_not_standardised_to_full_loudness():
+    rng = np.random.default_rng(0)
+    common = rng.normal(0.0, 2.0, size=400)
+    rare = np.zeros(400)
+    rare[:2] = 1.0  # a ReLU unit that fires twice
+    variance = probe.shrunk_variance(np.stack([common, rare], axis=1))
+    raw = np.array([common.var(), rare.var()])
+    assert variance[1] > 100 * raw[1]  # shrunk toward the mean variance: no 1/sqrt(tiny) blow-up
+    assert raw[0] > variance[0] > variance[1]
+    np.testing.assert_allclose(variance.mean(), raw.mean())
+
+
+def test_a_class_missing_from_training_is_never_predicted():
+    features, labels = _blobs(10, 3)
+    rows = labels != 1
+    fit = probe.fit_probe(features[rows], labels[rows], 1.0, seed=0, num_classes=3)
+    probabilities = fit.probabilities(features)
+    assert probabilities.shape == (30, 3) and probabilities[:, 1].max() < 1e-6
+
+
+def test_selection_prefers_the_cut_that_separates_the_classes():
+    informative, labels = _blobs(10)
+    noise = np.random.default_rng(1).normal(size=informative.shape)
+    plan = validation.make_plan(labels, seed=0)
+    scores = selection.score_cuts({"noise": noise, "good": informative}, labels, 3, plan, seed=0)
+    assert [s.cut for s in scores] == ["noise", "good"] and selection.chosen(scores).cut == "good"
+    good, bad = scores[1], scores[0]
+    assert good.probe_accuracy > bad.probe_accuracy and good.knn_accuracy > bad.knn_accuracy
+    assert good.C in probe.C_GRID and good.dim == 8
+    forced = selection.score_cuts({"noise": noise, "good": informative}, labels, 3, plan, seed=0, only="noise")
+    assert selection.chosen(forced).cut == "noise"
+    assert set(scores[0].to_dict()) == {"cut", "dim", "probe_accuracy", "knn_accuracy", "logme", "C", "seconds", "chosen"}
+
+
+def test_pooled_scores_separate_equally_accurate_predictions_by_log_loss():
+    labels = np.array([0, 1, 0, 1])
+    plan = validation.ValidationPlan("holdout", ((np.array([0, 1]), np.array([2, 3])),))
+    sure = validation.pooled_scores(plan, labels, lambda train, val: np.array([[0.9, 0.1], [0.1, 0.9]]))
+    unsure = validation.pooled_scores(plan, labels, lambda train, val: np.array([[0.6, 0.4], [0.4, 0.6]]))
+    wrong = validation.pooled_scores(plan, labels, lambda train, val: np.array([[0.4, 0.6], [0.4, 0.6]]))
+    assert sure[0] == unsure[0] == 1.0 and wrong[0] == 0.5
+    np.testing.assert_allclose([sure[1], unsure[1]], [-np.log(0.9), -np.log(0.6)])

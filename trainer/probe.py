@@ -1,0 +1,135 @@
+"""The default head: a standardised multinomial logistic regression on the cached features.
+
+It is convex, so it is trained to convergence whatever the data size (the head's budget does
+not shrink with the number of examples), and its regularisation is chosen by the validation
+plan on the training data. The fitted probe becomes an ordinary Keras head (Normalization,
+then the Dense softmax of `head.build_head`), so serving, fine-tuning and TFMA see the same
+model as before. `knn_accuracy` is the second transferability score of `selection`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from typing import Dict, Tuple
+
+import keras
+import numpy as np
+
+from tfx_transfer.trainer import head as head_lib
+from tfx_transfer.trainer import validation
+
+# Inverse regularisation strengths tried (sklearn's C); the best on the validation plan wins.
+C_GRID = (0.01, 0.1, 1.0, 10.0)
+# Each feature's variance is shrunk this far toward the mean variance before standardising:
+# plain per-feature standardisation blows up rarely-active ReLU units (a Flatten of sparse
+# maps) into features as loud as the informative ones, while a single global scale ignores
+# that pooled features come in different units; the midpoint is robust to both.
+VARIANCE_SHRINKAGE = 0.5
+_MIN_SCALE = 1e-6
+_MAX_ITER = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeFit:
+    """A fitted probe: standardisation (with shrunk variances), then logits = x_std @ coef.T + intercept."""
+
+    mean: np.ndarray
+    variance: np.ndarray
+    coef: np.ndarray  # [C, D], or [1, D] for two classes (the positive class's logit)
+    intercept: np.ndarray
+    C: float
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        standardized = (features - self.mean) / np.sqrt(self.variance)
+        logits = standardized @ self.coef.T + self.intercept
+        if self.coef.shape[0] == 1:
+            positive = 1.0 / (1.0 + np.exp(-logits[:, 0]))
+            return np.stack([1.0 - positive, positive], axis=1)
+        logits = logits - logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+
+_ABSENT_CLASS_BIAS = -1e4  # a class without training examples is never predicted
+
+
+def _full_rows(model, num_classes: int) -> Tuple[np.ndarray, np.ndarray]:
+    """coef/intercept with a row for every class index, also those absent from the labels."""
+    if len(model.classes_) == num_classes:
+        return model.coef_, model.intercept_
+    coef = np.zeros((num_classes, model.coef_.shape[1]))
+    intercept = np.full(num_classes, _ABSENT_CLASS_BIAS)
+    rows = model.coef_ if len(model.classes_) > 2 else np.vstack([-model.coef_ / 2, model.coef_ / 2])
+    bias = model.intercept_ if len(model.classes_) > 2 else np.array([-model.intercept_[0] / 2, model.intercept_[0] / 2])
+    coef[model.classes_] = rows
+    intercept[model.classes_] = bias
+    return coef, intercept
+
+
+def shrunk_variance(features: np.ndarray) -> np.ndarray:
+    """Per-feature variances shrunk by VARIANCE_SHRINKAGE toward their mean (see there)."""
+    variance = features.var(axis=0)
+    shrunk = (1.0 - VARIANCE_SHRINKAGE) * variance + VARIANCE_SHRINKAGE * variance.mean()
+    return np.maximum(shrunk, _MIN_SCALE**2)
+
+
+def fit_probe(features: np.ndarray, labels: np.ndarray, C: float, seed: int, num_classes: int) -> ProbeFit:
+    """Standardises `features` and fits the L2-regularised logistic regression at strength `C`."""
+    from sklearn.linear_model import LogisticRegression
+
+    features = np.asarray(features, dtype=np.float64)
+    mean = features.mean(axis=0)
+    variance = shrunk_variance(features)
+    model = LogisticRegression(C=C, max_iter=_MAX_ITER, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning on separable data: the fit is still usable
+        model.fit((features - mean) / np.sqrt(variance), labels)
+    if len(model.classes_) < 2:
+        raise ValueError(f"The probe needs at least two classes in its training rows; got {list(model.classes_)}.")
+    coef, intercept = _full_rows(model, num_classes)
+    return ProbeFit(mean, variance, coef, intercept, C)
+
+
+def cross_validate(
+    features: np.ndarray, labels: np.ndarray, num_classes: int, plan: validation.ValidationPlan, seed: int,
+    grid=C_GRID,
+) -> Tuple[float, float, Dict[float, float]]:
+    """(best C, its accuracy, accuracy per C) of the probe on the plan's folds.
+
+    The best C has the highest pooled validation accuracy; ties go to the lower validation
+    log-loss, then to the middle of the grid.
+    """
+    scores: Dict[float, Tuple[float, float]] = {}
+    for C in grid:
+        scores[C] = validation.pooled_scores(
+            plan, labels,
+            lambda train, val, C=C: fit_probe(features[train], labels[train], C, seed, num_classes)
+            .probabilities(features[val]),
+        )
+    best = max(grid, key=lambda C: (scores[C][0], -scores[C][1], -abs(np.log10(C))))
+    return best, scores[best][0], {C: accuracy for C, (accuracy, _) in scores.items()}
+
+
+def knn_accuracy(features: np.ndarray, labels: np.ndarray, plan: validation.ValidationPlan, k: int = 5) -> float:
+    """k-nearest-neighbour accuracy (standardised, Euclidean) on the plan's folds."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    def predict(train: np.ndarray, val: np.ndarray) -> np.ndarray:
+        mean, scale = features[train].mean(0), np.maximum(features[train].std(0), _MIN_SCALE)
+        neighbours = KNeighborsClassifier(n_neighbors=min(k, len(train)))
+        neighbours.fit((features[train] - mean) / scale, labels[train])
+        return neighbours.predict((features[val] - mean) / scale)
+
+    return validation.pooled_accuracy(plan, labels, predict)
+
+
+def probe_head(fit: ProbeFit, num_classes: int, config: head_lib.HeadConfig, seed: int) -> keras.Model:
+    """The Keras head computing exactly the probe's probabilities."""
+    head = head_lib.build_head(
+        fit.coef.shape[1], num_classes, dataclasses.replace(config, head_units=()), seed,
+        standardize=(fit.mean.astype(np.float32), fit.variance.astype(np.float32)),
+    )
+    output = head.get_layer(head_lib.OUTPUT_NAMES[0] if num_classes == 2 else head_lib.OUTPUT_NAMES[1])
+    output.set_weights([fit.coef.T.astype(np.float32), fit.intercept.astype(np.float32)])
+    return head
