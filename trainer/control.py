@@ -9,9 +9,8 @@ same rows, and scored on the same validation plan as the transferred model:
   (`ControlConfig.max_params`) and the images fit in memory;
 - `pixels`: else a standardised logistic regression on downsampled pixels, a cheap baseline.
 
-The gate (`transfer.fit_and_export`) keeps the transferred model only if it leads the control by
-at least `ControlConfig.margin` in validation accuracy; otherwise the control is exported
-instead and the run says "negative transfer" in plain words.
+Each control keeps its out-of-fold validation probabilities, so the gate (`gate`) can compare
+it with the transferred model row by row, and score the two averaged, without training again.
 """
 
 from __future__ import annotations
@@ -56,8 +55,8 @@ class ControlConfig:
       'scratch', 'pixels' or 'none' (no control and no gate).
     max_params: the largest base 'auto' trains from scratch.
     margin: how much the transferred model must beat the control by, in validation accuracy,
-      to stay the candidate; otherwise the control replaces it (0.0: a tie keeps the
-      transferred model, any control lead replaces it).
+      to stay the candidate; otherwise `gate` exports the control, or the two averaged when the
+      average reaches the control plus this margin (0.0: a tie keeps the transferred model).
     """
 
     kind: str = CONTROL_AUTO
@@ -80,6 +79,8 @@ class ControlResult:
     parameters: int
     reason: str
     model: Optional[keras.Model] = dataclasses.field(default=None, repr=False)
+    # Out-of-fold class probabilities of the training rows (NaN rows where none), see `validation.out_of_fold`.
+    validation_probabilities: Optional[np.ndarray] = dataclasses.field(default=None, repr=False)
 
     def to_dict(self) -> dict:
         return {
@@ -109,15 +110,17 @@ def pixel_control(
 ) -> ControlResult:
     """The logistic regression on downsampled pixels, as an image -> probabilities model."""
     start = time.perf_counter()
-    if plan.usable:
-        C, accuracy, _ = probe.cross_validate(pixels, labels, num_classes, plan, seed)
-    else:
-        C, accuracy = 1.0, float("nan")
+    C = probe.cross_validate(pixels, labels, num_classes, plan, seed)[0] if plan.usable else 1.0
+    probabilities = validation.out_of_fold(
+        plan, len(labels),
+        lambda train, val: probe.fit_probe(pixels[train], labels[train], C, seed, num_classes).probabilities(pixels[val]),
+    ) if plan.usable else None
     head = probe.probe_head(probe.fit_probe(pixels, labels, C, seed, num_classes), num_classes, head_config, seed)
     model = keras.Model(front.inputs, head(front.outputs[0]), name="pixel_control")
     return ControlResult(
-        CONTROL_PIXELS, accuracy, time.perf_counter() - start, model.count_params(),
-        f"a logistic regression on {PIXEL_SIZE}x{PIXEL_SIZE} pixels (C={C:g})", model,
+        CONTROL_PIXELS, validation.validated_accuracy(probabilities, labels), time.perf_counter() - start,
+        model.count_params(), f"a logistic regression on {PIXEL_SIZE}x{PIXEL_SIZE} pixels (C={C:g})", model,
+        probabilities,
     )
 
 
@@ -155,13 +158,15 @@ def scratch_control(
 ) -> ControlResult:
     """The same architecture trained from scratch on the plan's folds, then on all rows."""
     start = time.perf_counter()
-    accuracy = validation.pooled_accuracy(
-        plan, labels,
+    probabilities = validation.out_of_fold(
+        plan, len(labels),
         lambda train, val: _fit_scratch(architecture, images[train], labels[train], num_classes, batch_size, seed)
-        .predict(images[val], verbose=0).argmax(1),
-    ) if plan.usable else float("nan")
+        .predict(images[val], verbose=0),
+    ) if plan.usable else None
     model = _fit_scratch(architecture, images, labels, num_classes, batch_size, seed)
     return ControlResult(
-        CONTROL_SCRATCH, accuracy, time.perf_counter() - start, model.count_params(),
+        CONTROL_SCRATCH, validation.validated_accuracy(probabilities, labels), time.perf_counter() - start,
+        model.count_params(),
         f"the same architecture ({architecture.count_params():,} base parameters) trained from scratch", model,
+        probabilities,
     )

@@ -59,6 +59,7 @@ class StrategyError(ValueError):
 # What the run exported.
 EXPORTED_TRANSFER = "transfer"
 EXPORTED_CONTROL = "control"
+EXPORTED_ENSEMBLE = "ensemble"  # the transferred model and the control, averaged (see `gate`)
 
 
 @dataclasses.dataclass

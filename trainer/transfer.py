@@ -4,13 +4,15 @@ Shared by the FineTuner executor (bottlenecks read from the BottleneckExtractor'
 the standard Trainer's `run_fn` (bottlenecks computed in-process), so both select, train and
 export the same way. Only training data is ever looked at (`validation`):
 
-1. every cut the extractor computed is scored (`selection`), and the best one chosen;
+1. every cut the extractor computed, and their combination, is scored (`selection`), and the
+   best one chosen;
 2. the head is fitted on it: the cross-validated probe by default (`probe`), the Keras MLP when
    `head_units` are given;
 3. 'auto' considers fine-tuning only for large data sets (the 2x2 rule of `strategy` is the
    prior), and keeps it only when it beats the head on the validation rows;
-4. the no-transfer control (`control`) is trained on the same rows and plan, and replaces the
-   transferred model when it beats it ("negative transfer");
+4. the no-transfer control (`control`) is trained on the same rows and plan; when it beats the
+   transferred model ("negative transfer"), the gate (`gate`) exports the control, or the two
+   averaged when that average also reaches the control's validation accuracy;
 5. the exported model serves both signatures of `export`.
 """
 
@@ -29,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfx_transfer.trainer import augmentation as augmentation_lib
-from tfx_transfer.trainer import base_model, control as control_lib, cuts, data, export
+from tfx_transfer.trainer import base_model, control as control_lib, cuts, data, export, gate
 from tfx_transfer.trainer import head as head_lib
 from tfx_transfer.trainer import labels as labels_lib
 from tfx_transfer.trainer import preprocessing as pp
@@ -144,12 +146,14 @@ def _images_bytes(ids: np.ndarray, pp_config: pp.PreprocessingConfig) -> int:
 
 def _train_mlp(
     features: np.ndarray, labels: np.ndarray, num_classes: int, config: RunConfig, run_dir: str, backup_dir: str,
+    blocks: probe.Blocks = None,
 ) -> Tuple[keras.Model, keras.callbacks.History]:
-    """The Keras MLP head, trained on all given rows for at least `training.MIN_HEAD_STEPS` steps."""
+    """The Keras MLP head, trained on all given rows for at least `training.MIN_HEAD_STEPS` steps;
+    its input is standardised as the probe's is."""
     train, repeats = training.head_schedule(config.train, len(labels))
     head = head_lib.build_head(
         features.shape[1], num_classes, config.head, train.seed,
-        standardize=(features.mean(0), np.maximum(features.var(0), 1e-12)),
+        standardize=tuple(value.astype(np.float32) for value in probe.standardization(features, blocks)),
     )
     batches = data.array_dataset(features, labels, train.batch_size, shuffle=True, seed=train.seed).repeat(repeats)
     history = training.train_head(
@@ -166,22 +170,29 @@ def _backup_dir(config: RunConfig, run_dir: str) -> str:
 
 
 def fit_head(
-    features: np.ndarray, labels: np.ndarray, num_classes: int, score: selection.CutScore,
+    training_data: TrainingData, num_classes: int, score: selection.CutScore,
     plan: validation.ValidationPlan, config: RunConfig, run_dir: str,
-) -> Tuple[keras.Model, float, Dict[str, object]]:
-    """(head fitted on all rows, its validation accuracy on the plan, training histories)."""
+) -> Tuple[keras.Model, Optional[np.ndarray], Dict[str, object]]:
+    """(head on the chosen cut fitted on all rows, its out-of-fold probabilities on the plan, training histories)."""
+    features, blocks = selection.candidate_features(training_data.features, score.cut)
+    labels, seed = training_data.labels, config.train.seed
     if not config.head.head_units:
-        fit = probe.fit_probe(features, labels, score.C, config.train.seed, num_classes)
-        return probe.probe_head(fit, num_classes, config.head, config.train.seed), score.probe_accuracy, {}
+        def fold_probabilities(train_rows: np.ndarray, val_rows: np.ndarray) -> np.ndarray:
+            fold = probe.fit_probe(features[train_rows], labels[train_rows], score.C, seed, num_classes, blocks)
+            return fold.probabilities(features[val_rows])
 
-    def fold_accuracy(train_rows: np.ndarray, val_rows: np.ndarray) -> np.ndarray:
-        with tempfile.TemporaryDirectory() as scratch:
-            head, _ = _train_mlp(features[train_rows], labels[train_rows], num_classes, config, scratch, scratch)
-        return head.predict(features[val_rows], verbose=0).argmax(1)
+        fit = probe.fit_probe(features, labels, score.C, seed, num_classes, blocks)
+        head, histories = probe.probe_head(fit, num_classes, config.head, seed), {}
+    else:
+        def fold_probabilities(train_rows: np.ndarray, val_rows: np.ndarray) -> np.ndarray:
+            with tempfile.TemporaryDirectory() as scratch:
+                fold, _ = _train_mlp(features[train_rows], labels[train_rows], num_classes, config, scratch, scratch, blocks)
+            return fold.predict(features[val_rows], verbose=0)
 
-    accuracy = validation.pooled_accuracy(plan, labels, fold_accuracy) if plan.usable else float("nan")
-    head, history = _train_mlp(features, labels, num_classes, config, run_dir, _backup_dir(config, run_dir))
-    return head, accuracy, {training.PHASE_HEAD: history}
+        head, history = _train_mlp(features, labels, num_classes, config, run_dir, _backup_dir(config, run_dir), blocks)
+        histories = {training.PHASE_HEAD: history}
+    probabilities = validation.out_of_fold(plan, len(labels), fold_probabilities) if plan.usable else None
+    return head, probabilities, histories
 
 
 # --------------------------------------------------------------------------------------- fine-tuning
@@ -206,15 +217,16 @@ def fine_tune_rows(
     cut_model: keras.Model, training_data: TrainingData, score: selection.CutScore, num_classes: int,
     rows: Tuple[np.ndarray, Optional[np.ndarray]], raw: RawExamples, config: RunConfig, vocabulary, pp_config,
     unfreeze, run_dir: str,
-) -> Tuple[keras.Model, float, float, Dict[str, object]]:
-    """(fine-tuned model, its validation accuracy, the head's on the same rows, histories).
+) -> Tuple[keras.Model, Optional[np.ndarray], float, Dict[str, object]]:
+    """(fine-tuned model, its probabilities of the validation rows, the head's accuracy on them, histories).
 
     The probe head is fitted on the training rows, then base and head are fine-tuned on their
-    raw images; both are scored on the validation rows (NaN without them).
+    raw images; both are scored on the validation rows (None and NaN without them). The
+    probabilities are out-of-fold: rows that are not validation rows are NaN.
     """
     train_rows, val_rows = rows
-    features, labels, ids = training_data.features[score.cut], training_data.labels, training_data.ids
-    fit = probe.fit_probe(features[train_rows], labels[train_rows], score.C, config.train.seed, num_classes)
+    (features, blocks), labels, ids = selection.candidate_features(training_data.features, score.cut), training_data.labels, training_data.ids
+    fit = probe.fit_probe(features[train_rows], labels[train_rows], score.C, config.train.seed, num_classes, blocks)
     full = head_lib.build_full_model(cut_model, probe.probe_head(fit, num_classes, config.head, config.train.seed))
     augmentation = augmentation_lib.build_augmentation(config.augmentation, config.train.seed)
     train_ds = _part_dataset(raw, config, vocabulary, pp_config, ids[train_rows], True, augmentation)
@@ -224,10 +236,11 @@ def fine_tune_rows(
         label_smoothing=config.head.label_smoothing, backup_dir=_backup_dir(config, run_dir),
     )
     if val_rows is None:
-        return full, float("nan"), float("nan"), {training.PHASE_FINE_TUNE: history}
+        return full, None, float("nan"), {training.PHASE_FINE_TUNE: history}
     head_accuracy = float(np.mean(fit.probabilities(features[val_rows]).argmax(1) == labels[val_rows]))
-    tuned_accuracy = float(full.evaluate(val_ds, verbose=0, return_dict=True)["accuracy"])
-    return full, tuned_accuracy, head_accuracy, {training.PHASE_FINE_TUNE: history}
+    tuned = np.full((len(labels), num_classes), np.nan)
+    tuned[val_rows] = full.predict(val_ds, verbose=0)  # val_ds keeps the order of ids[val_rows]
+    return full, tuned, head_accuracy, {training.PHASE_FINE_TUNE: history}
 
 
 # --------------------------------------------------------------------------------------- the control
@@ -250,28 +263,20 @@ def run_control(
     )
 
 
-def _gate(decision: strategy_lib.StrategyDecision, result: control_lib.ControlResult, margin: float) -> bool:
-    """Whether the control replaces the transferred model; the decision's reasons say why."""
-    decision.control = result.to_dict()
-    transfer, control = decision.transfer_accuracy, result.accuracy
-    if not (math.isfinite(transfer) and math.isfinite(control)):
-        decision.reasons.append(f"The no-transfer control could not be compared ({result.reason}).")
-        return False
-    if transfer < control + margin:
-        decision.negative_transfer = True
-        decision.exported = strategy_lib.EXPORTED_CONTROL
-        lead = f"beat the transferred model by {100 * (control - transfer):.1f} points" if control > transfer else (
-            f"came within the {100 * margin:.1f}-point control_margin of the transferred model")
-        decision.reasons.append(
-            f"Negative transfer: the control ({result.reason}) {lead} on {decision.validation} ({control:.3f} vs "
-            f"{transfer:.3f}), so the control is the exported model. Try another base, a lower cut_layer, or more labels."
-        )
-        return True
-    decision.reasons.append(
-        f"The transferred model ({transfer:.3f}) beat the no-transfer control ({result.reason}: {control:.3f}) on "
-        f"{decision.validation}."
-    )
-    return False
+def _gate(
+    decision: strategy_lib.StrategyDecision, model: keras.Model, probabilities: Optional[np.ndarray],
+    result: control_lib.ControlResult, labels: np.ndarray, margin: float,
+) -> keras.Model:
+    """The model the negative-transfer gate (`gate`) exports; the decision records why."""
+    verdict = gate.judge(probabilities, result, labels, margin, decision.validation)
+    decision.control = {**result.to_dict(), "ensemble_validation_accuracy": _finite_or_none(verdict.ensemble_accuracy)}
+    decision.exported, decision.negative_transfer = verdict.exported, verdict.negative_transfer
+    decision.reasons.append(verdict.reason)
+    return gate.exported_model(verdict, model, result)
+
+
+def _finite_or_none(value: float) -> Optional[float]:
+    return value if math.isfinite(value) else None
 
 
 # --------------------------------------------------------------------------------------- the run
@@ -291,35 +296,39 @@ def _head_only(decision: strategy_lib.StrategyDecision, why: str) -> None:
     decision.reasons.append(why)
 
 
+Trained = Tuple[keras.Model, Optional[np.ndarray]]  # a model and its out-of-fold validation probabilities
+
+
 def _fine_tune_step(
-    decision: strategy_lib.StrategyDecision, model: keras.Model, cut_model: keras.Model,
+    decision: strategy_lib.StrategyDecision, head_model: Trained, cut_model: keras.Model,
     training_data: TrainingData, best: selection.CutScore, num_classes: int, plan: validation.ValidationPlan,
     raw: Optional[RawExamples], config: RunConfig, vocabulary, pp_config, run_dir: str, histories: Dict[str, object],
-) -> keras.Model:
+) -> Trained:
     """Fine-tunes when the decision asks for it and it can be done (and, for 'auto', when it pays)."""
     explicit = config.strategy == strategy_lib.STRATEGY_FINE_TUNE
     if raw is None:
         _head_only(decision, "Fine-tuning needs the raw examples, which this run was not given; only the head was trained.")
-        return model
+        return head_model
     if config.train.fine_tune_epochs < 1:
         _head_only(decision, "fine_tune_epochs=0: only the head was trained.")
-        return model
+        return head_model
     validated = plan.kind in (validation.PLAN_HOLDOUT, validation.PLAN_GIVEN)
     if not validated and not explicit:
         _head_only(decision, f"Fine-tuning was not tried: with {plan.describe()} it could not be validated.")
-        return model
+        return head_model
     rows = plan.folds[0] if validated else (np.arange(len(training_data.labels)), None)
-    tuned, tuned_accuracy, head_accuracy, tuned_history = fine_tune_rows(
+    tuned, tuned_probabilities, head_accuracy, tuned_history = fine_tune_rows(
         cut_model, training_data, best, num_classes, rows, raw, config, vocabulary, pp_config, decision.unfreeze, run_dir,
     )
+    tuned_accuracy = validation.validated_accuracy(tuned_probabilities, training_data.labels)
     if explicit or tuned_accuracy > head_accuracy:
         histories.update(tuned_history)
-        if validated:
-            decision.transfer_accuracy = tuned_accuracy
-            decision.reasons.append(f"Fine-tuning reached {tuned_accuracy:.3f} on the validation rows, the head {head_accuracy:.3f}.")
-        return tuned
+        if not validated:
+            return tuned, head_model[1]  # nothing validated the tuned model: the gate sees the head's rows
+        decision.reasons.append(f"Fine-tuning reached {tuned_accuracy:.3f} on the validation rows, the head {head_accuracy:.3f}.")
+        return tuned, tuned_probabilities
     _head_only(decision, f"Fine-tuning did not pay: {tuned_accuracy:.3f} on the validation rows against the head's {head_accuracy:.3f}.")
-    return model
+    return head_model
 
 
 def fit_and_export(
@@ -349,18 +358,17 @@ def fit_and_export(
     decision.cut_layer, decision.validation = best.cut, plan.describe()
     decision.candidates = [score.to_dict() for score in scores]
     decision.reasons.insert(0, _cut_reason(scores, best, forced))
-    features = training_data.features[best.cut]
-    head, decision.transfer_accuracy, histories = fit_head(features, training_data.labels, num_classes, best, plan, config, run_dir)
+    head, probabilities, histories = fit_head(training_data, num_classes, best, plan, config, run_dir)
     model = head_lib.build_full_model(cut_model, head)
     if decision.fine_tune:
-        model = _fine_tune_step(
-            decision, model, cut_model, training_data, best, num_classes, plan, raw, config, vocabulary, pp_config,
-            run_dir, histories,
+        model, probabilities = _fine_tune_step(
+            decision, (model, probabilities), cut_model, training_data, best, num_classes, plan, raw, config,
+            vocabulary, pp_config, run_dir, histories,
         )
+    decision.transfer_accuracy = validation.validated_accuracy(probabilities, training_data.labels)
     if raw is not None and config.control.kind != control_lib.CONTROL_NONE:
         result = run_control(cut_model, training_data, num_classes, plan, raw, config, vocabulary, pp_config)
-        if _gate(decision, result, config.control.margin):
-            model = result.model
+        model = _gate(decision, model, probabilities, result, training_data.labels, config.control.margin)
     training.write_history(histories, run_dir)
     storage.write_text(os.path.join(run_dir, strategy_lib.STRATEGY_FILE), decision.to_json())
     logging.info("Training decision: %s", decision.to_json())
@@ -372,6 +380,13 @@ def fit_and_export(
 def _cut_reason(scores, best: selection.CutScore, forced: Optional[str]) -> str:
     if forced is not None:
         return f"The extractor computed one cut, {best.cut!r}; it was used as given."
+    if best.combined:
+        top = max((s for s in scores if not s.combined), key=lambda s: s.probe_accuracy)
+        return (
+            f"The {len(scores) - 1} cuts combined (probe accuracy {best.probe_accuracy:.3f} on the training data) came "
+            f"within a standard error of the best single cut {top.cut!r} ({top.probe_accuracy:.3f}), so the head reads "
+            "them all side by side."
+        )
     return (
         f"Cut {best.cut!r} scored best of {len(scores)} candidates on the training data (probe accuracy "
         f"{best.probe_accuracy:.3f}, k-NN {best.knn_accuracy:.3f})."

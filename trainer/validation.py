@@ -123,3 +123,31 @@ def pooled_scores(
         loss -= float(np.sum(np.log(np.maximum(probabilities[np.arange(len(val)), truth], 1e-12))))
         total += len(val)
     return (correct / total, loss / total) if total else (float("nan"), float("nan"))
+
+
+def out_of_fold(
+    plan: ValidationPlan, num_rows: int, predict_proba: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """Class probabilities [num_rows, classes] of each validation row, predicted by the model of
+    its fold (`predict_proba(train_idx, val_idx)`); NaN rows where the plan validates none.
+
+    Two models' out-of-fold probabilities on the same plan can be compared row by row, and
+    averaged, without a second round of training.
+    """
+    probabilities: Optional[np.ndarray] = None
+    for train, val in plan.folds:
+        predicted = np.asarray(predict_proba(train, val), dtype=np.float64)
+        if probabilities is None:
+            probabilities = np.full((num_rows, predicted.shape[1]), np.nan)
+        probabilities[val] = predicted
+    return probabilities if probabilities is not None else np.full((num_rows, 1), np.nan)
+
+
+def validated_accuracy(probabilities: Optional[np.ndarray], labels: np.ndarray) -> float:
+    """Accuracy of out-of-fold probabilities over the rows that have them (NaN when none)."""
+    if probabilities is None:
+        return float("nan")
+    rows = ~np.isnan(probabilities).any(axis=1)
+    if not rows.any():
+        return float("nan")
+    return float(np.mean(probabilities[rows].argmax(axis=1) == np.asarray(labels)[rows]))

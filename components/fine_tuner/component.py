@@ -44,13 +44,14 @@ class FineTuner(base_component.BaseComponent):
     """Trains a classifier head on `bottlenecks`, optionally fine-tunes the top of the base.
 
     Everything it selects is measured on the training data only (see `trainer.transfer`): it
-    scores every cut the extractor computed and takes the best; fits the head (by default a
+    scores every cut the extractor computed, and their combination, and takes the best; fits the head (by default a
     cross-validated logistic-regression probe, trained to convergence at any data size; a Keras
     MLP with `head_units`); for large data sets under `strategy='auto'` tries fine-tuning the
     top of the base on the raw `examples` (BatchNorm kept in inference mode, `augmentation` on
     training batches only) and keeps it when it wins on the validation rows; and trains a
-    no-transfer control on the same rows, which replaces the transferred model when it beats
-    it ("negative transfer", said in `strategy.json`). The settings are one
+    no-transfer control on the same rows; when the control beats the transferred model
+    ("negative transfer", said in `strategy.json`), the control is exported, or the two
+    averaged when that average also reaches the control on the validation rows. The settings are one
     `trainer.run_config.RunConfig`, the object the standard Trainer's `run_fn` reads from
     `custom_config`.
 
@@ -92,8 +93,9 @@ class FineTuner(base_component.BaseComponent):
       control_max_params: the largest base (in parameters) that control='auto' trains from
         scratch; larger bases get the pixel control.
       control_margin: how much the transferred model must beat the control by, in validation
-        accuracy, to stay the exported model; otherwise the control is exported. 0.0: a tie
-        keeps the transferred model.
+        accuracy, to stay the exported model; otherwise the control (or, when it reaches the
+        control plus this margin, the average of both) is exported. 0.0: a tie keeps the
+        transferred model.
 
     Outputs:
       model: a Format-Serving SavedModel with `serving_default` (serialized tf.Example) and

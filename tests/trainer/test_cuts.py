@@ -38,6 +38,9 @@ def test_auto_candidates_are_the_feature_layers_and_the_deepest_stage_ends():
     vgg = keras.applications.VGG16(include_top=False, weights=None, input_shape=(64, 64, 3))
     assert cuts.candidate_cuts(vgg)[:5] == ("block5_pool", "block5_conv3", "block4_pool", "block4_conv3", "block3_pool")
     assert len(cuts.candidate_cuts(vgg)) == cuts.AUTO_MAX_CANDIDATES
+    efficientnet = keras.applications.EfficientNetB0(include_top=False, weights=None, input_shape=(64, 64, 3))
+    assert "normalization" in [layer.name for layer in efficientnet.layers]
+    assert "normalization" not in cuts.candidate_cuts(efficientnet)  # input scaling, not a feature
 
 
 def test_resolve_checks_names_and_specs():
@@ -62,3 +65,16 @@ def test_one_pass_computes_every_cut_and_each_cut_has_its_own_sub_model():
     assert "features" not in [layer.name for layer in single.layers]  # only the layers up to the cut
     with pytest.raises(BaseModelError, match=r"no cut 'flatten'; its cuts are \['features', 'pool2', 'conv1'\]"):
         cuts.cut_extractor(extractor, "flatten")
+
+
+def test_a_combined_cut_is_its_parts_side_by_side():
+    extractor = cuts.multi_cut_extractor(_digits_like_cnn(), ("features", "pool2", "conv1"), "avg")
+    images = np.random.default_rng(0).uniform(size=(2, 32, 32, 3)).astype(np.float32)
+    outputs = extractor(images)
+    combined = cuts.combined_cut(["features", "conv1"])
+    assert combined == "features+conv1" and cuts.cut_parts(combined, cuts.cut_names(extractor)) == ("features", "conv1")
+    both = cuts.cut_extractor(extractor, combined)
+    expected = np.concatenate([outputs["features"].numpy(), outputs["conv1"].numpy()], axis=1)
+    np.testing.assert_allclose(both(images).numpy(), expected, atol=1e-6)
+    with pytest.raises(BaseModelError, match=r"no cut 'features\+flatten'; its cuts are \['features', 'pool2', 'conv1'\]"):
+        cuts.cut_extractor(extractor, "features+flatten")

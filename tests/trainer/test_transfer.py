@@ -8,11 +8,14 @@ import types
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import testdata
 from tfx_transfer.trainer import control as control_lib
-from tfx_transfer.trainer import run_fn
+from tfx_transfer.trainer import base_model, probe, run_fn, selection
+from tfx_transfer.trainer import preprocessing as pp
+from tfx_transfer.trainer.base_source import BaseModelSource
 from tfx_transfer.trainer import strategy as strategy_lib
 
 LABELS = ("cat", "dog", "fox")
@@ -42,23 +45,29 @@ def _decision(fn_args):
         return json.load(f)
 
 
-def _served_accuracy(fn_args) -> float:
+def _served_classes(fn_args) -> list:
     images = [testdata.class_png(i % 3, 3, seed=900 + i) for i in range(30)]
     names = tf.saved_model.load(fn_args.serving_model_dir).signatures["serving_raw"](image_bytes=tf.constant(images))["class_names"]
-    return float(np.mean([name.decode() == LABELS[i % 3] for i, name in enumerate(names.numpy())]))
+    return [name.decode() for name in names.numpy()]
 
 
-def test_negative_transfer_exports_the_control(tmp_path):
-    fn_args = _fn_args(tmp_path, _blind_base(str(tmp_path / "blind.keras")), control={"kind": "pixels"})
+@pytest.mark.parametrize("margin, exported", [(0.0, "ensemble"), (0.05, "control")])
+def test_negative_transfer_exports_the_control_or_both_averaged(tmp_path, margin, exported):
+    fn_args = _fn_args(tmp_path, _blind_base(str(tmp_path / "blind.keras")), control={"kind": "pixels", "margin": margin})
     run_fn.run_fn(fn_args)
     decision = _decision(fn_args)
-    assert decision["cut_layer"] == "gap"  # the layer feeding the classifier, not its softmax
-    assert decision["negative_transfer"] is True and decision["exported"] == "control"
+    cut_names = [c["cut"] for c in decision["candidates"]]
+    assert cut_names[0] == "gap" and "classes" not in cut_names  # the layer feeding the classifier, not its softmax
     assert decision["control"]["kind"] == "pixels"
     assert decision["control"]["validation_accuracy"] > decision["transfer_accuracy"]
+    # The blind model's probabilities are the same for every image, so averaging them in changes
+    # no prediction of the control: the average scores exactly the control's accuracy.
+    assert decision["control"]["ensemble_validation_accuracy"] == decision["control"]["validation_accuracy"]
+    assert decision["negative_transfer"] is True and decision["exported"] == exported
     assert any(reason.startswith("Negative transfer: the control (a logistic regression on 16x16 pixels") for reason in decision["reasons"])
-    # The exported model is the control: it classifies new images as its validation score says.
-    assert _served_accuracy(fn_args) > 0.9
+    # The exported model is the control: the blind transferred model would give every image the
+    # same probabilities; the pixel control tells the classes apart.
+    assert len(set(_served_classes(fn_args))) == 3
 
 
 def test_a_useful_base_beats_the_scratch_control(tmp_path, tiny_cnn_path, monkeypatch):
@@ -66,10 +75,38 @@ def test_a_useful_base_beats_the_scratch_control(tmp_path, tiny_cnn_path, monkey
     fn_args = _fn_args(tmp_path, tiny_cnn_path, cut_layer="auto")
     run_fn.run_fn(fn_args)
     decision = _decision(fn_args)
-    assert [c["cut"] for c in decision["candidates"]] == ["flatten_1", "pool", "conv"]
+    assert [(c["cut"], c["combined"]) for c in decision["candidates"]] == [
+        ("flatten_1", False), ("pool", False), ("conv", False), ("flatten_1+pool+conv", True)]
     chosen = [c for c in decision["candidates"] if c["chosen"]]
     assert len(chosen) == 1 and chosen[0]["cut"] == decision["cut_layer"]
-    assert chosen[0]["probe_accuracy"] == max(c["probe_accuracy"] for c in decision["candidates"])
+    combined = decision["candidates"][-1]
+    best_single = max(c["probe_accuracy"] for c in decision["candidates"][:-1])
+    # The rule of `selection`: a single cut must lead the combination by a standard error.
+    assert (chosen[0] is combined) is (best_single <= combined["probe_accuracy"] + selection.standard_error(
+        combined["probe_accuracy"], 30))
     assert decision["control"]["kind"] == "scratch" and decision["control"]["seconds"] > 0
     assert decision["exported"] == ("control" if decision["negative_transfer"] else "transfer")
     assert decision["negative_transfer"] is (decision["control"]["validation_accuracy"] > decision["transfer_accuracy"])
+
+
+def test_a_combined_cut_serves_what_its_probe_learned(tmp_path, tiny_cnn_path, monkeypatch):
+    """The served model reads the parts of a combined cut in the order the probe was fitted on."""
+    monkeypatch.setattr(selection, "_best", lambda scores, rows: scores[-1].cut)  # the combination, whatever it scored
+    fn_args = _fn_args(tmp_path, tiny_cnn_path, cut_layer="auto", control={"kind": "none"})
+    run_fn.run_fn(fn_args)
+    decision = _decision(fn_args)
+    combined = decision["candidates"][-1]
+    assert decision["cut_layer"] == combined["cut"] == "flatten_1+pool+conv" and combined["chosen"]
+    assert any(reason.startswith("The 3 cuts combined") for reason in decision["reasons"])
+
+    examples = testdata.class_examples(30, labels=LABELS, seed=0)
+    images = [e.features.feature["image"].bytes_list.value[0] for e in examples]
+    labels = np.array([LABELS.index(e.features.feature["label"].bytes_list.value[0].decode()) for e in examples])
+    extractor, pp_config = base_model.build_feature_extractor(
+        BaseModelSource(model_uri=fn_args.custom_config["model_uri"], cut_layer="auto", preprocessing="unit"))
+    pixels = tf.stack([pp.preprocess_image_bytes(image, pp_config) for image in images])
+    features = {cut: values.numpy().astype(np.float64) for cut, values in extractor(pixels).items()}
+    matrix, blocks = selection.candidate_features(features, combined["cut"])
+    expected = probe.fit_probe(matrix, labels, combined["C"], 0, 3, blocks).probabilities(matrix)
+    served = tf.saved_model.load(fn_args.serving_model_dir).signatures["serving_raw"](image_bytes=tf.constant(images))
+    np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=1e-4)

@@ -1,0 +1,100 @@
+"""The negative-transfer gate: the transferred model, the no-transfer control, or the two averaged.
+
+The three are scored on the same validation rows of the training data, from out-of-fold
+probabilities (`validation.out_of_fold`), so no model is trained again to compare them:
+
+- the transferred model stays the exported model when its validation accuracy is at least the
+  control's plus `ControlConfig.margin`;
+- otherwise the control beat it: negative transfer. On a few dozen validation rows one row can
+  decide that, so before the transferred model is given up, the average of both models'
+  probabilities is scored on the same rows. It is exported when it also reaches the control's
+  accuracy plus the margin: the pretrained features still count, and the control's view is
+  added. Otherwise the control alone is exported.
+
+So a model that the control beats on the validation rows is never exported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Optional
+
+import keras
+import numpy as np
+
+from tfx_transfer.trainer import control as control_lib
+from tfx_transfer.trainer import strategy as strategy_lib
+from tfx_transfer.trainer import validation
+
+ENSEMBLE_MODEL_NAME = "transfer_and_control"
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """Which model to export (`strategy.EXPORTED_*`), and why, in a sentence."""
+
+    exported: str
+    reason: str
+    ensemble_accuracy: float = float("nan")
+
+    @property
+    def negative_transfer(self) -> bool:
+        return self.exported != strategy_lib.EXPORTED_TRANSFER
+
+
+def judge(
+    transfer_probabilities: Optional[np.ndarray], result: control_lib.ControlResult, labels: np.ndarray,
+    margin: float, validation_text: str,
+) -> Verdict:
+    """The gate of the module docstring, on out-of-fold probabilities of the same rows."""
+    transfer = validation.validated_accuracy(transfer_probabilities, labels)
+    control = result.accuracy
+    if not (math.isfinite(transfer) and math.isfinite(control)):
+        return Verdict(strategy_lib.EXPORTED_TRANSFER, f"The no-transfer control could not be compared ({result.reason}).")
+    if transfer >= control + margin:
+        return Verdict(
+            strategy_lib.EXPORTED_TRANSFER,
+            f"The transferred model ({transfer:.3f}) beat the no-transfer control ({result.reason}: {control:.3f}) on "
+            f"{validation_text}.",
+        )
+    ensemble = _ensemble_accuracy(transfer_probabilities, result.validation_probabilities, labels)
+    lead = (f"beat the transferred model by {100 * (control - transfer):.1f} points" if control > transfer
+            else f"came within the {100 * margin:.1f}-point control_margin of the transferred model")
+    said = f"Negative transfer: the control ({result.reason}) {lead} on {validation_text} ({control:.3f} vs {transfer:.3f})"
+    if math.isfinite(ensemble) and ensemble >= control + margin:
+        return Verdict(
+            strategy_lib.EXPORTED_ENSEMBLE,
+            f"{said}; the average of both models scored {ensemble:.3f} on the same rows, so that average is the "
+            "exported model. Try another base, a lower cut_layer, or more labels.",
+            ensemble,
+        )
+    return Verdict(
+        strategy_lib.EXPORTED_CONTROL,
+        f"{said}, and the average of both models scored {ensemble:.3f}, so the control is the exported model. Try "
+        "another base, a lower cut_layer, or more labels.",
+        ensemble,
+    )
+
+
+def _ensemble_accuracy(transfer: Optional[np.ndarray], control: Optional[np.ndarray], labels: np.ndarray) -> float:
+    """Validation accuracy of the averaged probabilities, on the rows both models validated."""
+    if transfer is None or control is None or transfer.shape != control.shape:
+        return float("nan")
+    return validation.validated_accuracy((transfer + control) / 2.0, labels)
+
+
+def ensemble_model(transfer: keras.Model, control: keras.Model) -> keras.Model:
+    """image -> the mean of both models' probabilities; both read the same preprocessed image."""
+    inputs = keras.Input(tuple(transfer.inputs[0].shape[1:]), name="image")
+    averaged = keras.layers.Average(name="mean_probabilities")([transfer(inputs), control(inputs)])
+    return keras.Model(inputs, averaged, name=ENSEMBLE_MODEL_NAME)
+
+
+def exported_model(verdict: Verdict, transfer: keras.Model, result: control_lib.ControlResult) -> keras.Model:
+    """The model the verdict names."""
+    if verdict.exported == strategy_lib.EXPORTED_CONTROL:
+        return result.model
+    if verdict.exported == strategy_lib.EXPORTED_ENSEMBLE:
+        return ensemble_model(transfer, result.model)
+    return transfer
