@@ -109,22 +109,6 @@ def pooled_accuracy(
     return correct / total if total else float("nan")
 
 
-def pooled_scores(
-    plan: ValidationPlan, labels: np.ndarray, predict_proba: Callable[[np.ndarray, np.ndarray], np.ndarray]
-) -> Tuple[float, float]:
-    """(accuracy, mean log-loss) over every validation index of the plan; `predict_proba`
-    returns class probabilities [len(val), classes]. The log-loss breaks accuracy ties: on a
-    few dozen validation rows many settings tie on accuracy, never on log-loss."""
-    correct, loss, total = 0, 0.0, 0
-    for train, val in plan.folds:
-        probabilities = np.asarray(predict_proba(train, val))
-        truth = labels[val]
-        correct += int(np.sum(probabilities.argmax(1) == truth))
-        loss -= float(np.sum(np.log(np.maximum(probabilities[np.arange(len(val)), truth], 1e-12))))
-        total += len(val)
-    return (correct / total, loss / total) if total else (float("nan"), float("nan"))
-
-
 def out_of_fold(
     plan: ValidationPlan, num_rows: int, predict_proba: Callable[[np.ndarray, np.ndarray], np.ndarray]
 ) -> np.ndarray:
@@ -143,11 +127,20 @@ def out_of_fold(
     return probabilities if probabilities is not None else np.full((num_rows, 1), np.nan)
 
 
-def validated_accuracy(probabilities: Optional[np.ndarray], labels: np.ndarray) -> float:
-    """Accuracy of out-of-fold probabilities over the rows that have them (NaN when none)."""
+def validated_scores(probabilities: Optional[np.ndarray], labels: np.ndarray) -> Tuple[float, float]:
+    """(accuracy, mean log-loss) of out-of-fold probabilities over the rows that have them (NaN
+    when none). The log-loss breaks accuracy ties: on a few dozen validation rows many settings
+    tie on accuracy, never on log-loss."""
     if probabilities is None:
-        return float("nan")
+        return float("nan"), float("nan")
     rows = ~np.isnan(probabilities).any(axis=1)
     if not rows.any():
-        return float("nan")
-    return float(np.mean(probabilities[rows].argmax(axis=1) == np.asarray(labels)[rows]))
+        return float("nan"), float("nan")
+    predicted, truth = probabilities[rows], np.asarray(labels)[rows]
+    right = predicted[np.arange(len(truth)), truth]
+    return float(np.mean(predicted.argmax(axis=1) == truth)), float(-np.mean(np.log(np.maximum(right, 1e-12))))
+
+
+def validated_accuracy(probabilities: Optional[np.ndarray], labels: np.ndarray) -> float:
+    """Accuracy of out-of-fold probabilities over the rows that have them (NaN when none)."""
+    return validated_scores(probabilities, labels)[0]

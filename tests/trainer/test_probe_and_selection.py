@@ -110,11 +110,23 @@ def test_combined_features_keep_a_wide_cut_from_drowning_a_narrow_one():
     np.testing.assert_allclose(head(features.astype(np.float32)).numpy(), fit.probabilities(features), atol=1e-4)
 
 
-def test_pooled_scores_separate_equally_accurate_predictions_by_log_loss():
+def test_validated_scores_separate_equally_accurate_predictions_by_log_loss():
     labels = np.array([0, 1, 0, 1])
-    plan = validation.ValidationPlan("holdout", ((np.array([0, 1]), np.array([2, 3])),))
-    sure = validation.pooled_scores(plan, labels, lambda train, val: np.array([[0.9, 0.1], [0.1, 0.9]]))
-    unsure = validation.pooled_scores(plan, labels, lambda train, val: np.array([[0.6, 0.4], [0.4, 0.6]]))
-    wrong = validation.pooled_scores(plan, labels, lambda train, val: np.array([[0.4, 0.6], [0.4, 0.6]]))
+    unvalidated = [np.nan, np.nan]
+
+    def scores(p, q):
+        return validation.validated_scores(np.array([unvalidated, unvalidated, p, q]), labels)
+
+    sure, unsure, wrong = scores([0.9, 0.1], [0.1, 0.9]), scores([0.6, 0.4], [0.4, 0.6]), scores([0.4, 0.6], [0.4, 0.6])
     assert sure[0] == unsure[0] == 1.0 and wrong[0] == 0.5
     np.testing.assert_allclose([sure[1], unsure[1]], [-np.log(0.9), -np.log(0.6)])
+    assert np.isnan(validation.validated_scores(np.full((4, 2), np.nan), labels)[0])
+
+
+def test_the_warm_started_path_reaches_the_separate_fits():
+    features, labels = _blobs(10, num_classes=3, spread=0.5)
+    path = list(probe.fit_path(features, labels, (10.0, 0.01, 1.0), seed=0, num_classes=3))
+    assert [fit.C for fit in path] == [0.01, 1.0, 10.0]
+    for fit in path:
+        alone = probe.fit_probe(features, labels, fit.C, seed=0, num_classes=3)
+        np.testing.assert_allclose(fit.probabilities(features), alone.probabilities(features), atol=5e-3)  # solver tolerance
