@@ -123,6 +123,10 @@ def _print_decision(strategy: Dict[str, Any]) -> None:
     print(f"  cut: {strategy.get('cut_layer')}, strategy: {strategy['strategy']}, exported: {strategy.get('exported', 'transfer')}"
           + (f" (validation accuracy {transfer:.3f}" if transfer is not None else "")
           + (f", control {control:.3f})" if control is not None else (")" if transfer is not None else "")))
+    control_run = strategy.get("control") or {}
+    if control_run.get("seconds") is not None:
+        print(f"  no-transfer control: {control_run.get('kind')}, {control_run['seconds']:.1f} s to train "
+              f"({control_run.get('parameters', 0):,} parameters)")
     for reason in strategy.get("reasons", []):
         print(f"    - {reason}")
 

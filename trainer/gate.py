@@ -55,8 +55,8 @@ def judge(
     if transfer >= control + margin:
         return Verdict(
             strategy_lib.EXPORTED_TRANSFER,
-            f"The transferred model ({transfer:.3f}) beat the no-transfer control ({result.reason}: {control:.3f}) on "
-            f"{validation_text}.",
+            f"The transferred model ({transfer:.3f}) {'beat' if transfer > control else 'matched'} the no-transfer "
+            f"control ({result.reason}: {control:.3f}) on {validation_text}.",
         )
     ensemble = _ensemble_accuracy(transfer_probabilities, result.validation_probabilities, labels)
     lead = (f"beat the transferred model by {100 * (control - transfer):.1f} points" if control > transfer

@@ -29,7 +29,9 @@ def _control(probabilities):
 def test_the_transferred_model_stays_when_it_reaches_the_control():
     verdict = gate.judge(_probabilities(range(8)), _control(_probabilities(range(8))), LABELS, 0.0, "the rows")
     assert verdict.exported == strategy_lib.EXPORTED_TRANSFER and not verdict.negative_transfer
-    assert verdict.reason == "The transferred model (0.800) beat the no-transfer control (a test control: 0.800) on the rows."
+    assert verdict.reason == "The transferred model (0.800) matched the no-transfer control (a test control: 0.800) on the rows."
+    ahead = gate.judge(_probabilities(range(9)), _control(_probabilities(range(8))), LABELS, 0.0, "the rows")
+    assert ahead.reason == "The transferred model (0.900) beat the no-transfer control (a test control: 0.800) on the rows."
 
 
 def test_a_control_lead_within_what_the_average_recovers_exports_the_average():
