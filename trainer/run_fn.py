@@ -29,7 +29,7 @@ import os
 import keras
 import numpy as np
 
-from tfx_transfer.trainer import base_model, data, labels as labels_lib, records, training, transfer
+from tfx_transfer.trainer import base_model, data, labels as labels_lib, raw_images, records, training, transfer
 from tfx_transfer.trainer.run_config import RunConfig
 
 
@@ -65,5 +65,5 @@ def run_fn(fn_args) -> None:
         labels_lib.check_trainable_vocabulary(vocabulary)
         transfer.fit_and_export(
             extractor, pp_config, vocabulary, _training_data(extractor, pp_config, vocabulary, config, fn_args.train_files),
-            transfer.RawExamples(fn_args.train_files), config, run_dir, fn_args.serving_model_dir,
+            raw_images.RawExamples(fn_args.train_files), config, run_dir, fn_args.serving_model_dir,
         )

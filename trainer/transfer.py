@@ -28,14 +28,13 @@ from typing import Dict, Iterator, Optional, Tuple
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from tfx_transfer.trainer import augmentation as augmentation_lib
 from tfx_transfer.trainer import base_model, control as control_lib, cuts, data, export, gate
 from tfx_transfer.trainer import head as head_lib
 from tfx_transfer.trainer import labels as labels_lib
 from tfx_transfer.trainer import preprocessing as pp
-from tfx_transfer.trainer import probe, records, selection, storage, training, validation
+from tfx_transfer.trainer import probe, raw_images, records, selection, storage, training, validation
 from tfx_transfer.trainer import strategy as strategy_lib
 from tfx_transfer.trainer.run_config import RunConfig
 
@@ -63,15 +62,6 @@ class TrainingData:
     @property
     def validation_labels(self) -> Optional[np.ndarray]:
         return self.labels[len(self.labels) - self.validation_rows:] if self.validation_rows else None
-
-
-@dataclasses.dataclass(frozen=True)
-class RawExamples:
-    """Raw image example files (train, then the data's own validation split): the control and
-    fine-tuning train on them."""
-
-    train_files: records.FilePattern
-    validation_files: Optional[records.FilePattern] = None
 
 
 def label_vocabulary(
@@ -103,42 +93,6 @@ def precision_policy() -> Iterator[str]:
         yield training.configure_mixed_precision()
     finally:
         keras.mixed_precision.set_global_policy(previous)
-
-
-# --------------------------------------------------------------------------------------- raw images
-
-
-def _raw_patterns(raw: RawExamples) -> list:
-    patterns = [raw.train_files] if isinstance(raw.train_files, str) else list(raw.train_files)
-    if raw.validation_files is not None:
-        patterns += [raw.validation_files] if isinstance(raw.validation_files, str) else list(raw.validation_files)
-    return patterns
-
-
-def raw_features(
-    raw: RawExamples, config: RunConfig, vocabulary: labels_lib.LabelVocabulary, pp_config: pp.PreprocessingConfig,
-    front: Optional[keras.Model], ids: np.ndarray,
-) -> Tuple[Optional[np.ndarray], str]:
-    """`front`'s outputs (or the images themselves) for the rows `ids`, in that order.
-
-    Returns (None, why) when the raw examples cannot be matched to the bottleneck rows by id.
-    """
-    files = records.list_files(_raw_patterns(raw))
-    scan = records.scan_raw_records(files, config.image_feature, config.label_feature, vocabulary, config.max_image_pixels)
-    images = data.raw_image_dataset(
-        files, config.image_feature, config.label_feature, vocabulary, pp_config, config.train.batch_size,
-        shuffle=False, seed=None, max_image_pixels=config.max_image_pixels, scan=scan,
-    )
-    values = np.concatenate([(front(x, training=False).numpy() if front else x.numpy()) for x, _ in images])
-    row_of = {example_id: row for row, example_id in enumerate(scan.ids)}
-    if len(values) != len(scan.ids) or len(row_of) != len(scan.ids) or not all(i in row_of for i in ids):
-        return None, "the raw examples cannot be matched to the bottlenecks by their ids"
-    return values[[row_of[i] for i in ids]], ""
-
-
-def _images_bytes(ids: np.ndarray, pp_config: pp.PreprocessingConfig) -> int:
-    height, width = pp_config.image_size
-    return len(ids) * height * width * pp_config.channels * 4
 
 
 # --------------------------------------------------------------------------------------- the head
@@ -198,24 +152,9 @@ def fit_head(
 # --------------------------------------------------------------------------------------- fine-tuning
 
 
-def _part_dataset(
-    raw: RawExamples, config: RunConfig, vocabulary, pp_config, ids: np.ndarray, shuffle: bool, augmentation=None
-) -> tf.data.Dataset:
-    files = records.list_files(_raw_patterns(raw))
-    scan = records.restrict(
-        records.scan_raw_records(files, config.image_feature, config.label_feature, vocabulary, config.max_image_pixels),
-        set(ids.tolist()),
-    )
-    return data.raw_image_dataset(
-        files, config.image_feature, config.label_feature, vocabulary, pp_config, config.train.batch_size,
-        shuffle=shuffle, seed=config.train.seed, augmentation=augmentation, max_image_pixels=config.max_image_pixels,
-        scan=scan,
-    )
-
-
 def fine_tune_rows(
     cut_model: keras.Model, training_data: TrainingData, score: selection.CutScore, num_classes: int,
-    rows: Tuple[np.ndarray, Optional[np.ndarray]], raw: RawExamples, config: RunConfig, vocabulary, pp_config,
+    rows: Tuple[np.ndarray, Optional[np.ndarray]], raw: raw_images.RawExamples, config: RunConfig, vocabulary, pp_config,
     unfreeze, run_dir: str,
 ) -> Tuple[keras.Model, Optional[np.ndarray], float, Dict[str, object]]:
     """(fine-tuned model, its probabilities of the validation rows, the head's accuracy on them, histories).
@@ -229,8 +168,8 @@ def fine_tune_rows(
     fit = probe.fit_probe(features[train_rows], labels[train_rows], score.C, config.train.seed, num_classes, blocks)
     full = head_lib.build_full_model(cut_model, probe.probe_head(fit, num_classes, config.head, config.train.seed))
     augmentation = augmentation_lib.build_augmentation(config.augmentation, config.train.seed)
-    train_ds = _part_dataset(raw, config, vocabulary, pp_config, ids[train_rows], True, augmentation)
-    val_ds = _part_dataset(raw, config, vocabulary, pp_config, ids[val_rows], False) if val_rows is not None else None
+    train_ds, _ = raw_images.part_dataset(raw, config, vocabulary, pp_config, ids[train_rows], True, augmentation)
+    val_ds, val_ids = raw_images.part_dataset(raw, config, vocabulary, pp_config, ids[val_rows], False) if val_rows is not None else (None, None)
     history = training.fine_tune(
         full, train_ds, val_ds, config.train, run_dir, unfreeze_spec=unfreeze,
         label_smoothing=config.head.label_smoothing, backup_dir=_backup_dir(config, run_dir),
@@ -238,8 +177,12 @@ def fine_tune_rows(
     if val_rows is None:
         return full, None, float("nan"), {training.PHASE_FINE_TUNE: history}
     head_accuracy = float(np.mean(fit.probabilities(features[val_rows]).argmax(1) == labels[val_rows]))
+    order = raw_images.rows_in_dataset_order(val_ids, val_rows, ids[val_rows])
+    if order is None:  # an image body that failed to decode: its row has no prediction to line up
+        logging.warning("The validation images cannot be matched to the bottlenecks by id; fine-tuning is not scored.")
+        return full, None, head_accuracy, {training.PHASE_FINE_TUNE: history}
     tuned = np.full((len(labels), num_classes), np.nan)
-    tuned[val_rows] = full.predict(val_ds, verbose=0)  # val_ds keeps the order of ids[val_rows]
+    tuned[order] = full.predict(val_ds, verbose=0)
     return full, tuned, head_accuracy, {training.PHASE_FINE_TUNE: history}
 
 
@@ -248,12 +191,12 @@ def fine_tune_rows(
 
 def run_control(
     cut_model: keras.Model, training_data: TrainingData, num_classes: int, plan: validation.ValidationPlan,
-    raw: RawExamples, config: RunConfig, vocabulary, pp_config: pp.PreprocessingConfig,
+    raw: raw_images.RawExamples, config: RunConfig, vocabulary, pp_config: pp.PreprocessingConfig,
 ) -> control_lib.ControlResult:
     """The no-transfer control, on the same rows and plan as the transferred model."""
-    kind = control_lib.choose_kind(config.control, cut_model.count_params(), _images_bytes(training_data.ids, pp_config))
+    kind = control_lib.choose_kind(config.control, cut_model.count_params(), raw_images.images_bytes(training_data.ids, pp_config))
     front = control_lib.pixel_front((*pp_config.image_size, pp_config.channels)) if kind == control_lib.CONTROL_PIXELS else None
-    values, why = raw_features(raw, config, vocabulary, pp_config, front, training_data.ids)
+    values, why = raw_images.raw_features(raw, config, vocabulary, pp_config, front, training_data.ids)
     if values is None:
         return control_lib.ControlResult(kind, float("nan"), 0.0, 0, f"no control: {why}")
     if kind == control_lib.CONTROL_PIXELS:
@@ -302,7 +245,7 @@ Trained = Tuple[keras.Model, Optional[np.ndarray]]  # a model and its out-of-fol
 def _fine_tune_step(
     decision: strategy_lib.StrategyDecision, head_model: Trained, cut_model: keras.Model,
     training_data: TrainingData, best: selection.CutScore, num_classes: int, plan: validation.ValidationPlan,
-    raw: Optional[RawExamples], config: RunConfig, vocabulary, pp_config, run_dir: str, histories: Dict[str, object],
+    raw: Optional[raw_images.RawExamples], config: RunConfig, vocabulary, pp_config, run_dir: str, histories: Dict[str, object],
 ) -> Trained:
     """Fine-tunes when the decision asks for it and it can be done (and, for 'auto', when it pays)."""
     explicit = config.strategy == strategy_lib.STRATEGY_FINE_TUNE
@@ -336,7 +279,7 @@ def fit_and_export(
     pp_config: pp.PreprocessingConfig,
     vocabulary: labels_lib.LabelVocabulary,
     training_data: TrainingData,
-    raw: Optional[RawExamples],
+    raw: Optional[raw_images.RawExamples],
     config: RunConfig,
     run_dir: str,
     serving_model_dir: str,

@@ -21,7 +21,7 @@ from tfx_transfer.components.fine_tuner import config as config_lib
 from tfx_transfer.components import config_codec
 from tfx_transfer.trainer import feature_extractor as fe
 from tfx_transfer.trainer import labels as labels_lib
-from tfx_transfer.trainer import records, storage, strategy as strategy_lib, transfer
+from tfx_transfer.trainer import raw_images, records, storage, strategy as strategy_lib, transfer
 from tfx_transfer.trainer.run_config import RunConfig
 
 
@@ -108,7 +108,7 @@ class Executor(base_executor.BaseExecutor):
             _check_not_empty(pattern, split)
         raw = None
         if raw_examples is not None:
-            raw = transfer.RawExamples(*(_split_pattern(raw_examples, split, "raw") for split in splits))
+            raw = raw_images.RawExamples(*(_split_pattern(raw_examples, split, "raw") for split in splits))
 
         with transfer.precision_policy():
             keras.utils.set_random_seed(run.train.seed)

@@ -110,3 +110,14 @@ def test_a_combined_cut_serves_what_its_probe_learned(tmp_path, tiny_cnn_path, m
     expected = probe.fit_probe(matrix, labels, combined["C"], 0, 3, blocks).probabilities(matrix)
     served = tf.saved_model.load(fn_args.serving_model_dir).signatures["serving_raw"](image_bytes=tf.constant(images))
     np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=1e-4)
+
+
+def test_dataset_rows_are_matched_to_bottleneck_rows_by_id():
+    from tfx_transfer.trainer import raw_images
+
+    rows, row_ids = np.array([4, 7, 9]), np.array(["a", "b", "c"], dtype=object)
+    order = raw_images.rows_in_dataset_order(np.array(["c", "a", "b"], dtype=object), rows, row_ids)
+    assert order.tolist() == [9, 4, 7]  # the raw files list the examples in another order
+    assert raw_images.rows_in_dataset_order(np.array(["c", "a"], dtype=object), rows, row_ids) is None  # one failed to decode
+    assert raw_images.rows_in_dataset_order(np.array(["c", "a", "x"], dtype=object), rows, row_ids) is None
+    assert raw_images.rows_in_dataset_order(np.array(["a", "a", "b"], dtype=object), rows, np.array(["a", "a", "b"], dtype=object)) is None

@@ -1,0 +1,90 @@
+"""The raw image examples behind the bottleneck rows: the control and fine-tuning train on them.
+
+Bottleneck rows and raw examples are matched by their `id` feature: Beam writes the
+bottlenecks in its own order, so the raw files need not list the examples in the same order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional, Tuple
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfx_transfer.trainer import data, records
+from tfx_transfer.trainer import labels as labels_lib
+from tfx_transfer.trainer import preprocessing as pp
+from tfx_transfer.trainer.run_config import RunConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class RawExamples:
+    """Raw image example files (train, then the data's own validation split): the control and
+    fine-tuning train on them."""
+
+    train_files: records.FilePattern
+    validation_files: Optional[records.FilePattern] = None
+
+
+def raw_patterns(raw: RawExamples) -> list:
+    """The file patterns of the training and (when given) the validation examples."""
+    patterns = [raw.train_files] if isinstance(raw.train_files, str) else list(raw.train_files)
+    if raw.validation_files is not None:
+        patterns += [raw.validation_files] if isinstance(raw.validation_files, str) else list(raw.validation_files)
+    return patterns
+
+
+def raw_features(
+    raw: RawExamples, config: RunConfig, vocabulary: labels_lib.LabelVocabulary, pp_config: pp.PreprocessingConfig,
+    front: Optional[keras.Model], ids: np.ndarray,
+) -> Tuple[Optional[np.ndarray], str]:
+    """`front`'s outputs (or the images themselves) for the rows `ids`, in that order.
+
+    Returns (None, why) when the raw examples cannot be matched to the bottleneck rows by id.
+    """
+    files = records.list_files(raw_patterns(raw))
+    scan = records.scan_raw_records(files, config.image_feature, config.label_feature, vocabulary, config.max_image_pixels)
+    images = data.raw_image_dataset(
+        files, config.image_feature, config.label_feature, vocabulary, pp_config, config.train.batch_size,
+        shuffle=False, seed=None, max_image_pixels=config.max_image_pixels, scan=scan,
+    )
+    values = np.concatenate([(front(x, training=False).numpy() if front else x.numpy()) for x, _ in images])
+    row_of = {example_id: row for row, example_id in enumerate(scan.ids)}
+    if len(values) != len(scan.ids) or len(row_of) != len(scan.ids) or not all(i in row_of for i in ids):
+        return None, "the raw examples cannot be matched to the bottlenecks by their ids"
+    return values[[row_of[i] for i in ids]], ""
+
+
+def images_bytes(ids: np.ndarray, pp_config: pp.PreprocessingConfig) -> int:
+    """Memory the preprocessed float32 images of the rows `ids` take."""
+    height, width = pp_config.image_size
+    return len(ids) * height * width * pp_config.channels * 4
+
+
+def part_dataset(
+    raw: RawExamples, config: RunConfig, vocabulary, pp_config, ids: np.ndarray, shuffle: bool, augmentation=None
+) -> Tuple[tf.data.Dataset, np.ndarray]:
+    """The raw images of the rows `ids`, and (unshuffled) their ids in the dataset's order: the
+    raw files need not list the examples in the bottlenecks' order."""
+    files = records.list_files(raw_patterns(raw))
+    scan = records.restrict(
+        records.scan_raw_records(files, config.image_feature, config.label_feature, vocabulary, config.max_image_pixels),
+        set(ids.tolist()),
+    )
+    dataset = data.raw_image_dataset(
+        files, config.image_feature, config.label_feature, vocabulary, pp_config, config.train.batch_size,
+        shuffle=shuffle, seed=config.train.seed, augmentation=augmentation, max_image_pixels=config.max_image_pixels,
+        scan=scan,
+    )
+    return dataset, scan.ids
+
+
+def rows_in_dataset_order(dataset_ids: np.ndarray, rows: np.ndarray, row_ids: np.ndarray) -> Optional[np.ndarray]:
+    """The row index of each dataset element (`dataset_ids`, in the dataset's order) among
+    `rows` (whose ids are `row_ids`); None when the two cannot be matched one to one."""
+    row_of = {example_id: row for row, example_id in zip(rows, row_ids)}
+    if len(row_of) != len(rows) or len(dataset_ids) != len(rows) or not all(i in row_of for i in dataset_ids):
+        return None
+    return np.array([row_of[i] for i in dataset_ids], dtype=int)
