@@ -7,7 +7,7 @@ bottlenecks in its own order, so the raw files need not list the examples in the
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import keras
 import numpy as np
@@ -44,10 +44,10 @@ def raw_features(
 
     Returns (None, why) when the raw examples cannot be matched to the bottleneck rows by id.
     """
-    files = records.list_files(raw_patterns(raw))
-    scan = records.scan_raw_records(files, config.image_feature, config.label_feature, vocabulary, config.max_image_pixels)
+    scanned = scan_examples(raw, config, vocabulary)
+    scan = scanned.scan
     images = data.raw_image_dataset(
-        files, config.image_feature, config.label_feature, vocabulary, pp_config, config.train.batch_size,
+        scanned.files, config.image_feature, config.label_feature, vocabulary, pp_config, config.train.batch_size,
         shuffle=False, seed=None, max_image_pixels=config.max_image_pixels, scan=scan,
     )
     values = np.concatenate([(front(x, training=False).numpy() if front else x.numpy()) for x, _ in images])
@@ -63,18 +63,29 @@ def images_bytes(ids: np.ndarray, pp_config: pp.PreprocessingConfig) -> int:
     return len(ids) * height * width * pp_config.channels * 4
 
 
+@dataclasses.dataclass(frozen=True)
+class ScannedExamples:
+    """The raw example files and their checking pass, made once for every part read from them."""
+
+    files: List[str]
+    scan: records.ScanResult
+
+
+def scan_examples(raw: RawExamples, config: RunConfig, vocabulary: labels_lib.LabelVocabulary) -> ScannedExamples:
+    """Lists and checks the raw example files once (see `records.scan_raw_records`)."""
+    files = records.list_files(raw_patterns(raw))
+    scan = records.scan_raw_records(files, config.image_feature, config.label_feature, vocabulary, config.max_image_pixels)
+    return ScannedExamples(files, scan)
+
+
 def part_dataset(
-    raw: RawExamples, config: RunConfig, vocabulary, pp_config, ids: np.ndarray, shuffle: bool, augmentation=None
+    scanned: ScannedExamples, config: RunConfig, vocabulary, pp_config, ids: np.ndarray, shuffle: bool, augmentation=None
 ) -> Tuple[tf.data.Dataset, np.ndarray]:
     """The raw images of the rows `ids`, and (unshuffled) their ids in the dataset's order: the
     raw files need not list the examples in the bottlenecks' order."""
-    files = records.list_files(raw_patterns(raw))
-    scan = records.restrict(
-        records.scan_raw_records(files, config.image_feature, config.label_feature, vocabulary, config.max_image_pixels),
-        set(ids.tolist()),
-    )
+    scan = records.restrict(scanned.scan, set(ids.tolist()))
     dataset = data.raw_image_dataset(
-        files, config.image_feature, config.label_feature, vocabulary, pp_config, config.train.batch_size,
+        scanned.files, config.image_feature, config.label_feature, vocabulary, pp_config, config.train.batch_size,
         shuffle=shuffle, seed=config.train.seed, augmentation=augmentation, max_image_pixels=config.max_image_pixels,
         scan=scan,
     )

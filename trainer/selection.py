@@ -61,20 +61,19 @@ def candidate_features(features: Mapping[str, np.ndarray], cut: str) -> Tuple[np
 
 def score_cut(
     cut: str, features: Mapping[str, np.ndarray], labels: np.ndarray, num_classes: int,
-    plan: validation.ValidationPlan, seed: int,
+    scoring_plan: validation.ValidationPlan, logme_rows: np.ndarray, seed: int,
 ) -> CutScore:
-    """The scores of one candidate (NaN accuracies when the plan has no folds)."""
+    """The scores of one candidate on the (subsampled) scoring plan, LogME on `logme_rows`
+    (NaN accuracies when the plan has no folds)."""
     start = time.perf_counter()
     matrix, blocks = candidate_features(features, cut)
-    scoring_plan = plan.subsampled(labels, SCORING_MAX_EXAMPLES, seed)
-    if plan.usable:
+    if scoring_plan.usable:
         C, probe_accuracy, _ = probe.cross_validate(matrix, labels, num_classes, scoring_plan, seed, blocks=blocks)
         knn = probe.knn_accuracy(matrix, labels, scoring_plan, blocks=blocks)
     else:
         C, probe_accuracy, knn = 1.0, float("nan"), float("nan")
-    rows = validation.stratified_subset(np.arange(len(labels)), labels, 2 * SCORING_MAX_EXAMPLES, seed)
     try:
-        score = logme.logme_score(matrix[rows], labels[rows], num_classes)
+        score = logme.logme_score(matrix[logme_rows], labels[logme_rows], num_classes)
     except logme.LogMEError:  # e.g. features that are all zero: nothing to score
         score = float("nan")
     return CutScore(
@@ -112,8 +111,13 @@ def score_cuts(
     """Every candidate scored (the combined cut last, when there are several cuts), the best
     marked `chosen` (or `only`, when the cut is forced)."""
     combined = cuts.combined_cut(list(features)) if len(features) > 1 and only is None else None
-    scores = [score_cut(cut, features, labels, num_classes, plan, seed) for cut in [*features, *([combined] if combined else [])]]
-    validation_rows = sum(len(val) for _, val in plan.subsampled(labels, SCORING_MAX_EXAMPLES, seed).folds)
+    scoring_plan = plan.subsampled(labels, SCORING_MAX_EXAMPLES, seed)
+    logme_rows = validation.stratified_subset(np.arange(len(labels)), labels, 2 * SCORING_MAX_EXAMPLES, seed)
+    scores = [
+        score_cut(cut, features, labels, num_classes, scoring_plan, logme_rows, seed)
+        for cut in [*features, *([combined] if combined else [])]
+    ]
+    validation_rows = sum(len(val) for _, val in scoring_plan.folds)
     best = only if only is not None else _best(scores, validation_rows)
     return [dataclasses.replace(score, chosen=score.cut == best) for score in scores]
 

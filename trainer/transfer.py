@@ -168,8 +168,9 @@ def fine_tune_rows(
     fit = probe.fit_probe(features[train_rows], labels[train_rows], score.C, config.train.seed, num_classes, blocks)
     full = head_lib.build_full_model(cut_model, probe.probe_head(fit, num_classes, config.head, config.train.seed))
     augmentation = augmentation_lib.build_augmentation(config.augmentation, config.train.seed)
-    train_ds, _ = raw_images.part_dataset(raw, config, vocabulary, pp_config, ids[train_rows], True, augmentation)
-    val_ds, val_ids = raw_images.part_dataset(raw, config, vocabulary, pp_config, ids[val_rows], False) if val_rows is not None else (None, None)
+    scanned = raw_images.scan_examples(raw, config, vocabulary)  # one checking pass for both parts
+    train_ds, _ = raw_images.part_dataset(scanned, config, vocabulary, pp_config, ids[train_rows], True, augmentation)
+    val_ds, val_ids = raw_images.part_dataset(scanned, config, vocabulary, pp_config, ids[val_rows], False) if val_rows is not None else (None, None)
     history = training.fine_tune(
         full, train_ds, val_ds, config.train, run_dir, unfreeze_spec=unfreeze,
         label_smoothing=config.head.label_smoothing, backup_dir=_backup_dir(config, run_dir),
