@@ -9,7 +9,7 @@ None then, and the input pipeline skips the step.
 from __future__ import annotations
 
 import dataclasses
-from typing import List, Optional
+from typing import Any, List, Optional, Union
 
 import keras
 
@@ -93,3 +93,38 @@ def build_augmentation(config: AugmentationConfig, seed: int) -> Optional[keras.
     if flip:
         layers.append(keras.layers.RandomFlip(flip, seed=seed + 4, name="flip"))
     return keras.Sequential(layers, name="augmentation")
+
+
+# ------------------------------------------------ augmented copies for the head (`feature_augmentation`)
+
+COPIES_AUTO = "auto"
+# The copies' transforms when the run's own `augmentation` is all off.
+DEFAULT_TRANSFORMS = AugmentationConfig(rotation=10.0, zoom=0.1, width_shift=0.08, height_shift=0.08)
+MAX_COPIES = 10
+# 'auto' makes at most this many augmented images in all (MAX_COPIES of up to 500 rows, 1 of 5,000).
+MAX_AUGMENTED_IMAGES = 5000
+
+CopiesSetting = Union[str, int]
+
+
+def check_copies(value: Any) -> CopiesSetting:
+    """`value` if it is 'auto' or an int >= 0; an AugmentationError naming it otherwise."""
+    if value == COPIES_AUTO:
+        return value
+    if not checks.is_int(value) or value < 0:
+        raise AugmentationError(
+            f"augmented_copies={value!r} is invalid; valid values are {COPIES_AUTO!r} or an int >= 0 (0: no copies)."
+        )
+    return value
+
+
+def planned_copies(setting: CopiesSetting, num_rows: int) -> int:
+    """Copies per image: the given number, or for 'auto' as many as MAX_AUGMENTED_IMAGES allows, up to MAX_COPIES."""
+    if setting != COPIES_AUTO:
+        return int(setting)
+    return min(MAX_COPIES, MAX_AUGMENTED_IMAGES // max(1, num_rows))
+
+
+def copies_transforms(config: AugmentationConfig) -> AugmentationConfig:
+    """The run's own augmentation when it turns any transform on, else DEFAULT_TRANSFORMS."""
+    return config if config.enabled else DEFAULT_TRANSFORMS

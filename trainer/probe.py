@@ -147,18 +147,34 @@ def fit_probe(
     return next(fit_path(features, labels, (C,), seed, num_classes, blocks))
 
 
+def with_copies(
+    features: np.ndarray, labels: np.ndarray, rows: np.ndarray, copies: Optional[np.ndarray]
+) -> Tuple[np.ndarray, np.ndarray]:
+    """The training matrix of `rows`: their features, then those of their augmented `copies`
+    ([copies, all rows, dim], from `feature_augmentation`; None: no copies), with the labels."""
+    if copies is None:
+        return features[rows], labels[rows]
+    if copies.shape[1:] != features.shape:
+        raise ValueError(f"Augmented copies of shape {copies.shape} do not match features of shape {features.shape}.")
+    stacked = np.concatenate([features[rows], copies[:, rows].reshape(-1, features.shape[1])])
+    return stacked, np.tile(labels[rows], len(copies) + 1)
+
+
 def cross_validate(
     features: np.ndarray, labels: np.ndarray, num_classes: int, plan: validation.ValidationPlan, seed: int,
-    grid=C_GRID, blocks: Blocks = None,
+    grid=C_GRID, blocks: Blocks = None, copies: Optional[np.ndarray] = None,
 ) -> Tuple[float, float, Dict[float, float]]:
     """(best C, its accuracy, accuracy per C) of the probe on the plan's folds.
 
-    Each fold fits the whole C path once (`fit_path`). The best C has the highest pooled
-    validation accuracy; ties go to the lower validation log-loss, then to the middle of the grid.
+    Each fold fits the whole C path once (`fit_path`), on its training rows and their augmented
+    `copies` (see `with_copies`); the validation rows are scored as they are. The best C has the
+    highest pooled validation accuracy; ties go to the lower validation log-loss, then to the
+    middle of the grid.
     """
     out_of_fold = {C: np.full((len(labels), num_classes), np.nan) for C in grid}
     for train, val in plan.folds:
-        for fit in fit_path(features[train], labels[train], grid, seed, num_classes, blocks, _SCORING_MAX_ITER):
+        rows, targets = with_copies(features, labels, train, copies)
+        for fit in fit_path(rows, targets, grid, seed, num_classes, blocks, _SCORING_MAX_ITER):
             out_of_fold[fit.C][val] = fit.probabilities(features[val])
     scores = {C: validation.validated_scores(probabilities, labels) for C, probabilities in out_of_fold.items()}
     best = max(grid, key=lambda C: (scores[C][0], -scores[C][1], -abs(np.log10(C))))

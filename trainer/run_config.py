@@ -17,6 +17,8 @@ one set of defaults. The dict form (`to_dict` / `from_dict`) is what a user writ
                    batch_size, patience, seed, class_weight}            -> training.TrainConfig
     augmentation  {rotation, shear, zoom, width_shift, height_shift,
                    horizontal_flip, vertical_flip}                      -> AugmentationConfig
+    augmented_copies  'auto' (default) | int >= 0: augmented copies of each training image
+                  the head trains on (`feature_augmentation`; 0: none)
     strategy      'auto' (default) | 'feature_extraction' | 'fine_tune'
     unfreeze      int (top N layers) | layer name | fraction in (0, 1]; for 'fine_tune'
     strategy_thresholds  {min_examples_per_class, logme_threshold, top_fraction, deep_fraction}
@@ -36,7 +38,7 @@ from tfx_transfer.trainer import head as head_lib
 from tfx_transfer.trainer import preprocessing as pp
 from tfx_transfer.trainer import strategy as strategy_lib
 from tfx_transfer.trainer import training
-from tfx_transfer.trainer.augmentation import AugmentationConfig
+from tfx_transfer.trainer.augmentation import COPIES_AUTO, AugmentationConfig, CopiesSetting, check_copies
 from tfx_transfer.trainer.control import ControlConfig
 from tfx_transfer.trainer.base_source import SOURCE_KEYS, BaseModelSource, check_source_choice
 
@@ -52,6 +54,7 @@ class RunConfig:
     head: head_lib.HeadConfig = head_lib.HeadConfig()
     train: training.TrainConfig = training.TrainConfig()
     augmentation: AugmentationConfig = AugmentationConfig()
+    augmented_copies: CopiesSetting = COPIES_AUTO
     # The base to build; None when the caller already has the extractor (FineTuner).
     source: Optional[BaseModelSource] = None
     strategy: str = strategy_lib.DEFAULT_STRATEGY
@@ -68,6 +71,7 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         strategy_lib.check_strategy(self.strategy)
+        check_copies(self.augmented_copies)
         if self.unfreeze is not None:
             head_lib.check_unfreeze_spec(self.unfreeze)
         for name in ("image_feature", "label_feature"):
@@ -127,7 +131,7 @@ _SECTIONS: Dict[str, Type] = {
     "control": ControlConfig,
 }
 _OTHER_KEYS = (
-    "strategy", "unfreeze", "image_feature", "label_feature", "max_image_pixels", "num_classes",
+    "strategy", "unfreeze", "augmented_copies", "image_feature", "label_feature", "max_image_pixels", "num_classes",
     "label_vocabulary_file", "label_vocabulary_name", "backup_dir",
 )
 

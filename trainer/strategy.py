@@ -66,8 +66,9 @@ EXPORTED_ENSEMBLE = "ensemble"  # the transferred model and the control, average
 class StrategyDecision:
     """What to train and why. `unfreeze` is the spec for `head.unfreeze` (None: head only).
 
-    The run fills in the rest: the chosen cut and the scored candidates, the validation plan,
-    the transferred model's validation accuracy, the control, and which model was exported.
+    The run fills in the rest: the chosen cut and the scored candidates, the validation plan, the
+    augmented copies the head trained on, the transferred model's validation accuracy, the
+    control, and which model was exported.
     """
 
     strategy: str
@@ -78,6 +79,7 @@ class StrategyDecision:
     cut_layer: Optional[str] = None
     validation: str = ""
     candidates: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
+    augmentation: Dict[str, Any] = dataclasses.field(default_factory=dict)
     transfer_accuracy: float = float("nan")
     control: Optional[Dict[str, Any]] = None
     exported: str = EXPORTED_TRANSFER

@@ -7,7 +7,8 @@ export the same way. Only training data is ever looked at (`validation`):
 1. every cut the extractor computed, and their combination, is scored (`selection`), and the
    best one chosen;
 2. the head is fitted on it: the cross-validated probe by default (`probe`), the Keras MLP when
-   `head_units` are given;
+   `head_units` are given; on the training images and, unless validation rejects them, their
+   augmented copies (`feature_augmentation`);
 3. 'auto' considers fine-tuning only for large data sets (the 2x2 rule of `strategy` is the
    prior), and keeps it only when it beats the head on the validation rows;
 4. the no-transfer control (`control`) is trained on the same rows and plan; when it beats the
@@ -30,7 +31,7 @@ import keras
 import numpy as np
 
 from tfx_transfer.trainer import augmentation as augmentation_lib
-from tfx_transfer.trainer import base_model, control as control_lib, cuts, data, export, gate
+from tfx_transfer.trainer import base_model, control as control_lib, cuts, data, export, feature_augmentation, gate
 from tfx_transfer.trainer import head as head_lib
 from tfx_transfer.trainer import labels as labels_lib
 from tfx_transfer.trainer import preprocessing as pp
@@ -125,28 +126,47 @@ def _backup_dir(config: RunConfig, run_dir: str) -> str:
 
 def fit_head(
     training_data: TrainingData, num_classes: int, score: selection.CutScore,
-    plan: validation.ValidationPlan, config: RunConfig, run_dir: str,
+    plan: validation.ValidationPlan, config: RunConfig, run_dir: str, copies: Optional[np.ndarray] = None,
 ) -> Tuple[keras.Model, Optional[np.ndarray], Dict[str, object]]:
-    """(head on the chosen cut fitted on all rows, its out-of-fold probabilities on the plan, training histories)."""
+    """(head on the chosen cut fitted on all rows and their augmented `copies`, its out-of-fold
+    probabilities on the plan, training histories)."""
     features, blocks = selection.candidate_features(training_data.features, score.cut)
     labels, seed = training_data.labels, config.train.seed
+    every_row = np.arange(len(labels))
     if not config.head.head_units:
         def fold_probabilities(train_rows: np.ndarray, val_rows: np.ndarray) -> np.ndarray:
-            fold = probe.fit_probe(features[train_rows], labels[train_rows], score.C, seed, num_classes, blocks)
+            fold = probe.fit_probe(*probe.with_copies(features, labels, train_rows, copies), score.C, seed, num_classes, blocks)
             return fold.probabilities(features[val_rows])
 
-        fit = probe.fit_probe(features, labels, score.C, seed, num_classes, blocks)
+        fit = probe.fit_probe(*probe.with_copies(features, labels, every_row, copies), score.C, seed, num_classes, blocks)
         head, histories = probe.probe_head(fit, num_classes, config.head, seed), {}
     else:
         def fold_probabilities(train_rows: np.ndarray, val_rows: np.ndarray) -> np.ndarray:
             with tempfile.TemporaryDirectory() as scratch:
-                fold, _ = _train_mlp(features[train_rows], labels[train_rows], num_classes, config, scratch, scratch, blocks)
+                fold, _ = _train_mlp(*probe.with_copies(features, labels, train_rows, copies), num_classes, config, scratch, scratch, blocks)
             return fold.predict(features[val_rows], verbose=0)
 
-        head, history = _train_mlp(features, labels, num_classes, config, run_dir, _backup_dir(config, run_dir), blocks)
+        head, history = _train_mlp(
+            *probe.with_copies(features, labels, every_row, copies), num_classes, config, run_dir, _backup_dir(config, run_dir), blocks)
         histories = {training.PHASE_HEAD: history}
     probabilities = validation.out_of_fold(plan, len(labels), fold_probabilities) if plan.usable else None
     return head, probabilities, histories
+
+
+def _augment(
+    decision: strategy_lib.StrategyDecision, cut_model: keras.Model, best: selection.CutScore,
+    training_data: TrainingData, plan: validation.ValidationPlan, num_classes: int,
+    raw: Optional[raw_images.RawExamples], config: RunConfig, vocabulary, pp_config,
+) -> feature_augmentation.Outcome:
+    """The augmented copies the head trains on (`feature_augmentation`); the decision records them."""
+    features, blocks = selection.candidate_features(training_data.features, best.cut)
+    outcome = feature_augmentation.augment(
+        cut_model, best, features, blocks, training_data.labels, training_data.ids, plan, num_classes, raw, config,
+        vocabulary, pp_config,
+    )
+    decision.augmentation = outcome.record
+    decision.reasons.append(outcome.reason)
+    return outcome
 
 
 # --------------------------------------------------------------------------------------- fine-tuning
@@ -302,7 +322,9 @@ def fit_and_export(
     decision.cut_layer, decision.validation = best.cut, plan.describe()
     decision.candidates = [score.to_dict() for score in scores]
     decision.reasons.insert(0, _cut_reason(scores, best, forced))
-    head, probabilities, histories = fit_head(training_data, num_classes, best, plan, config, run_dir)
+    augmented = _augment(decision, cut_model, best, training_data, plan, num_classes, raw, config, vocabulary, pp_config)
+    head, probabilities, histories = fit_head(
+        training_data, num_classes, dataclasses.replace(best, C=augmented.C), plan, config, run_dir, augmented.copies)
     model = head_lib.build_full_model(cut_model, head)
     if decision.fine_tune:
         model, probabilities = _fine_tune_step(

@@ -12,6 +12,7 @@ from tfx_transfer.components import specs
 from tfx_transfer.components.fine_tuner import config as config_lib
 from tfx_transfer.components.fine_tuner import executor
 from tfx_transfer.components import config_codec
+from tfx_transfer.trainer import augmentation as augmentation_lib
 from tfx_transfer.trainer import head as head_lib
 from tfx_transfer.trainer import strategy as strategy_lib
 from tfx_transfer.trainer.base_model import BaseSummary
@@ -78,7 +79,12 @@ class FineTuner(base_component.BaseComponent):
       unfreeze: what phase 2 trains: an int (the top N base layers), a layer name (from it up)
         or a fraction in (0, 1] of the base's layers; None lets the strategy decide.
       augmentation: `AugmentationConfig` fields (rotation, shear, zoom, width_shift,
-        height_shift, horizontal_flip, vertical_flip) applied to phase 2's training batches.
+        height_shift, horizontal_flip, vertical_flip) applied to phase 2's training batches,
+        and to the head's augmented copies when any is on.
+      augmented_copies: augmented copies of each training image, run through the frozen cut,
+        that the head also trains on: 'auto' (up to 10 per image, fewer for large data sets;
+        mild rotation, zoom and shifts unless `augmentation` names others; dropped when the
+        validation rows score the head better without them) or an int >= 0 (0: none).
       strategy_thresholds: `StrategyThresholds` fields of 'auto'.
       batch_size: training batch size.
       seed: seed of initialisers, dropout, shuffles and augmentation.
@@ -129,6 +135,7 @@ class FineTuner(base_component.BaseComponent):
         fine_tune_learning_rate: float = 1e-5,
         unfreeze: Optional[head_lib.UnfreezeSpec] = None,
         augmentation: Optional[Mapping[str, Union[float, bool]]] = None,
+        augmented_copies: Union[str, int] = augmentation_lib.COPIES_AUTO,
         strategy_thresholds: Optional[Mapping[str, float]] = None,
         batch_size: int = 32,
         seed: int = 0,
@@ -150,7 +157,8 @@ class FineTuner(base_component.BaseComponent):
                 "augmentation": dict(augmentation or {}),
                 "strategy_thresholds": dict(strategy_thresholds or {}),
                 "control": {"kind": control, "max_params": control_max_params, "margin": control_margin},
-                "strategy": strategy, "unfreeze": unfreeze, "image_feature": image_feature,
+                "strategy": strategy, "unfreeze": unfreeze, "augmented_copies": augmented_copies,
+                "image_feature": image_feature,
                 "label_feature": label_feature, "num_classes": num_classes,
                 "label_vocabulary_name": label_vocabulary or label_feature,
             },

@@ -84,6 +84,9 @@ def test_a_useful_base_beats_the_scratch_control(tmp_path, tiny_cnn_path, monkey
     # The rule of `selection`: a single cut must lead the combination by a standard error.
     assert (chosen[0] is combined) is (best_single <= combined["probe_accuracy"] + selection.standard_error(
         combined["probe_accuracy"], 30))
+    augmented = decision["augmentation"]  # 30 rows: 'auto' makes 10 copies each, and validation keeps or drops them
+    assert augmented["kept"] is (augmented["copies"] == 10) and augmented["seconds"] > 0
+    assert any(reason.startswith("The head trained on") for reason in decision["reasons"])
     assert decision["control"]["kind"] == "scratch" and decision["control"]["seconds"] > 0
     assert decision["exported"] == ("control" if decision["negative_transfer"] else "transfer")
     assert decision["negative_transfer"] is (decision["control"]["validation_accuracy"] > decision["transfer_accuracy"])
@@ -92,7 +95,7 @@ def test_a_useful_base_beats_the_scratch_control(tmp_path, tiny_cnn_path, monkey
 def test_a_combined_cut_serves_what_its_probe_learned(tmp_path, tiny_cnn_path, monkeypatch):
     """The served model reads the parts of a combined cut in the order the probe was fitted on."""
     monkeypatch.setattr(selection, "_best", lambda scores, rows: scores[-1].cut)  # the combination, whatever it scored
-    fn_args = _fn_args(tmp_path, tiny_cnn_path, cut_layer="auto", control={"kind": "none"})
+    fn_args = _fn_args(tmp_path, tiny_cnn_path, cut_layer="auto", control={"kind": "none"}, augmented_copies=0)
     run_fn.run_fn(fn_args)
     decision = _decision(fn_args)
     combined = decision["candidates"][-1]
