@@ -58,10 +58,13 @@ class BottleneckExtractorSpec(ComponentSpec):
 # ------------------------------------------------------------------ ImageFolderExampleGen
 # (Its spec is TFX's FileBasedExampleGenSpec; these name what it adds to its `examples`.)
 # A JSON file next to the Split-* folders: {"total": n, "counts": {split: {reason: n}},
-# "files": [{"id", "path", "split", "reason"}, ...]}, one entry per file that is not an image.
+# "files": [{"id", "path", "split", "reason"}, ...], "ignored": {"total": n, "files": [...]}}:
+# one entry per file that is not a usable image, and per OS metadata file left unread.
 REJECTED_FILES_REPORT = "rejected_files.json"
 # Custom property on `examples`: the report's counts, JSON {split: {reason: n}}.
 REJECTED_FILES_PROPERTY = "rejected_files"
+# Custom property of ImageFolderExampleGen's `examples`: how many OS metadata files it ignored.
+IGNORED_FILES_PROPERTY = "ignored_files"
 
 
 # ------------------------------------------------------------------ FineTuner

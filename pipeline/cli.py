@@ -121,7 +121,10 @@ def _preflight(data_root: str, skip_bad_files: bool) -> None:
 
     if is_remote(data_root) or not os.path.isdir(data_root):
         return
-    bad = preflight.bad_files(data_root)
+    bad, ignored = preflight.scan(data_root)
+    if ignored:
+        print(f"Ignoring {len(ignored)} operating-system metadata file(s) in {data_root} (hidden files, "
+              "__MACOSX, Thumbs.db, desktop.ini): they are not images.")
     if bad and not skip_bad_files:
         raise UserError(
             preflight.describe(bad, data_root) + "\nRemove them, or pass --skip-bad-files to run "

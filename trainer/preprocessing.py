@@ -42,6 +42,7 @@ def bottleneck_feature(cut: str) -> str:
 REASON_MISSING_IMAGE = "missing_image"
 REASON_EMPTY_IMAGE = "empty_image"
 REASON_UNKNOWN_FORMAT = "unknown_image_format"
+REASON_UNSUPPORTED_FORMAT = "unsupported_image_format"  # an image, but one TensorFlow cannot decode
 REASON_TOO_MANY_PIXELS = "too_many_pixels"
 REASON_ZERO_SIZE = "zero_size_image"
 REASON_UNDECODABLE = "undecodable_image"
@@ -155,6 +156,21 @@ _FORMATS = (
 )
 
 
+# Image formats recognised by their header that TensorFlow's decoders cannot read: such files are
+# set aside with REASON_UNSUPPORTED_FORMAT and a hint to convert them, not as unknown files.
+_UNSUPPORTED_FORMATS = (
+    ("webp", lambda data: data[:4] == b"RIFF" and data[8:12] == b"WEBP"),
+    ("tiff", lambda data: data[:4] in (b"II*\x00", b"MM\x00*")),
+    ("heic", lambda data: data[4:12] in (b"ftypheic", b"ftypheix", b"ftyphevc", b"ftypmif1")),
+    ("avif", lambda data: data[4:12] == b"ftypavif"),
+)
+
+
+def unsupported_format(data: bytes) -> Optional[str]:
+    """The name of an image format TensorFlow cannot decode ('webp', 'tiff', 'heic', 'avif'), or None."""
+    return next((name for name, matches in _UNSUPPORTED_FORMATS if matches(data)), None)
+
+
 def inspect_image_bytes(
     data: Optional[bytes], max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
 ) -> Optional[str]:
@@ -177,7 +193,7 @@ def inspect_image_bytes(
             if max_image_pixels and width * height > max_image_pixels:
                 return REASON_TOO_MANY_PIXELS
             return None
-    return REASON_UNKNOWN_FORMAT
+    return REASON_UNSUPPORTED_FORMAT if unsupported_format(data) else REASON_UNKNOWN_FORMAT
 
 
 # Enough leading bytes for `image_format` to recognise every format it knows.

@@ -39,6 +39,9 @@ def read_report(examples: types.Artifact) -> Dict[str, Any]:
 
 
 def _log_rejected(report: Dict[str, Any], path: str) -> None:
+    if report["ignored"]["total"]:
+        logging.info("ImageFolderExampleGen ignored %d operating-system metadata files (hidden files, "
+                     "__MACOSX, Thumbs.db, desktop.ini); they are listed in %s.", report["ignored"]["total"], path)
     if not report["total"]:
         return
     shown = [f"{r[reading.REJECTED_ID]} ({r[reading.REJECTED_REASON]})" for r in report["files"]]
@@ -58,15 +61,17 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
 
     Non-image files are not written; each is counted (Beam counters per split and reason),
     logged, and listed in `<examples uri>/rejected_files.json`, whose counts are also set as
-    the `rejected_files` custom property of the `examples` artifact.
+    the `rejected_files` custom property of the `examples` artifact. Operating-system metadata
+    files are not read; the report lists them as `ignored`, and their number is the
+    `ignored_files` custom property.
     """
 
     def __init__(self, context=None):
         super().__init__(context)
-        self._rejected: List[beam.PCollection] = []
+        self._set_aside: Dict[str, List[beam.PCollection]] = {reading.REJECTED_OUTPUT: [], reading.IGNORED_OUTPUT: []}
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
-        rejected = self._rejected
+        set_aside = self._set_aside
 
         @beam.ptransform_fn
         @beam.typehints.with_input_types(beam.Pipeline)
@@ -80,7 +85,8 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                 depth=len(split_pattern.split("/")),
                 split_of=splits.split_of_pattern(exec_properties, split_pattern),
             )
-            rejected.append(outputs[reading.REJECTED_OUTPUT])
+            for name, collections in set_aside.items():
+                collections.append(outputs[name])
             return outputs[reading.EXAMPLES_OUTPUT]
 
         return ImageFolderToExample
@@ -88,14 +94,15 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
     def GenerateExamplesByBeam(
         self, pipeline: beam.Pipeline, exec_properties: Dict[str, Any]
     ) -> Dict[str, beam.PCollection]:
-        self._rejected.clear()
+        for collections in self._set_aside.values():
+            collections.clear()
         example_splits = super().GenerateExamplesByBeam(pipeline, exec_properties)
-        _ = (
-            tuple(self._rejected)
-            | "FlattenRejected" >> beam.Flatten(pipeline=pipeline)
-            | "WriteRejectedReport"
-            >> reading.WriteRejectedReport(exec_properties[_REPORT_PATH_KEY], splits=list(example_splits))
-        )
+        set_aside = {
+            name: tuple(collections) | f"Flatten{name.capitalize()}" >> beam.Flatten(pipeline=pipeline)
+            for name, collections in self._set_aside.items()
+        }
+        _ = set_aside | "WriteRejectedReport" >> reading.WriteRejectedReport(
+            exec_properties[_REPORT_PATH_KEY], splits=list(example_splits))
         return example_splits
 
     def Do(
@@ -111,4 +118,5 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         super().Do(input_dict, output_dict, {**exec_properties, _REPORT_PATH_KEY: report_path(examples)})
         report = read_report(examples)
         examples.set_string_custom_property(specs.REJECTED_FILES_PROPERTY, json.dumps(report["counts"], sort_keys=True))
+        examples.set_int_custom_property(specs.IGNORED_FILES_PROPERTY, report["ignored"]["total"])
         _log_rejected(report, report_path(examples))

@@ -63,10 +63,12 @@ def _join(base: str, name: str) -> str:
 
 
 def _listing(path: str) -> Tuple[List[str], List[str]]:
-    """(folders, files) directly in `path`, sorted by name."""
+    """(folders, files) directly in `path`, sorted by name; OS metadata (`reading.is_os_metadata`) left out."""
     folders, files = [], []
     for entry in tf.io.gfile.listdir(path):
         name = entry.rstrip("/")
+        if reading.is_os_metadata(name):
+            continue
         if entry.endswith("/") or tf.io.gfile.isdir(_join(path, name)):
             folders.append(name)
         else:
@@ -77,7 +79,7 @@ def _listing(path: str) -> Tuple[List[str], List[str]]:
 def _has_image(folder: str) -> bool:
     """Whether any file directly in `folder` starts like an image; stops at the first."""
     for entry in sorted(tf.io.gfile.listdir(folder)):
-        if entry.endswith("/"):
+        if entry.endswith("/") or reading.is_os_metadata(entry):
             continue
         path = _join(folder, entry)
         try:

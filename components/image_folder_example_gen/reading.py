@@ -4,10 +4,12 @@ Pure Beam: no TFX artifacts here, so the transforms run and test on any runner. 
 found with Beam's `fileio.MatchFiles` and read with `fileio.ReadMatches`, so local paths and
 `gs://` behave the same and the listing happens on the workers, not in the launcher.
 
-Every matched file ends in exactly one of two outputs: `examples` (a tf.Example with the
-image bytes, its label and its id) or `rejected` (a dict naming the file and why it is not an
-image). Beam counters record files, examples and rejected files per split and per reason, and
-`WriteRejectedReport` writes the rejected files as one JSON report.
+Every matched file ends in exactly one of three outputs: `examples` (a tf.Example with the
+image bytes, its label and its id), `rejected` (a dict naming the file and why it is not a
+usable image) or `ignored` (operating-system metadata such as `.DS_Store`, AppleDouble `._*`
+files, `__MACOSX/`, `Thumbs.db`: not the user's data, so never read and never a reason to stop
+a run). Beam counters record files, examples, rejected and ignored files per split and reason,
+and `WriteRejectedReport` writes the rejected and ignored files as one JSON report.
 """
 
 from __future__ import annotations
@@ -41,8 +43,20 @@ REJECTED_REASON = "reason"
 
 EXAMPLES_OUTPUT = "examples"
 REJECTED_OUTPUT = "rejected"
+IGNORED_OUTPUT = "ignored"
 
 _PATH_SEPARATORS = re.compile(r"[/\\]+")
+# Names operating systems and zip tools leave in folders (compared in lower case); hidden names
+# (dot-files, AppleDouble `._*`) are metadata too.
+OS_METADATA_NAMES = frozenset({"__macosx", "thumbs.db", "ehthumbs.db", "desktop.ini"})
+
+
+def is_os_metadata(relative_path: str) -> bool:
+    """Whether a path below input_base is operating-system metadata: any of its components is
+    hidden (starts with '.') or one of OS_METADATA_NAMES."""
+    return any(
+        part.startswith(".") or part.lower() in OS_METADATA_NAMES for part in _PATH_SEPARATORS.split(relative_path) if part
+    )
 
 
 def relative_id(path: str, depth: int) -> str:
@@ -88,6 +102,10 @@ class _FileToExampleFn(beam.DoFn):
         label = example_id.split("/")[-2]
         split = self._split_of(example_id)
         self._inc("files", split)
+        if is_os_metadata(example_id):
+            self._inc("ignored", split)
+            yield beam.pvalue.TaggedOutput(IGNORED_OUTPUT, {REJECTED_ID: example_id, REJECTED_PATH: path, REJECTED_SPLIT: split})
+            return
         with readable_file.open(mime_type="application/octet-stream") as handle:
             head = handle.read(pp.IMAGE_HEADER_BYTES)
             # Only images are read whole; a stray video or archive costs just its header.
@@ -100,7 +118,7 @@ class _FileToExampleFn(beam.DoFn):
         self._inc("rejected", split)
         self._inc(f"rejected_{reason}", split)
         logging.warning(
-            "ImageFolderExampleGen: %s is not an image (%s); it is not written to the "
+            "ImageFolderExampleGen: %s is not a usable image (%s); it is not written to the "
             "examples and is listed in the rejected-files report.",
             path,
             reason,
@@ -116,7 +134,7 @@ class _FileToExampleFn(beam.DoFn):
 def ReadImageFolder(  # pylint: disable=invalid-name
     pipeline: beam.Pipeline, file_pattern: str, depth: int, split_of: Callable[[str], str]
 ) -> Dict[str, beam.PCollection]:
-    """Files matching `file_pattern` to {'examples': tf.Examples, 'rejected': dicts}.
+    """Files matching `file_pattern` to {'examples': tf.Examples, 'rejected': dicts, 'ignored': dicts}.
 
     `depth` is the number of path components of the pattern below input_base (2 for
     `<label>/<file>`, 3 for `<split>/<label>/<file>`): the file's id is its last `depth`
@@ -128,29 +146,44 @@ def ReadImageFolder(  # pylint: disable=invalid-name
         | "ReadMatches" >> fileio.ReadMatches(compression=CompressionTypes.UNCOMPRESSED)
     )
     outputs = files | "FilesToExamples" >> beam.ParDo(_FileToExampleFn(depth, split_of)).with_outputs(
-        REJECTED_OUTPUT, main=EXAMPLES_OUTPUT
+        REJECTED_OUTPUT, IGNORED_OUTPUT, main=EXAMPLES_OUTPUT
     )
-    return {EXAMPLES_OUTPUT: outputs[EXAMPLES_OUTPUT], REJECTED_OUTPUT: outputs[REJECTED_OUTPUT]}
+    return {name: outputs[name] for name in (EXAMPLES_OUTPUT, REJECTED_OUTPUT, IGNORED_OUTPUT)}
 
 
-def render_report(rejected: List[Dict[str, str]], splits: Sequence[str]) -> str:
-    """The rejected-files report: counts per split and reason, then every file, sorted by id."""
+def _sorted(records: List[Dict[str, str]]) -> List[Dict[str, str]]:
+    return sorted(records, key=lambda record: (record[REJECTED_ID], record[REJECTED_PATH]))
+
+
+def render_report(tagged: List[Any], splits: Sequence[str]) -> str:
+    """The rejected-files report from (output, record) pairs: rejected counts per split and
+    reason, every rejected file, then the ignored metadata files, each sorted by id."""
+    rejected = [record for output, record in tagged if output == REJECTED_OUTPUT]
+    ignored = [record for output, record in tagged if output == IGNORED_OUTPUT]
     counts: Dict[str, Dict[str, int]] = {split: {} for split in splits}
     for record in rejected:
         per_split = counts.setdefault(record[REJECTED_SPLIT], {})
         per_split[record[REJECTED_REASON]] = per_split.get(record[REJECTED_REASON], 0) + 1
-    files = sorted(rejected, key=lambda record: (record[REJECTED_ID], record[REJECTED_PATH]))
-    return json.dumps({"total": len(files), "counts": counts, "files": files}, indent=1, sort_keys=True)
+    return json.dumps(
+        {"total": len(rejected), "counts": counts, "files": _sorted(rejected),
+         "ignored": {"total": len(ignored), "files": _sorted(ignored)}},
+        indent=1, sort_keys=True,
+    )
 
 
 @beam.ptransform_fn
 def WriteRejectedReport(  # pylint: disable=invalid-name
-    rejected: beam.PCollection, path: str, splits: Sequence[str]
+    outputs: Dict[str, beam.PCollection], path: str, splits: Sequence[str]
 ) -> beam.pvalue.PDone:
-    """Writes all rejected-file records as one JSON document at exactly `path`."""
+    """Writes the `rejected` and `ignored` records of `outputs` as one JSON document at exactly `path`."""
+    tagged = [
+        outputs[name] | f"Tag{name.capitalize()}" >> beam.Map(lambda record, name=name: (name, record))
+        for name in (REJECTED_OUTPUT, IGNORED_OUTPUT)
+    ]
     return (
-        rejected
-        | "CollectRejected" >> beam.combiners.ToList()
+        tagged
+        | "FlattenSetAside" >> beam.Flatten()
+        | "CollectSetAside" >> beam.combiners.ToList()
         | "RenderReport" >> beam.Map(render_report, list(splits))
         | "WriteReport"
         >> beam.io.WriteToText(path, shard_name_template="", num_shards=1, append_trailing_newlines=True)

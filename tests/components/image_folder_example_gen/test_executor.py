@@ -31,8 +31,14 @@ def _write(path, data: bytes) -> None:
         handle.write(data)
 
 
+WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 \x18\x00\x00\x00"
+# Operating-system metadata a folder zipped on a Mac or browsed on Windows carries: ignored, never rejected.
+OS_FILES = ("cat/.DS_Store", "dog/._dog_1.png", "cat/Thumbs.db", "__MACOSX/._cat")
+
+
 def _image_folder(root, labels=("cat", "dog"), n=N_PER_CLASS, seed=0) -> dict:
-    """PNGs and JPEGs in class folders, plus two non-images; returns {id: bytes} of the images."""
+    """PNGs and JPEGs in class folders, plus two non-images, a WebP and OS metadata files;
+    returns {id: bytes} of the images."""
     images = {}
     for li, label in enumerate(labels):
         for i in range(n):
@@ -42,6 +48,9 @@ def _image_folder(root, labels=("cat", "dog"), n=N_PER_CLASS, seed=0) -> dict:
             images[name] = data
     _write(os.path.join(root, labels[0], "notes.txt"), b"these are not pixels")
     _write(os.path.join(root, labels[-1], "empty.png"), b"")
+    _write(os.path.join(root, labels[-1], "photo.webp"), WEBP)
+    for name in OS_FILES:
+        _write(os.path.join(root, name.replace("cat", labels[0], 1).replace("dog", labels[-1], 1)), b"\x00\x05\x16\x07metadata")
     return images
 
 
@@ -105,9 +114,13 @@ def test_non_images_are_reported_not_written(class_run):
     assert [(f["id"], f["reason"]) for f in files] == [
         ("cat/notes.txt", pp.REASON_UNKNOWN_FORMAT),
         ("dog/empty.png", pp.REASON_EMPTY_IMAGE),
+        ("dog/photo.webp", pp.REASON_UNSUPPORTED_FORMAT),
     ]
     assert files[0]["path"] == str(root / "data" / "cat" / "notes.txt")
-    assert report["total"] == 2
+    assert report["total"] == 3
+    assert sorted(f["id"] for f in report["ignored"]["files"]) == sorted(OS_FILES)
+    assert report["ignored"]["total"] == len(OS_FILES)
+    assert examples.get_int_custom_property(specs.IGNORED_FILES_PROPERTY) == len(OS_FILES)
     # Each rejected file is attributed to the split its id hashes to.
     expected_counts = {"train": {}, "eval": {}}
     for f in files:
@@ -150,11 +163,15 @@ def test_split_folders_are_kept_as_given(tmp_path):
     assert sorted((f["split"], f["id"]) for f in report["files"]) == [
         ("eval", "eval/cat/notes.txt"),
         ("eval", "eval/dog/empty.png"),
+        ("eval", "eval/dog/photo.webp"),
         ("train", "train/cat/notes.txt"),
         ("train", "train/dog/empty.png"),
+        ("train", "train/dog/photo.webp"),
     ]
-    expected = {pp.REASON_UNKNOWN_FORMAT: 1, pp.REASON_EMPTY_IMAGE: 1}
+    expected = {pp.REASON_UNKNOWN_FORMAT: 1, pp.REASON_EMPTY_IMAGE: 1, pp.REASON_UNSUPPORTED_FORMAT: 1}
     assert report["counts"] == {"train": expected, "eval": expected}
+    assert sorted((f["split"], f["id"]) for f in report["ignored"]["files"]) == sorted(
+        [("eval", f"eval/{name}") for name in OS_FILES] + [("train", f"train/{name}") for name in OS_FILES])
 
 
 def test_read_image_folder_outputs(tmp_path):
@@ -173,9 +190,12 @@ def test_read_image_folder_outputs(tmp_path):
             equal_to([
                 ("cat/notes.txt", pp.REASON_UNKNOWN_FORMAT, "train"),
                 ("dog/empty.png", pp.REASON_EMPTY_IMAGE, "train"),
+                ("dog/photo.webp", pp.REASON_UNSUPPORTED_FORMAT, "train"),
             ]),
             label="CheckRejected",
         )
+        ignored = outputs[reading.IGNORED_OUTPUT] | beam.Map(lambda r: r["id"])
+        assert_that(ignored, equal_to(list(OS_FILES)), label="CheckIgnored")
 
 
 def test_read_image_folder_counters(tmp_path):
@@ -184,20 +204,24 @@ def test_read_image_folder_counters(tmp_path):
     outputs = pipeline | reading.ReadImageFolder(
         f"{tmp_path}/*/*", depth=2, split_of=splits_lib.FixedSplitOf("train")
     )
-    _ = outputs[reading.REJECTED_OUTPUT] | reading.WriteRejectedReport(str(tmp_path / "report.json"), ["train"])
+    _ = outputs | reading.WriteRejectedReport(str(tmp_path / "report.json"), ["train"])
     result = pipeline.run()
     result.wait_until_finish()
     counters = result.metrics().query(MetricsFilter().with_namespace(reading.METRICS_NAMESPACE))["counters"]
     values = {c.key.metric.name: c.committed for c in counters}
     assert values == {
-        "files[train]": 8,
+        "files[train]": 6 + 3 + len(OS_FILES),
         "examples[train]": 6,
-        "rejected[train]": 2,
+        "rejected[train]": 3,
+        "ignored[train]": len(OS_FILES),
         f"rejected_{pp.REASON_UNKNOWN_FORMAT}[train]": 1,
         f"rejected_{pp.REASON_EMPTY_IMAGE}[train]": 1,
+        f"rejected_{pp.REASON_UNSUPPORTED_FORMAT}[train]": 1,
     }
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["counts"] == {"train": {pp.REASON_UNKNOWN_FORMAT: 1, pp.REASON_EMPTY_IMAGE: 1}}
+    expected = {pp.REASON_UNKNOWN_FORMAT: 1, pp.REASON_EMPTY_IMAGE: 1, pp.REASON_UNSUPPORTED_FORMAT: 1}
+    assert report["counts"] == {"train": expected}
+    assert report["ignored"]["total"] == len(OS_FILES)
 
 
 def test_relative_id_ignores_how_the_path_is_spelled():
