@@ -118,6 +118,9 @@ class PushedBaselineSpec(ComponentSpec):
 
 # ------------------------------------------------------------------ EvaluationReport
 EVALUATION_KEY = "evaluation"
+# EvaluationReport's optional inputs besides `examples` (what the Evaluator read) and `rejected`
+# (the BottleneckExtractor's): the ImageFolderExampleGen's `examples`, with its rejected files.
+SOURCE_EXAMPLES_KEY = "source_examples"
 REPORT_KEY = "report"
 REPORT_FILE = "report.html"  # The local copy next to summary.json.
 
@@ -148,5 +151,8 @@ class EvaluationReportSpec(ComponentSpec):
     INPUTS = {
         EVALUATION_KEY: ChannelParameter(type=standard_artifacts.ModelEvaluation),
         MODEL_RUN_KEY: ChannelParameter(type=standard_artifacts.ModelRun),
+        EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples, optional=True),
+        SOURCE_EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples, optional=True),
+        REJECTED_KEY: ChannelParameter(type=standard_artifacts.Examples, optional=True),
     }
     OUTPUTS = {REPORT_KEY: ChannelParameter(type=HtmlReport)}

@@ -103,17 +103,22 @@ def create_pipeline(
         **{"num_classes": classes, **(fine_tuner_args or {})},
     ).with_id(FINE_TUNER_ID)
     baseline = PushedBaseline(model=fine_tuner.outputs["model"], push_destination=serving_dir).with_id(BASELINE_ID)
+    evaluated_split = evaluation.evaluation_split(example_gen.output_splits)
     evaluator = tfx.components.Evaluator(
         examples=transformed,
         model=fine_tuner.outputs["model"],
         baseline_model=baseline.outputs["baseline_model"],
         eval_config=evaluation.eval_config(classes, accuracy_threshold, change_threshold),
-        example_splits=[evaluation.evaluation_split(example_gen.output_splits)],
+        example_splits=[evaluated_split],
     ).with_id(EVALUATOR_ID)
     report = EvaluationReport(
         evaluation=evaluator.outputs["evaluation"],
         model_run=fine_tuner.outputs["model_run"],
         title=f"tfx-transfer evaluation: {pipeline_name}",
+        examples=transformed,
+        source_examples=example_gen.outputs["examples"],
+        rejected=extractor.outputs["rejected"],
+        evaluated_split=evaluated_split,
     ).with_id(REPORT_ID)
     pusher = tfx.components.Pusher(
         model=fine_tuner.outputs["model"],

@@ -10,7 +10,7 @@ import tensorflow as tf
 from ml_metadata.metadata_store import metadata_store
 
 from tfx_transfer.components import specs
-from tfx_transfer.components.evaluation_report import tfma_results
+from tfx_transfer.components.evaluation_report import set_aside, tfma_results
 from tfx_transfer.pipeline import configs, outputs
 from tfx_transfer.trainer import feature_extractor as fe
 from tfx_transfer.trainer import storage, training
@@ -50,10 +50,14 @@ def _data_summary(nodes: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
     example_gen = (nodes.get(configs.EXAMPLE_GEN_ID, {}).get("_artifacts", {}).get(specs.EXAMPLES_KEY) or [None])[0]
     extractor = nodes.get(configs.EXTRACTOR_ID, {}).get("_artifacts", {})
     bottlenecks = (extractor.get(specs.BOTTLENECKS_KEY) or [None])[0]
+    rejected = (extractor.get(specs.REJECTED_KEY) or [None])[0]
     feature_extractor = (extractor.get(specs.FEATURE_EXTRACTOR_KEY) or [None])[0]
+    counts = _json_property(bottlenecks, specs.SPLIT_COUNTS_PROPERTY)
     return {
         "rejected_files": _json_property(example_gen, specs.REJECTED_FILES_PROPERTY),
-        "bottleneck_counts": _json_property(bottlenecks, specs.SPLIT_COUNTS_PROPERTY),
+        "set_aside": set_aside.collect(
+            set_aside.examples_artifact(example_gen), set_aside.examples_artifact(rejected), sum(count.get("examples_rejected", 0) for count in (counts or {}).values())),
+        "bottleneck_counts": counts,
         "feature_dims": fe.load_feature_extractor_info(feature_extractor.uri).feature_dims if feature_extractor else None,
     }
 
@@ -116,6 +120,23 @@ def summarize(
     return summary
 
 
+SHOWN_SET_ASIDE = 10
+
+
+def _print_set_aside(set_aside: Dict[str, Any]) -> None:
+    """The first files set aside, each with its reason; summary.json lists them all."""
+    total, files = set_aside.get("total", 0), set_aside.get("files", [])
+    if total:
+        print(f"  {total} file(s) set aside:")
+        for entry in files[:SHOWN_SET_ASIDE]:
+            print(f"    {entry['id']}: {entry['reason']} ({entry['step']}, split {entry['split']})")
+        if total > SHOWN_SET_ASIDE:
+            print(f"    ... and {total - SHOWN_SET_ASIDE} more, listed in summary.json"
+                  + (f" (the rest in {', '.join(set_aside['more_in'])})" if set_aside.get("more_in") else ""))
+    if set_aside.get("ignored"):
+        print(f"  {set_aside['ignored']} operating-system metadata file(s) ignored (hidden files, __MACOSX, Thumbs.db)")
+
+
 def _print_decision(strategy: Dict[str, Any]) -> None:
     """The chosen cut, strategy and exported model, and why (the reasons are sentences)."""
     transfer = strategy.get("transfer_accuracy")
@@ -147,9 +168,7 @@ def print_summary(summary: Dict[str, Any], report_path: Optional[str] = None) ->
               f"{count['examples_rejected']} rejected")
     if cut_text:
         print(f"  cuts extracted: {cut_text}")
-    rejected_files = sum(sum(c.values()) for c in (data.get("rejected_files") or {}).values())
-    if rejected_files:
-        print(f"  {rejected_files} file(s) were not images; ImageFolderExampleGen lists them in rejected_files.json")
+    _print_set_aside(data.get("set_aside") or {})
     if accuracy is not None:
         print(f"  eval accuracy: {accuracy:.4f} on {int(metrics.get('example_count', 0))} examples")
     if summary.get("strategy"):

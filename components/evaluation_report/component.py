@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
 
@@ -26,6 +28,13 @@ class EvaluationReport(base_component.BaseComponent):
       model_run: the FineTuner's `model_run`; its `labels.txt` names the classes, and
         `training_curves.png`, `history.json` and `strategy.json` are shown when present.
       title: the page title, a non-empty string.
+      examples: the examples the Evaluator read; the page's Data row names this artifact and
+        `evaluated_split` (TFMA itself only records "<user provided PCollection>").
+      source_examples: ImageFolderExampleGen's `examples`; the files it set aside (not usable
+        images) are listed in the "Set aside" table with their reasons.
+      rejected: BottleneckExtractor's `rejected`; the examples it set aside (undecodable, too
+        large, ...) are listed in the same table.
+      evaluated_split: the split of `examples` the Evaluator reported on.
 
     Outputs:
       report: a `system.HTML` artifact whose URI is the page: inline CSS, images as data URIs,
@@ -40,12 +49,19 @@ class EvaluationReport(base_component.BaseComponent):
         evaluation: types.BaseChannel,
         model_run: types.BaseChannel,
         title: str = config_lib.DEFAULT_TITLE,
+        examples: Optional[types.BaseChannel] = None,
+        source_examples: Optional[types.BaseChannel] = None,
+        rejected: Optional[types.BaseChannel] = None,
+        evaluated_split: str = "",
     ):
-        self.config = config_lib.ReportConfig(title=title)
+        self.config = config_lib.ReportConfig(title=title, evaluated_split=evaluated_split)
         super().__init__(
             spec=specs.EvaluationReportSpec(
                 evaluation=evaluation,
                 model_run=model_run,
+                examples=examples,
+                source_examples=source_examples,
+                rejected=rejected,
                 **config_codec.to_exec_properties(self.config),
                 report=types.Channel(type=specs.HtmlReport),
             )

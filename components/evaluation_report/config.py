@@ -20,7 +20,11 @@ class ReportConfig(FlatConfig):
     """Everything the EvaluationReport is configured with."""
 
     title: str = DEFAULT_TITLE
+    # The split of `examples` the Evaluator reported on, named in the report's Data row ('' unknown).
+    evaluated_split: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.title, str) or not self.title:
             raise ValueError(f"title={self.title!r} is invalid; valid values are non-empty strings.")
+        if not isinstance(self.evaluated_split, str):
+            raise ValueError(f"evaluated_split={self.evaluated_split!r} is invalid; valid values are split names.")

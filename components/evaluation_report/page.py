@@ -184,7 +184,7 @@ def _summary_section(rows: Sequence[Tuple[str, str]]) -> _Section:
 
 def _summary_rows(evaluation_uri: str, model_run_uri: str, result: Any, gathered: _Evaluation,
                   validation: Optional[tr.Validation], classes: ClassNames,
-                  unavailable: Sequence[str]) -> List[Tuple[str, str]]:
+                  unavailable: Sequence[str], data: Optional[str] = None) -> List[Tuple[str, str]]:
     rows = [
         ("Blessing", render.validation_html(validation)),
         ("Accuracy", markup.esc(markup.fmt(gathered.accuracy)) if gathered.accuracy is not None else _NOT_AVAILABLE),
@@ -193,8 +193,8 @@ def _summary_rows(evaluation_uri: str, model_run_uri: str, result: Any, gathered
     ]
     if result.model_location:
         rows.append(("Model", markup.esc(result.model_location)))
-    if result.data_location:
-        rows.append(("Data", markup.esc(result.data_location)))
+    if data or result.data_location:
+        rows.append(("Data", markup.esc(data or result.data_location)))
     rows.append(("Evaluation", markup.esc(evaluation_uri)))
     if gathered.errors:
         rows.append(("TFMA errors", markup.value_html(gathered.errors)))
@@ -233,6 +233,8 @@ def build_report(
     output_path: str,
     title: str = "tfx-transfer evaluation",
     extra: Optional[Dict[str, Any]] = None,
+    data: Optional[str] = None,
+    set_aside: Optional[Dict[str, Any]] = None,
 ) -> str:
     """Writes the HTML report of one run to `output_path` and returns that path.
 
@@ -243,6 +245,10 @@ def build_report(
       output_path: the HTML file to write (parents are created).
       title: the report title.
       extra: key/values shown as a table (artifact URIs, wall times, ...).
+      data: what the Evaluator read (an artifact URI and split), for the Data row; None keeps
+        TFMA's own record of it.
+      set_aside: `set_aside.collect`'s listing of the files and examples the run set aside; a
+        "Set aside" section lists them. None: no section.
 
     Raises:
       FileNotFoundError: `evaluation_uri` is not a directory. (An Evaluator output without
@@ -256,8 +262,10 @@ def build_report(
     run_sections, run_unavailable = _model_run_sections(model_run_uri)
     sections += run_sections
     unavailable += run_unavailable
+    if set_aside is not None:
+        sections.append(_Section("set-aside", "Set aside", render.set_aside_section(set_aside)))
     if extra:
         sections.append(_Section("extra", "Details", markup.key_value_table(extra.items(), ("key", "value"))))
-    rows = _summary_rows(evaluation_uri, model_run_uri, result, gathered, validation, classes, unavailable)
+    rows = _summary_rows(evaluation_uri, model_run_uri, result, gathered, validation, classes, unavailable, data)
     _write(output_path, _document(title, [_summary_section(rows)] + sections))
     return output_path

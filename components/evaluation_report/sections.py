@@ -215,3 +215,20 @@ def strategy_section(strategy: Any) -> str:
     if reasons:
         parts.append("<h3>Reasons</h3>" + markup.value_html(reasons if isinstance(reasons, list) else [reasons]))
     return "".join(parts)
+
+
+_SET_ASIDE_COLUMNS = ("id", "reason", "step", "split")
+
+
+def set_aside_section(set_aside: Mapping[str, Any]) -> str:
+    """Every file or example the run set aside, with its reason (`set_aside.collect`'s listing)."""
+    total, files = set_aside.get("total", 0), set_aside.get("files") or []
+    ignored = set_aside.get("ignored", 0)
+    note = (f"<p>{ignored} operating-system metadata file(s) (hidden files, __MACOSX, Thumbs.db, desktop.ini) were "
+            "ignored.</p>" if ignored else "")
+    if not total:
+        return "<p>Nothing was set aside: every file became an example and every example a bottleneck.</p>" + note
+    rows = ([f"<td>{markup.esc(str(entry.get(column, '')))}</td>" for column in _SET_ASIDE_COLUMNS] for entry in files)
+    rest = (f"<p>{total - len(files)} more are in {markup.esc(', '.join(set_aside.get('more_in') or []))}.</p>"
+            if total > len(files) else "")
+    return f"<p>{total} file(s) set aside, each with the reason:</p>" + markup.table(list(_SET_ASIDE_COLUMNS), rows) + rest + note

@@ -20,6 +20,7 @@ from tfx.types import artifact_utils, standard_component_specs
 
 from tfx_transfer.components import specs
 from tfx_transfer.components.image_folder_example_gen import layout, reading, splits
+from tfx_transfer.components.image_folder_example_gen import report as report_lib
 from tfx_transfer.trainer import storage
 
 # Private exec property (like the base class's `_beam_pipeline_args`): the report's path.
@@ -30,11 +31,11 @@ _LOGGED_REJECTED_FILES = 20
 
 def report_path(examples: types.Artifact) -> str:
     """Where the rejected-files report of an ImageFolderExampleGen `examples` artifact lives."""
-    return f"{examples.uri.rstrip('/')}/{specs.REJECTED_FILES_REPORT}"
+    return report_lib.report_path(examples.uri)
 
 
 def read_report(examples: types.Artifact) -> Dict[str, Any]:
-    """The rejected-files report: {'total': n, 'counts': {split: {reason: n}}, 'files': [...]}."""
+    """The rejected-files report: {'total': n, 'counts': {split: {reason: n}}, 'files': [...], 'ignored': {...}}."""
     return storage.read_json(report_path(examples))
 
 

@@ -20,7 +20,7 @@ def test_round_trip_through_exec_properties():
     properties = config_codec.to_exec_properties(config)
     assert set(properties) == {specs.CONFIG_KEY, specs.PLUGIN_VERSION_KEY}
     assert properties[specs.PLUGIN_VERSION_KEY] == plugin_version()
-    assert json.loads(properties[specs.CONFIG_KEY]) == {"title": "Run <1> — \"quoted\""}
+    assert json.loads(properties[specs.CONFIG_KEY]) == {"title": "Run <1> — \"quoted\"", "evaluated_split": ""}
     assert config_codec.from_exec_properties(config_lib.ReportConfig, properties) == config
 
 
