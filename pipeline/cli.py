@@ -132,11 +132,30 @@ def _preflight(data_root: str, skip_bad_files: bool) -> None:
         )
 
 
+def _fetch_weights(args: argparse.Namespace) -> None:
+    from tfx_transfer.trainer import base_model
+
+    cache = base_model.fetch_imagenet_weights(args.name, args.image_size)
+    print(f"The ImageNet weights of {args.name} are in {cache}; copy that folder's .h5 file to an offline machine's "
+          "Keras cache (~/.keras/models), or pass it as --weights.")
+
+
+def _prefetch_weights(extractor_kwargs: Dict[str, Any]) -> None:
+    """Fetches ImageNet weights once, before the pipeline starts, so an offline machine fails in one
+    sentence instead of inside the BottleneckExtractor; the extractor then reads Keras' cache."""
+    from tfx_transfer.trainer import base_model
+    from tfx_transfer.trainer.base_source import WEIGHTS_IMAGENET
+
+    if extractor_kwargs.get("keras_application") and extractor_kwargs.get("weights") == WEIGHTS_IMAGENET:
+        base_model.fetch_imagenet_weights(extractor_kwargs["keras_application"], extractor_kwargs.get("image_size"))
+
+
 def _run(args: argparse.Namespace) -> None:
     from tfx_transfer.pipeline import jobs
 
     settings = load_settings(args)
     _preflight(settings["data_root"], args.skip_bad_files)
+    _prefetch_weights(extractor_args(settings))
     pipeline_root = os.path.abspath(settings.get("pipeline_root") or configs.LOCAL_PIPELINE_ROOT)
     pipeline = build_pipeline(settings, pipeline_root)
     # Only now, after every check passed: creating the MLMD config creates the pipeline root.
@@ -225,6 +244,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="run even if some files are unreadable or not images (they are counted and listed)",
     )
     run.set_defaults(handler=_run)
+
+    fetch = verbs.add_parser("fetch-weights", help="download a Keras Application's ImageNet weights into the Keras "
+                             "cache, to copy to a machine without internet")
+    fetch.add_argument("name", help="Keras Application name, e.g. MobileNetV2")
+    fetch.add_argument("--image-size", dest="image_size", type=int, help="input size (default: the model's)")
+    fetch.set_defaults(handler=_fetch_weights)
 
     compile_ = verbs.add_parser("compile", help="compile the pipeline for Kubeflow Pipelines 2.x (or Vertex AI)")
     _add_pipeline_flags(compile_)

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import keras
 import tensorflow as tf
 
-from tfx_transfer.trainer import cuts, model_safety, storage, weights_hash
+from tfx_transfer.trainer import cuts, keras_compat, model_safety, storage, weights_hash
 from tfx_transfer.trainer import preprocessing as pp
 from tfx_transfer.trainer.base_source import (
     MODEL_FILE_SUFFIXES,
@@ -91,6 +91,33 @@ def _build_application(
             f"{source.keras_application} cannot be built at image_size={image_size}: {err} "
             f"Its default size is {application_default_size(source.keras_application)}."
         ) from err
+    except Exception as err:  # pylint: disable=broad-except  # Keras raises a bare Exception for downloads
+        failed = keras_compat.failed_download(err)
+        if failed is None:
+            raise
+        raise BaseModelError(offline_weights_message(source.keras_application, image_size, *failed)) from None
+
+
+def fetch_imagenet_weights(application: str, image_size: Optional[int] = None) -> str:
+    """Downloads (or finds in the Keras cache) the ImageNet weights of a Keras Application
+    without its top, at `image_size` (default: its own); returns the cache folder. Raises
+    BaseModelError with `offline_weights_message` when they cannot be fetched."""
+    check_keras_application(application)
+    size = (image_size, image_size) if image_size else application_default_size(application)
+    _build_application(BaseModelSource(keras_application=application, image_size=size[0]), size, WEIGHTS_IMAGENET)
+    return os.path.join(keras_compat.keras_home(), "models")
+
+
+def offline_weights_message(application: str, image_size: Tuple[int, int], origin: str, reason: str) -> str:
+    """One sentence for ImageNet weights that could not be downloaded: from where, and what to do."""
+    name = origin.rsplit("/", 1)[-1]
+    cache = os.path.join(keras_compat.keras_home(), "models")
+    return (
+        f"Could not download the ImageNet weights of {application} ({name}) from {origin}: this machine seems "
+        f"to be offline or behind a firewall ({reason.strip()}). On a machine with a network, run "
+        f"`tfx-transfer fetch-weights {application} --image-size {image_size[0]}`, then copy {name} into "
+        f"{cache} here, or pass --weights /path/to/{name} (keras_application weights=PATH)."
+    )
 
 
 def _input_size_and_channels(model: keras.Model) -> Tuple[Optional[Tuple[int, int]], int]:

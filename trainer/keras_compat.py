@@ -10,14 +10,41 @@ Keras upgrade removes it or changes its meaning.
 - `call_inputs(layer)`: the tensors a layer was first called on. `layer.input` gives them for a
   plain layer, but a nested functional model overrides `input` with its own `keras.Input`s, so
   the tensors its outer model fed it are read from its first inbound node (`_inbound_nodes`).
+- `failed_download(error)`: `keras.utils.get_file` reports a download that failed (no network,
+  a firewall) as a bare `Exception("URL fetch failure on <origin>: <code> -- <reason>")`; the
+  origin and reason are read back from that message, so the user gets one sentence instead.
+- `keras_home()`: where `get_file` caches downloads (`$KERAS_HOME`, else `~/.keras`), from
+  `keras.src.backend.config.keras_home`, which Keras 3 does not export.
 """
 
 from __future__ import annotations
+
+import os
+import re
+from typing import Optional, Tuple
 
 import keras
 
 INITIAL_EPOCH = "keras.Model._initial_epoch (set by keras.callbacks.BackupAndRestore)"
 INBOUND_NODES = "keras.Operation._inbound_nodes[0].input_tensors (the tensors a layer was called on)"
+DOWNLOAD_FAILURE = "keras.utils.get_file's error message 'URL fetch failure on <origin>: <code> -- <reason>'"
+_DOWNLOAD_FAILURE = re.compile(r"^URL fetch failure on (\S+?): (.*)$", re.DOTALL)
+
+
+KERAS_HOME = "keras.src.backend.config.keras_home (the download cache's parent folder)"
+
+
+def keras_home() -> str:
+    """The folder `keras.utils.get_file` caches under (`models/` holds application weights)."""
+    from keras.src.backend import config  # pylint: disable=import-outside-toplevel
+
+    return os.path.expanduser(config.keras_home())
+
+
+def failed_download(error: BaseException) -> Optional[Tuple[str, str]]:
+    """(origin URL, reason) when `error` is `keras.utils.get_file`'s failed download, else None."""
+    match = _DOWNLOAD_FAILURE.match(str(error)) if type(error) is Exception else None  # pylint: disable=unidiomatic-typecheck
+    return (match.group(1), match.group(2)) if match else None
 
 
 def reset_initial_epoch(model: keras.Model) -> None:

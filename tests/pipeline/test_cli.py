@@ -114,3 +114,47 @@ def test_unreachable_kfp_host(workspace, capsys, tmp_path):
     package.write_text('{"pipelineSpec": {"pipelineInfo": {"name": "x"}, "root": {}, "defaultPipelineRoot": "gs://b/r"}}')
     code, err = _run_cli(workspace, capsys, "submit", "p.json", "--host", f"http://127.0.0.1:{port}", "--timeout", "2")
     assert code == 1 and f"Cannot reach KFP host http://127.0.0.1:{port}" in err
+
+
+def test_offline_imagenet_weights_fail_in_one_sentence(workspace, capsys, monkeypatch):
+    import urllib.error
+
+    from keras.src.utils import file_utils
+
+    from tfx_transfer.trainer import keras_compat
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(file_utils, "urlretrieve", offline)
+    monkeypatch.setattr(keras_compat, "keras_home", lambda: str(workspace / "keras_home"))
+    monkeypatch.setattr(file_utils.config, "keras_home", lambda: str(workspace / "keras_home"))  # an empty cache
+    args = _run_args("data")
+    args[args.index("none")] = "imagenet"
+    before = _snapshot(str(workspace))
+    code = cli.main(args)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Traceback" not in err and err.count("\n") == 1  # one line
+    assert "Could not download the ImageNet weights of MobileNetV2 (mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5)" in err
+    assert "seems to be offline" in err and "tfx-transfer fetch-weights MobileNetV2 --image-size 32" in err
+    assert "--weights /path/to/mobilenet_v2" in err
+    assert not os.path.exists(workspace / "root")
+    assert [p for p in _snapshot(str(workspace)) if p not in before and not p.startswith("keras_home")] == []
+
+
+def test_fetch_weights_names_a_bad_application_and_an_offline_machine(tmp_path, capsys, monkeypatch):
+    import urllib.error
+
+    from keras.src.utils import file_utils
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("[Errno 101] Network is unreachable")
+
+    monkeypatch.setattr(file_utils, "urlretrieve", offline)
+    monkeypatch.setattr(file_utils.config, "keras_home", lambda: str(tmp_path / "keras_home"))
+    assert cli.main(["fetch-weights", "MobileNetV9"]) == 2
+    assert "Unknown keras_application 'MobileNetV9'" in capsys.readouterr().err
+    assert cli.main(["fetch-weights", "MobileNetV2", "--image-size", "160"]) == 2
+    err = capsys.readouterr().err
+    assert "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_160_no_top.h5" in err and "Network is unreachable" in err

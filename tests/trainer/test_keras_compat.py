@@ -7,9 +7,11 @@ A failure here means a Keras upgrade changed it: the message names it, and the f
 from __future__ import annotations
 
 import inspect
+import os
 
 import keras
 import numpy as np
+import pytest
 
 from tfx_transfer.trainer import keras_compat
 
@@ -49,3 +51,39 @@ def test_call_inputs_are_the_outer_tensors_for_a_nested_model_and_a_plain_layer(
     assert len(called_on) == 1 and called_on[0] is hidden, f"Keras internal {what} changed: got {called_on}"
     dense_in = keras_compat.call_inputs(outer.get_layer("hidden"))
     assert len(dense_in) == 1 and dense_in[0] is outer_in, f"Keras internal {what} changed: got {dense_in}"
+
+
+def test_a_failed_download_is_read_back_from_keras_get_file_s_error(tmp_path, monkeypatch):
+    """keras.utils.get_file turns a network error into a bare Exception whose message
+    failed_download parses; if an upgrade changes that, this names the internal."""
+    import urllib.error
+
+    from keras.src.utils import file_utils
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(file_utils, "urlretrieve", offline)
+    origin = "https://storage.googleapis.com/tensorflow/keras-applications/x/weights_notop.h5"
+    with pytest.raises(Exception) as error:
+        keras.utils.get_file("weights_notop.h5", origin, cache_dir=str(tmp_path))
+    failed = keras_compat.failed_download(error.value)
+    assert failed is not None, f"{keras_compat.DOWNLOAD_FAILURE} changed: {error.value!r}"
+    assert failed[0] == origin and "Temporary failure in name resolution" in failed[1]
+    assert keras_compat.failed_download(ValueError(str(error.value))) is None  # only get_file's bare Exception
+
+
+def test_keras_home_is_where_get_file_caches(monkeypatch):
+    from keras.src.utils import file_utils
+
+    targets = []
+
+    def capture(origin, target, *args):
+        targets.append(target)
+        raise OSError("not downloading in a test")
+
+    monkeypatch.setattr(file_utils, "urlretrieve", capture)
+    with pytest.raises(OSError):
+        keras.utils.get_file("tfx_transfer_probe.h5", "https://example.invalid/tfx_transfer_probe.h5")
+    assert len(targets) == 1
+    assert targets[0].startswith(os.path.join(keras_compat.keras_home(), "datasets")), keras_compat.KERAS_HOME
