@@ -77,6 +77,16 @@ def record_dataset(files: Sequence[str]) -> tf.data.Dataset:
     return tf.data.TFRecordDataset(list(files), compression_type=kinds[files[0]])
 
 
+def count_records(file_pattern: FilePattern, max_bytes: int) -> Optional[int]:
+    """The number of records matching `file_pattern`, or None when they hold more than `max_bytes`
+    (counting reads every byte) or nothing matches."""
+    files = sorted({path for pattern in ([file_pattern] if isinstance(file_pattern, str) else file_pattern)
+                    for path in tf.io.gfile.glob(pattern)})
+    if not files or sum(tf.io.gfile.stat(path).length for path in files) > max_bytes:
+        return None
+    return int(record_dataset(files).reduce(np.int64(0), lambda count, _: count + 1).numpy())
+
+
 def parse_example(serialized: bytes) -> Optional[tf.train.Example]:
     """The parsed tf.Example, or None for bytes that are not one.
 

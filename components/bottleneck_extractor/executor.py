@@ -18,9 +18,11 @@ from tfx.utils import io_utils
 from tfx_transfer.components import specs
 from tfx_transfer.components.bottleneck_extractor import config as config_lib
 from tfx_transfer.components.bottleneck_extractor import extraction
-from tfx_transfer.trainer import feature_extractor
+from tfx_transfer.trainer import feature_extractor, records
 
 _EXAMPLES_FILE_PREFIX = "data_tfrecord"
+# Splits up to this size are counted before extraction, so progress lines show an ETA.
+_MAX_COUNTED_BYTES = 4 << 30
 
 
 class AllExamplesRejectedError(RuntimeError):
@@ -59,10 +61,11 @@ def _write_split(
 ) -> None:
     """Reads one split of `examples` and writes its bottlenecks and rejected examples."""
     input_pattern = io_utils.all_files_pattern(artifact_utils.get_split_uri([examples], split))
+    total = records.count_records(input_pattern, _MAX_COUNTED_BYTES)
     outputs = (
         pipeline
         | f"ReadExamples[{split}]" >> beam.io.ReadFromTFRecord(input_pattern)
-        | f"ExtractBottlenecks[{split}]" >> extraction.ExtractBottlenecks(extractor_dir, config, split)
+        | f"ExtractBottlenecks[{split}]" >> extraction.ExtractBottlenecks(extractor_dir, config, split, total)
     )
     for label, artifact, key in (("WriteBottlenecks", bottlenecks, "bottlenecks"), ("WriteRejected", rejected, "rejected")):
         prefix = os.path.join(artifact_utils.get_split_uri([artifact], split), _EXAMPLES_FILE_PREFIX)

@@ -4,12 +4,18 @@ Pure Beam: no TFX artifacts here, so the transforms run and test on any runner. 
 feature extractor is loaded once per worker process by RunInference (through `shared.Shared`)
 and runs on fixed-size batches. Every input element ends in exactly one of the two outputs,
 `bottlenecks` or `rejected` (the original example plus a `reason`), and Beam counters record
-in / out / rejected per split and per reason.
+in / out / rejected per split and per reason. While it runs, each worker logs its progress
+(images done, of the split's total when known, images/s, time left) at most every
+PROGRESS_EVERY_S seconds on the `tfx_transfer.progress` logger, which prints whatever level the
+libraries left the root logger at: on the local runner in the terminal, on Kubeflow in the step's log.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
+import sys
+import time
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
@@ -30,6 +36,8 @@ from tfx_transfer.trainer import feature_extractor as fe
 from tfx_transfer.trainer import preprocessing as pp
 
 METRICS_NAMESPACE = "tfx_transfer.BottleneckExtractor"
+PROGRESS_LOGGER = "tfx_transfer.progress"
+PROGRESS_EVERY_S = 10.0
 
 _REJECTED_TAG = "rejected"
 _VALID_TAG = "valid"
@@ -171,16 +179,65 @@ class BottleneckModelHandler(ModelHandler[bytes, PredictionResult, _LoadedExtrac
         return METRICS_NAMESPACE
 
 
+def progress_logger() -> logging.Logger:
+    """The progress logger: INFO lines of plain text to stdout, not passed to the root logger,
+    whose level TF Transform and Beam reset."""
+    logger = logging.getLogger(PROGRESS_LOGGER)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    return logger
+
+
+class Progress:
+    """Images one worker has done for a split; logs done / total, images/s and time left at most
+    every `every_s` seconds (the clock starts at the first image, after the model has loaded)."""
+
+    def __init__(self, split: str, total: Optional[int], every_s: float = PROGRESS_EVERY_S, clock=time.monotonic):
+        self._split, self._total, self._every_s, self._clock = split, total, every_s, clock
+        self.done = 0
+        self._first: Optional[float] = None
+        self._last = 0.0
+
+    def tick(self) -> Optional[str]:
+        """Counts one image; returns (and logs) the progress line when one is due."""
+        now = self._clock()
+        if self._first is None:
+            self._first = self._last = now
+        self.done += 1
+        if now - self._last < self._every_s:
+            return None
+        self._last = now
+        rate = self.done / max(now - self._first, 1e-9)
+        line = f"  BottleneckExtractor [{self._split}]: {self.done:,}"
+        if self._total:
+            left = max(self._total - self.done, 0)
+            line += f"/{self._total:,} images, {rate:,.0f} images/s, about {left / rate:,.0f} s left"
+        else:
+            line += f" images, {rate:,.0f} images/s"
+        progress_logger().info(line)
+        return line
+
+
 class _ToBottleneckExampleFn(beam.DoFn):
     """Builds the bottleneck example (a vector per cut, label, id); undecodable images are rejected."""
 
-    def __init__(self, config: ExtractionConfig, split: str):
+    def __init__(self, config: ExtractionConfig, split: str, total: Optional[int] = None):
         self._carried = (config.label_feature, config.id_feature)
         self._out = Metrics.counter(METRICS_NAMESPACE, counter_name("examples_out", split))
         self._rejections = _Rejections(split)
+        self._split, self._total = split, total
+        self._progress: Optional[Progress] = None
+
+    def setup(self) -> None:
+        self._progress = Progress(self._split, self._total)
 
     def process(self, keyed: Tuple[bytes, PredictionResult]) -> Iterator[Any]:
         serialized, result = keyed
+        self._progress.tick()
         example = tf.train.Example.FromString(serialized)
         if result.inference is None:
             yield self._rejections.reject(serialized, example, pp.REASON_UNDECODABLE)
@@ -200,11 +257,13 @@ class _ToBottleneckExampleFn(beam.DoFn):
 @beam.ptransform_fn
 @beam.typehints.with_input_types(bytes)
 def ExtractBottlenecks(  # pylint: disable=invalid-name
-    serialized_examples: beam.PCollection, extractor_dir: str, config: ExtractionConfig, split: str
+    serialized_examples: beam.PCollection, extractor_dir: str, config: ExtractionConfig, split: str,
+    total: Optional[int] = None,
 ) -> Dict[str, beam.PCollection]:
     """Serialized tf.Examples to {'bottlenecks': serialized examples, 'rejected': ...}.
 
-    `extractor_dir` holds the saved feature extractor (`feature_extractor.save_feature_extractor`).
+    `extractor_dir` holds the saved feature extractor (`feature_extractor.save_feature_extractor`);
+    `total`, the split's number of examples when known, gives the progress lines an ETA.
     """
     valid = serialized_examples | "ValidateExamples" >> beam.ParDo(
         _ValidateExamplesFn(config, split)
@@ -213,7 +272,7 @@ def ExtractBottlenecks(  # pylint: disable=invalid-name
     extracted = (
         valid[_VALID_TAG]
         | "RunInference" >> RunInference(handler)
-        | "ToBottleneckExamples" >> beam.ParDo(_ToBottleneckExampleFn(config, split)).with_outputs(
+        | "ToBottleneckExamples" >> beam.ParDo(_ToBottleneckExampleFn(config, split, total)).with_outputs(
             _REJECTED_TAG, main=_VALID_TAG
         )
     )

@@ -8,7 +8,7 @@ import tensorflow as tf
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from testdata import labelled_examples, make_example
+from testdata import labelled_examples, make_example, write_tfrecords
 from tfx_transfer.components.bottleneck_extractor import extraction
 from tfx_transfer.trainer import base_model as bm
 from tfx_transfer.trainer import feature_extractor as fe
@@ -63,3 +63,30 @@ def test_every_example_leaves_through_exactly_one_output(extractor_dir):
     assert counts["examples_out"] == 5
     assert counts["examples_rejected"] == 1
     assert counts["rejected_zero_size_image"] == 1
+
+
+def test_progress_lines_are_spaced_and_say_how_much_is_left():
+    now = [100.0]
+    progress = extraction.Progress("train", total=1000, every_s=10.0, clock=lambda: now[0])
+    lines = []
+    for _ in range(400):  # 40 images/s
+        now[0] += 0.025
+        lines.append(progress.tick())
+    assert [line for line in lines if line] == []  # the clock started at the first tick: 9.975 s later, not yet due
+    now[0] += 0.1
+    line = progress.tick()
+    assert line == "  BottleneckExtractor [train]: 401/1,000 images, 40 images/s, about 15 s left"
+    assert progress.tick() is None  # the next line only after another 10 s
+    unknown = extraction.Progress("eval", total=None, every_s=0.0, clock=lambda: now[0])
+    unknown.tick()
+    now[0] += 2.0
+    assert unknown.tick() == "  BottleneckExtractor [eval]: 2 images, 1 images/s"
+
+
+def test_records_are_counted_unless_too_big(tmp_path):
+    from tfx_transfer.trainer import records
+
+    write_tfrecords(str(tmp_path / "a"), [b"x"] * 7)
+    assert records.count_records(str(tmp_path / "a" / "*"), max_bytes=1 << 20) == 7
+    assert records.count_records(str(tmp_path / "a" / "*"), max_bytes=1) is None
+    assert records.count_records(str(tmp_path / "none" / "*"), max_bytes=1 << 20) is None
