@@ -45,7 +45,9 @@ def raw_features(
     Returns (None, why) when the raw examples cannot be matched to the bottleneck rows by id.
     """
     scanned = scan_examples(raw, config, vocabulary)
-    scan = scanned.scan
+    # Only the rows asked for are decoded: an example the extractor set aside (a broken image body)
+    # is not among them, and decoding it here would drop it from the dataset and misalign the rest.
+    scan = records.restrict(scanned.scan, set(ids.tolist()))
     images = data.raw_image_dataset(
         scanned.files, config.image_feature, config.label_feature, vocabulary, pp_config, config.train.batch_size,
         shuffle=False, seed=None, max_image_pixels=config.max_image_pixels, scan=scan,

@@ -110,6 +110,8 @@ def test_run_from_a_config_file(tmp_path, image_folder, tiny_cnn_path, monkeypat
     assert len(read) == examples + set_aside["total"] + set_aside["ignored"]
     assert summary["blessed"] is True and summary["pushed"] is True
     assert summary["data"]["bottleneck_counts"]["train"]["examples_out"] == 24 + len(_odd_files()) - len(bad)
+    # The FineTuner reads the raw images of the bottleneck rows only: the broken ones never reach it.
+    assert summary["strategy"]["control"]["validation_accuracy"] is not None, summary["strategy"]["control"]
     assert summary["data"]["feature_dims"] == {"flatten_1": 196}
     assert summary["components"]["BottleneckExtractor"]["cache_hit"] is False
     assert os.path.getsize(tmp_path / "root" / "report.html") > 10_000
