@@ -35,7 +35,7 @@ from tfx_transfer.trainer import base_model, control as control_lib, cuts, data,
 from tfx_transfer.trainer import head as head_lib
 from tfx_transfer.trainer import labels as labels_lib
 from tfx_transfer.trainer import preprocessing as pp
-from tfx_transfer.trainer import probe, raw_images, records, selection, storage, training, validation
+from tfx_transfer.trainer import probe, progress, raw_images, records, selection, storage, training, validation
 from tfx_transfer.trainer import strategy as strategy_lib
 from tfx_transfer.trainer.run_config import RunConfig
 
@@ -281,6 +281,7 @@ def _fine_tune_step(
         _head_only(decision, f"Fine-tuning was not tried: with {plan.describe()} it could not be validated.")
         return head_model
     rows = plan.folds[0] if validated else (np.arange(len(training_data.labels)), None)
+    progress.say(f"  FineTuner: fine-tuning the top of the base ({decision.unfreeze})")
     tuned, tuned_probabilities, head_accuracy, tuned_history = fine_tune_rows(
         cut_model, training_data, best, num_classes, rows, raw, config, vocabulary, pp_config, decision.unfreeze, run_dir,
     )
@@ -315,6 +316,7 @@ def fit_and_export(
     seed = config.train.seed
     plan = validation.make_plan(training_data.train_labels, seed, training_data.validation_labels)
     forced = cuts.cut_names(extractor)[0] if len(training_data.features) == 1 else None
+    progress.say(f"  FineTuner: scoring the {len(training_data.features)} extracted cut(s) on {plan.describe()}")
     scores = selection.score_cuts(training_data.features, training_data.labels, num_classes, plan, seed, only=forced)
     best = selection.chosen(scores)
     cut_model = cuts.cut_extractor(extractor, best.cut)
@@ -323,6 +325,8 @@ def fit_and_export(
     decision.candidates = [score.to_dict() for score in scores]
     decision.reasons.insert(0, _cut_reason(scores, best, forced))
     augmented = _augment(decision, cut_model, best, training_data, plan, num_classes, raw, config, vocabulary, pp_config)
+    progress.say(f"  FineTuner: training the head on {best.cut}"
+                 + (f" with {len(augmented.copies)} augmented copies per image" if augmented.copies is not None else ""))
     head, probabilities, histories = fit_head(
         training_data, num_classes, dataclasses.replace(best, C=augmented.C), plan, config, run_dir, augmented.copies)
     model = head_lib.build_full_model(cut_model, head)
@@ -333,6 +337,7 @@ def fit_and_export(
         )
     decision.transfer_accuracy = validation.validated_accuracy(probabilities, training_data.labels)
     if raw is not None and config.control.kind != control_lib.CONTROL_NONE:
+        progress.say("  FineTuner: training the no-transfer control")
         result = run_control(cut_model, training_data, num_classes, plan, raw, config, vocabulary, pp_config)
         model = _gate(decision, model, probabilities, result, training_data.labels, config.control.margin)
     training.write_history(histories, run_dir)

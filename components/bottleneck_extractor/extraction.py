@@ -6,15 +6,13 @@ and runs on fixed-size batches. Every input element ends in exactly one of the t
 `bottlenecks` or `rejected` (the original example plus a `reason`), and Beam counters record
 in / out / rejected per split and per reason. While it runs, each worker logs its progress
 (images done, of the split's total when known, images/s, time left) at most every
-PROGRESS_EVERY_S seconds on the `tfx_transfer.progress` logger, which prints whatever level the
-libraries left the root logger at: on the local runner in the terminal, on Kubeflow in the step's log.
+PROGRESS_EVERY_S seconds (`trainer.progress`: on the local runner in the terminal, on Kubeflow in
+the step's log).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
-import sys
 import time
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
@@ -31,12 +29,11 @@ from apache_beam.ml.inference.base import (
 )
 
 from tfx_transfer.components.beam_metrics import counter_name
-from tfx_transfer.trainer import checks, records
+from tfx_transfer.trainer import checks, progress, records
 from tfx_transfer.trainer import feature_extractor as fe
 from tfx_transfer.trainer import preprocessing as pp
 
 METRICS_NAMESPACE = "tfx_transfer.BottleneckExtractor"
-PROGRESS_LOGGER = "tfx_transfer.progress"
 PROGRESS_EVERY_S = 10.0
 
 _REJECTED_TAG = "rejected"
@@ -179,19 +176,6 @@ class BottleneckModelHandler(ModelHandler[bytes, PredictionResult, _LoadedExtrac
         return METRICS_NAMESPACE
 
 
-def progress_logger() -> logging.Logger:
-    """The progress logger: INFO lines of plain text to stdout, not passed to the root logger,
-    whose level TF Transform and Beam reset."""
-    logger = logging.getLogger(PROGRESS_LOGGER)
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
-    return logger
-
-
 class Progress:
     """Images one worker has done for a split; logs done / total, images/s and time left at most
     every `every_s` seconds (the clock starts at the first image, after the model has loaded)."""
@@ -218,7 +202,7 @@ class Progress:
             line += f"/{self._total:,} images, {rate:,.0f} images/s, about {left / rate:,.0f} s left"
         else:
             line += f" images, {rate:,.0f} images/s"
-        progress_logger().info(line)
+        progress.say(line)
         return line
 
 

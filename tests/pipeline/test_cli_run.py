@@ -93,6 +93,7 @@ def test_run_from_a_config_file(tmp_path, image_folder, tiny_cnn_path, monkeypat
     out = capsys.readouterr().out
     assert code == 0
     assert "> BottleneckExtractor started" in out and "< FineTuner finished in" in out
+    assert "FineTuner: training the head on flatten_1" in out and "FineTuner: training the no-transfer control" in out
     summary = json.load(open(tmp_path / "root" / "summary.json"))
     set_aside = summary["data"]["set_aside"]
     assert {entry["id"] for entry in set_aside["files"]} == bad and set_aside["total"] == len(bad)
