@@ -5,6 +5,7 @@ that `trainer/` defines (the files FineTuner writes into `model_run`, the model 
 the SavedModel) are imported from there, so each lives once.
 """
 
+from tfx.types import artifact as tfx_artifact
 from tfx.types import standard_artifacts, value_artifact
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
@@ -156,3 +157,29 @@ class EvaluationReportSpec(ComponentSpec):
         REJECTED_KEY: ChannelParameter(type=standard_artifacts.Examples, optional=True),
     }
     OUTPUTS = {REPORT_KEY: ChannelParameter(type=HtmlReport)}
+
+
+# ------------------------------------------------------------------ EmbeddingDriftValidator
+OTHER_BOTTLENECKS_KEY = "other_bottlenecks"
+DRIFT_KEY = "drift"
+
+
+class EmbeddingDrift(tfx_artifact.Artifact):
+    """The figures and verdict of an embedding drift check: `drift.json` in the artifact's folder."""
+
+    TYPE_NAME = "tfx_transfer.EmbeddingDrift"
+
+
+class EmbeddingDriftValidatorSpec(ComponentSpec):
+    """EmbeddingDriftValidator: two sets of bottlenecks in, their drift figures and verdict out."""
+
+    PARAMETERS = {
+        CONFIG_KEY: ExecutionParameter(type=str),
+        PLUGIN_VERSION_KEY: ExecutionParameter(type=str),
+    }
+    INPUTS = {
+        BOTTLENECKS_KEY: ChannelParameter(type=standard_artifacts.Examples),
+        FEATURE_EXTRACTOR_KEY: ChannelParameter(type=standard_artifacts.Model),
+        OTHER_BOTTLENECKS_KEY: ChannelParameter(type=standard_artifacts.Examples, optional=True),
+    }
+    OUTPUTS = {DRIFT_KEY: ChannelParameter(type=EmbeddingDrift)}

@@ -53,6 +53,12 @@ class DriftConfig:
         checks.check_int("permutations", self.permutations, 1, DriftError)
         checks.check_number("auc_threshold", self.auc_threshold, 0.5, 1.0, True, DriftError)
         checks.check_number("p_threshold", self.p_threshold, 0.0, 1.0, False, DriftError)
+        if 1.0 / (self.permutations + 1) >= self.p_threshold:
+            needed = int(np.ceil(1.0 / self.p_threshold))
+            raise DriftError(
+                f"permutations={self.permutations} cannot reach p_threshold={self.p_threshold}: the smallest p-value "
+                f"is 1/(permutations + 1); use at least {needed} permutations, or a larger p_threshold."
+            )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -36,7 +36,7 @@ def test_the_mmd_of_identical_sets_is_at_the_permutation_median_and_grows_with_t
 
 def test_sizes_are_bounded_and_recorded():
     reference, other = _gaussians(0.0, 0, n=300)
-    result = drift.check_drift(reference, other, drift.DriftConfig(max_rows=100, pca_dims=8, permutations=20))
+    result = drift.check_drift(reference, other, drift.DriftConfig(max_rows=100, pca_dims=8, permutations=20, p_threshold=0.1))
     assert result.rows == {"reference": 100, "other": 100} and result.dims == 8
 
 
@@ -54,7 +54,8 @@ def test_unusable_embeddings_are_named(reference, other, message):
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"auc_threshold": 0.4}, "auc_threshold=0.4 is out of range; valid values are in \\[0.5, 1.0\\]"), ({"permutations": 0}, "permutations=0 is invalid"),
+    [({"permutations": 50}, r"permutations=50 cannot reach p_threshold=0.01: .* use at least 100 permutations"),
+     ({"auc_threshold": 0.4}, "auc_threshold=0.4 is out of range; valid values are in \\[0.5, 1.0\\]"), ({"permutations": 0}, "permutations=0 is invalid"),
      ({"p_threshold": 1.0}, "p_threshold=1.0 is out of range")],
 )
 def test_bad_settings_are_named(kwargs, message):

@@ -1,0 +1,1 @@
+"""EmbeddingDriftValidator: do two sets of bottlenecks differ?"""

@@ -1,0 +1,65 @@
+"""EmbeddingDriftValidator executor: artifact splits to vectors, then `trainer.drift.check_drift`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any, Dict, List
+
+import numpy as np
+from tfx import types
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils
+from tfx.utils import io_utils
+
+from tfx_transfer.components import config_codec, specs
+from tfx_transfer.components.embedding_drift import config as config_lib
+from tfx_transfer.trainer import cuts, drift, records, storage
+from tfx_transfer.trainer import feature_extractor as fe
+
+DRIFT_FILE = "drift.json"
+
+
+def _vectors(artifact: types.Artifact, split: str, dims: Dict[str, int]) -> np.ndarray:
+    """The split's bottlenecks of the cuts in `dims`, side by side."""
+    available = artifact_utils.decode_split_names(artifact.split_names)
+    if split not in available:
+        raise ValueError(f"Split {split!r} is not in {artifact.uri}; its splits are {available}.")
+    pattern = io_utils.all_files_pattern(artifact_utils.get_split_uri([artifact], split))
+    vectors, set_aside = records.load_vectors(pattern, dims)
+    if set_aside:
+        logging.warning("EmbeddingDriftValidator: %d record(s) of split %r had no usable vectors.", set_aside, split)
+    return np.concatenate([vectors[cut] for cut in dims], axis=1)
+
+
+class Executor(base_executor.BaseExecutor):
+    """Loads both sets of vectors, runs the check, writes `drift.json` and the verdict properties."""
+
+    def Do(
+        self,
+        input_dict: Dict[str, List[types.Artifact]],
+        output_dict: Dict[str, List[types.Artifact]],
+        exec_properties: Dict[str, Any],
+    ) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        config = config_codec.from_exec_properties(config_lib.DriftValidatorConfig, exec_properties)
+        reference = artifact_utils.get_single_instance(input_dict[specs.BOTTLENECKS_KEY])
+        other = (input_dict.get(specs.OTHER_BOTTLENECKS_KEY) or [reference])[0]
+        info = fe.load_feature_extractor_info(artifact_utils.get_single_uri(input_dict[specs.FEATURE_EXTRACTOR_KEY]))
+        parts = cuts.cut_parts(config.cut_layer, tuple(info.feature_dims)) if config.cut_layer else list(info.feature_dims)
+        dims = {cut: info.feature_dims[cut] for cut in parts}
+        result = drift.check_drift(
+            _vectors(reference, config.reference_split, dims), _vectors(other, config.split, dims), config.check(),
+            config.seed,
+        )
+        logging.info("EmbeddingDriftValidator: %s", result.reason)
+        output = artifact_utils.get_single_instance(output_dict[specs.DRIFT_KEY])
+        storage.write_text(
+            os.path.join(output.uri, DRIFT_FILE),
+            json.dumps({**result.to_dict(), "cuts": list(dims), "reference": f"{reference.uri} [{config.reference_split}]",
+                        "compared": f"{other.uri} [{config.split}]"}, indent=2, sort_keys=True),
+        )
+        output.set_int_custom_property("drift", int(result.drift))
+        output.set_float_custom_property("auc", result.auc)
+        output.set_float_custom_property("p_value", result.p_value)
