@@ -34,6 +34,20 @@ def test_the_transferred_model_stays_when_it_reaches_the_control():
     assert ahead.reason == "The transferred model (0.900) beat the no-transfer control (a test control: 0.800) on the rows."
 
 
+def test_a_lead_within_the_noise_of_the_comparison_exports_the_average():
+    # Transfer is right on rows 0-8, the control on 0-6 and 9: a lead of one row in ten, against a
+    # paired standard error of 0.18.
+    transfer, control_probabilities = _probabilities(range(9), 0.9), _probabilities([0, 1, 2, 3, 4, 5, 6, 9], 0.6)
+    noise = gate.paired_standard_error(transfer, control_probabilities, LABELS)
+    assert noise == pytest.approx(np.std([0] * 7 + [1, 1, -1], ddof=1) / np.sqrt(10))
+    verdict = gate.judge(transfer, _control(control_probabilities), LABELS, 0.0, "the rows")
+    assert verdict.exported == strategy_lib.EXPORTED_ENSEMBLE and not verdict.negative_transfer
+    assert verdict.ensemble_accuracy == 0.9
+    assert f"by less than one paired standard error ({100 * noise:.1f} points)" in verdict.reason
+    clear = gate.judge(_probabilities(range(10)), _control(_probabilities(range(6))), LABELS, 0.0, "the rows")
+    assert clear.exported == strategy_lib.EXPORTED_TRANSFER  # a lead of 0.4 against 0.163
+
+
 def test_a_control_lead_within_what_the_average_recovers_exports_the_average():
     weak = _probabilities(range(7), confidence=0.6)  # right on 0-6 (unsurely), wrong on 7-9
     verdict = gate.judge(weak, _control(_probabilities(range(1, 10), confidence=0.9)), LABELS, 0.0, "the rows")
