@@ -5,6 +5,8 @@ that `trainer/` defines (the files FineTuner writes into `model_run`, the model 
 the SavedModel) are imported from there, so each lives once.
 """
 
+from typing import Dict
+
 from tfx.types import artifact as tfx_artifact
 from tfx.types import standard_artifacts, value_artifact
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
@@ -37,14 +39,15 @@ FINGERPRINT_KEY = "fingerprint"
 SPLIT_COUNTS_PROPERTY = "split_counts"
 
 
+def config_parameters() -> Dict[str, ExecutionParameter]:
+    """The exec properties every component has: its encoded config and the plugin version (`config_codec`)."""
+    return {CONFIG_KEY: ExecutionParameter(type=str), PLUGIN_VERSION_KEY: ExecutionParameter(type=str)}
+
+
 class BottleneckExtractorSpec(ComponentSpec):
     """BottleneckExtractor: raw image Examples in; bottleneck Examples and the extractor out."""
 
-    PARAMETERS = {
-        CONFIG_KEY: ExecutionParameter(type=str),
-        FINGERPRINT_KEY: ExecutionParameter(type=str),
-        PLUGIN_VERSION_KEY: ExecutionParameter(type=str),
-    }
+    PARAMETERS = {**config_parameters(), FINGERPRINT_KEY: ExecutionParameter(type=str)}
     INPUTS = {
         EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
         BASE_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),
@@ -82,10 +85,7 @@ CLASS_NAMES_PROPERTY = "class_names"
 class FineTunerSpec(ComponentSpec):
     """FineTuner: a head on cached bottlenecks, optional fine-tuning, a serving SavedModel out."""
 
-    PARAMETERS = {
-        CONFIG_KEY: ExecutionParameter(type=str),
-        PLUGIN_VERSION_KEY: ExecutionParameter(type=str),
-    }
+    PARAMETERS = config_parameters()
     INPUTS = {
         BOTTLENECKS_KEY: ChannelParameter(type=standard_artifacts.Examples),
         FEATURE_EXTRACTOR_KEY: ChannelParameter(type=standard_artifacts.Model),
@@ -109,10 +109,7 @@ BASELINE_IS_CANDIDATE_PROPERTY = "baseline_is_candidate"
 class PushedBaselineSpec(ComponentSpec):
     """PushedBaseline: the candidate model in, the Evaluator's baseline model out."""
 
-    PARAMETERS = {
-        CONFIG_KEY: ExecutionParameter(type=str),
-        PLUGIN_VERSION_KEY: ExecutionParameter(type=str),
-    }
+    PARAMETERS = config_parameters()
     INPUTS = {MODEL_KEY: ChannelParameter(type=standard_artifacts.Model)}
     OUTPUTS = {BASELINE_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model)}
 
@@ -145,10 +142,7 @@ class HtmlReport(value_artifact.ValueArtifact):
 class EvaluationReportSpec(ComponentSpec):
     """EvaluationReport: TFMA results + FineTuner's model_run in, one HTML report out."""
 
-    PARAMETERS = {
-        CONFIG_KEY: ExecutionParameter(type=str),
-        PLUGIN_VERSION_KEY: ExecutionParameter(type=str),
-    }
+    PARAMETERS = config_parameters()
     INPUTS = {
         EVALUATION_KEY: ChannelParameter(type=standard_artifacts.ModelEvaluation),
         MODEL_RUN_KEY: ChannelParameter(type=standard_artifacts.ModelRun),
@@ -173,10 +167,7 @@ class EmbeddingDrift(tfx_artifact.Artifact):
 class EmbeddingDriftValidatorSpec(ComponentSpec):
     """EmbeddingDriftValidator: two sets of bottlenecks in, their drift figures and verdict out."""
 
-    PARAMETERS = {
-        CONFIG_KEY: ExecutionParameter(type=str),
-        PLUGIN_VERSION_KEY: ExecutionParameter(type=str),
-    }
+    PARAMETERS = config_parameters()
     INPUTS = {
         BOTTLENECKS_KEY: ChannelParameter(type=standard_artifacts.Examples),
         FEATURE_EXTRACTOR_KEY: ChannelParameter(type=standard_artifacts.Model),
