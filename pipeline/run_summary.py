@@ -55,8 +55,7 @@ def _data_summary(nodes: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
     counts = _json_property(bottlenecks, specs.SPLIT_COUNTS_PROPERTY)
     return {
         "rejected_files": _json_property(example_gen, specs.REJECTED_FILES_PROPERTY),
-        "set_aside": set_aside.collect(
-            set_aside.examples_artifact(example_gen), set_aside.examples_artifact(rejected), sum(count.get("examples_rejected", 0) for count in (counts or {}).values())),
+        "set_aside": set_aside.collect(set_aside.examples_artifact(example_gen), set_aside.examples_artifact(rejected)),
         "bottleneck_counts": counts,
         "feature_dims": fe.load_feature_extractor_info(feature_extractor.uri).feature_dims if feature_extractor else None,
     }

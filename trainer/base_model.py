@@ -105,13 +105,18 @@ def fetch_imagenet_weights(application: str, image_size: Optional[int] = None) -
     check_keras_application(application)
     size = (image_size, image_size) if image_size else application_default_size(application)
     _build_application(BaseModelSource(keras_application=application, image_size=size[0]), size, WEIGHTS_IMAGENET)
+    return _weights_cache()
+
+
+def _weights_cache() -> str:
+    """Where Keras caches application weights."""
     return os.path.join(keras_compat.keras_home(), "models")
 
 
 def offline_weights_message(application: str, image_size: Tuple[int, int], origin: str, reason: str) -> str:
     """One sentence for ImageNet weights that could not be downloaded: from where, and what to do."""
     name = origin.rsplit("/", 1)[-1]
-    cache = os.path.join(keras_compat.keras_home(), "models")
+    cache = _weights_cache()
     return (
         f"Could not download the ImageNet weights of {application} ({name}) from {origin}: this machine seems "
         f"to be offline or behind a firewall ({reason.strip()}). On a machine with a network, run "

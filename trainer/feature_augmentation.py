@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Mapping, Optional
 
 import keras
 import numpy as np
@@ -34,20 +34,14 @@ def augmented_features(
     """[copies, rows, dim] features of `copies` augmented versions of the rows `ids`, in the rows'
     order; None when the raw images cannot be matched to the rows by id. The images are read
     once; each batch is augmented `copies` times (None: not at all)."""
-    dataset, dataset_ids = raw_images.part_dataset(scanned, config, vocabulary, pp_config, ids, shuffle=False)
-    batches = []
-    for images, _ in dataset:
-        batches.append(np.stack([
+    def per_batch(images) -> np.ndarray:  # [batch, copies, dim]
+        return np.stack([
             np.asarray(cut_model(augmentation(images, training=True) if augmentation else images, training=False))
             for _ in range(copies)
-        ]))
-    order = raw_images.rows_in_dataset_order(np.asarray(dataset_ids), np.arange(len(ids)), ids)
-    if order is None or not batches:
-        return None
-    values = np.concatenate(batches, axis=1).astype(np.float64)
-    result = np.empty_like(values)
-    result[:, order] = values
-    return result
+        ], axis=1)
+
+    values = raw_images.rows_through(scanned, config, vocabulary, pp_config, ids, per_batch)
+    return None if values is None else np.moveaxis(values, 1, 0).astype(np.float64)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,11 +60,12 @@ def _describe(config: AugmentationConfig) -> str:
 
 
 def augment(
-    cut_model: keras.Model, score: selection.CutScore, features: np.ndarray, blocks: probe.Blocks,
+    cut_model: keras.Model, score: selection.CutScore, features_by_cut: Mapping[str, np.ndarray],
     labels: np.ndarray, ids: np.ndarray, plan: validation.ValidationPlan, num_classes: int,
     raw: Optional[raw_images.RawExamples], config, vocabulary, pp_config,
 ) -> Outcome:
-    """Makes the copies and decides whether the head keeps them (the rule of the module docstring)."""
+    """Makes the copies of the chosen cut `score.cut` and decides whether the head keeps them (the
+    rule of the module docstring)."""
     setting, seed = config.augmented_copies, config.train.seed
     count = planned_copies(setting, len(labels))
     if raw is None or count == 0:
@@ -92,6 +87,7 @@ def augment(
         record["seconds"] = time.perf_counter() - start
         return Outcome(copies, score.C, record, f"The head trained on each image and {count} augmented copies "
                        f"({_describe(used)}); nothing could validate them.")
+    features, blocks = selection.candidate_features(features_by_cut, score.cut)
     C, accuracy, _ = probe.cross_validate(features, labels, num_classes, scoring_plan, seed, blocks=blocks, copies=copies)
     rows = sum(len(val) for _, val in scoring_plan.folds)
     margin = selection.standard_error(accuracy, rows)

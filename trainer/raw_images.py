@@ -7,7 +7,7 @@ bottlenecks in its own order, so the raw files need not list the examples in the
 from __future__ import annotations
 
 import dataclasses
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import keras
 import numpy as np
@@ -44,19 +44,13 @@ def raw_features(
 
     Returns (None, why) when the raw examples cannot be matched to the bottleneck rows by id.
     """
-    scanned = scan_examples(raw, config, vocabulary)
-    # Only the rows asked for are decoded: an example the extractor set aside (a broken image body)
-    # is not among them, and decoding it here would drop it from the dataset and misalign the rest.
-    scan = records.restrict(scanned.scan, set(ids.tolist()))
-    images = data.raw_image_dataset(
-        scanned.files, config.image_feature, config.label_feature, vocabulary, pp_config, config.train.batch_size,
-        shuffle=False, seed=None, max_image_pixels=config.max_image_pixels, scan=scan,
+    values = rows_through(
+        scan_examples(raw, config, vocabulary), config, vocabulary, pp_config, ids,
+        lambda images: front(images, training=False).numpy() if front else images.numpy(),
     )
-    values = np.concatenate([(front(x, training=False).numpy() if front else x.numpy()) for x, _ in images])
-    row_of = {example_id: row for row, example_id in enumerate(scan.ids)}
-    if len(values) != len(scan.ids) or len(row_of) != len(scan.ids) or not all(i in row_of for i in ids):
+    if values is None:
         return None, "the raw examples cannot be matched to the bottlenecks by their ids"
-    return values[[row_of[i] for i in ids]], ""
+    return values, ""
 
 
 def images_bytes(ids: np.ndarray, pp_config: pp.PreprocessingConfig) -> int:
@@ -92,6 +86,27 @@ def part_dataset(
         scan=scan,
     )
     return dataset, scan.ids
+
+
+def rows_through(
+    scanned: ScannedExamples, config: RunConfig, vocabulary, pp_config, ids: np.ndarray,
+    per_batch: Callable[[tf.Tensor], np.ndarray],
+) -> Optional[np.ndarray]:
+    """`per_batch` of the preprocessed images of the rows `ids` (batches along its first axis),
+    in the rows' order; None when the raw images cannot be matched to the rows one to one.
+
+    Only the rows asked for are decoded: an example the extractor set aside (a broken image body)
+    is not among them, and decoding it would drop it from the dataset and misalign the rest.
+    """
+    dataset, dataset_ids = part_dataset(scanned, config, vocabulary, pp_config, ids, shuffle=False)
+    values = [per_batch(images) for images, _ in dataset]
+    order = rows_in_dataset_order(np.asarray(dataset_ids), np.arange(len(ids)), ids)
+    if order is None or not values:
+        return None
+    ordered = np.concatenate(values)
+    result = np.empty_like(ordered)
+    result[order] = ordered
+    return result
 
 
 def rows_in_dataset_order(dataset_ids: np.ndarray, rows: np.ndarray, row_ids: np.ndarray) -> Optional[np.ndarray]:

@@ -53,10 +53,15 @@ class DataError(ValueError):
 # ---------------------------------------------------------------------------------------------
 
 
+def _matching_files(file_pattern: FilePattern) -> List[str]:
+    """The sorted files matching a glob pattern or a list of patterns (none is an empty list)."""
+    patterns = [file_pattern] if isinstance(file_pattern, str) else list(file_pattern)
+    return sorted({path for pattern in patterns for path in tf.io.gfile.glob(pattern)})
+
+
 def list_files(file_pattern: FilePattern) -> List[str]:
     """The sorted files matching a glob pattern or a list of patterns (as TFX FnArgs give them)."""
-    patterns = [file_pattern] if isinstance(file_pattern, str) else list(file_pattern)
-    files = sorted({path for pattern in patterns for path in tf.io.gfile.glob(pattern)})
+    files = _matching_files(file_pattern)
     if not files:
         raise DataError(f"No files match {file_pattern!r}; give a glob such as 'dir/Split-train/*.gz'.")
     return files
@@ -80,8 +85,7 @@ def record_dataset(files: Sequence[str]) -> tf.data.Dataset:
 def count_records(file_pattern: FilePattern, max_bytes: int) -> Optional[int]:
     """The number of records matching `file_pattern`, or None when they hold more than `max_bytes`
     (counting reads every byte) or nothing matches."""
-    files = sorted({path for pattern in ([file_pattern] if isinstance(file_pattern, str) else file_pattern)
-                    for path in tf.io.gfile.glob(pattern)})
+    files = _matching_files(file_pattern)
     if not files or sum(tf.io.gfile.stat(path).length for path in files) > max_bytes:
         return None
     return int(record_dataset(files).reduce(np.int64(0), lambda count, _: count + 1).numpy())

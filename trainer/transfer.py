@@ -159,10 +159,9 @@ def _augment(
     raw: Optional[raw_images.RawExamples], config: RunConfig, vocabulary, pp_config,
 ) -> feature_augmentation.Outcome:
     """The augmented copies the head trains on (`feature_augmentation`); the decision records them."""
-    features, blocks = selection.candidate_features(training_data.features, best.cut)
     outcome = feature_augmentation.augment(
-        cut_model, best, features, blocks, training_data.labels, training_data.ids, plan, num_classes, raw, config,
-        vocabulary, pp_config,
+        cut_model, best, training_data.features, training_data.labels, training_data.ids, plan, num_classes, raw,
+        config, vocabulary, pp_config,
     )
     decision.augmentation = outcome.record
     decision.reasons.append(outcome.reason)

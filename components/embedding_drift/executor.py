@@ -13,7 +13,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
-from tfx_transfer.components import config_codec, specs
+from tfx_transfer.components import artifacts, config_codec, specs
 from tfx_transfer.components.embedding_drift import config as config_lib
 from tfx_transfer.trainer import cuts, drift, records, storage
 from tfx_transfer.trainer import feature_extractor as fe
@@ -45,7 +45,7 @@ class Executor(base_executor.BaseExecutor):
         self._log_startup(input_dict, output_dict, exec_properties)
         config = config_codec.from_exec_properties(config_lib.DriftValidatorConfig, exec_properties)
         reference = artifact_utils.get_single_instance(input_dict[specs.BOTTLENECKS_KEY])
-        other = (input_dict.get(specs.OTHER_BOTTLENECKS_KEY) or [reference])[0]
+        other = artifacts.optional_single(input_dict, specs.OTHER_BOTTLENECKS_KEY) or reference
         info = fe.load_feature_extractor_info(artifact_utils.get_single_uri(input_dict[specs.FEATURE_EXTRACTOR_KEY]))
         parts = cuts.cut_parts(config.cut_layer, tuple(info.feature_dims)) if config.cut_layer else list(info.feature_dims)
         dims = {cut: info.feature_dims[cut] for cut in parts}

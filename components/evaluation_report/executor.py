@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 from tfx import types
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
-from tfx_transfer.components import specs
+from tfx_transfer.components import artifacts, specs
 from tfx_transfer.components.evaluation_report import config as config_lib
 from tfx_transfer.components.evaluation_report import page, set_aside
 from tfx_transfer.components import config_codec
@@ -26,7 +25,7 @@ class Executor(base_executor.BaseExecutor):
     ) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
         config = config_codec.from_exec_properties(config_lib.ReportConfig, exec_properties)
-        examples, source, rejected = (_optional(input_dict, key) for key in (
+        examples, source, rejected = (artifacts.optional_single(input_dict, key) for key in (
             specs.EXAMPLES_KEY, specs.SOURCE_EXAMPLES_KEY, specs.REJECTED_KEY))
         page.build_report(
             artifact_utils.get_single_uri(input_dict[specs.EVALUATION_KEY]),
@@ -36,18 +35,6 @@ class Executor(base_executor.BaseExecutor):
             title=config.title,
             data=f"{examples.uri}, split {config.evaluated_split!r}" if examples is not None and config.evaluated_split
             else (examples.uri if examples is not None else None),
-            set_aside=set_aside.collect(source, rejected, _rejected_count(rejected)) if source or rejected else None,
+            set_aside=set_aside.collect(source, rejected) if source or rejected else None,
         )
 
-
-def _optional(input_dict: Dict[str, List[types.Artifact]], key: str) -> Optional[types.Artifact]:
-    artifacts = input_dict.get(key) or []
-    return artifacts[0] if artifacts else None
-
-
-def _rejected_count(rejected: Optional[types.Artifact]) -> int:
-    """The BottleneckExtractor's own count of the examples it rejected, over all splits."""
-    if rejected is None or not rejected.get_string_custom_property(specs.SPLIT_COUNTS_PROPERTY):
-        return 0
-    counts = json.loads(rejected.get_string_custom_property(specs.SPLIT_COUNTS_PROPERTY))
-    return sum(count.get("examples_rejected", 0) for count in counts.values())

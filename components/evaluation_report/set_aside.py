@@ -9,6 +9,7 @@ why, without opening TFRecords.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Dict, List, Optional
 
 import tensorflow as tf
@@ -16,6 +17,7 @@ from tfx import types
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
+from tfx_transfer.components import specs
 from tfx_transfer.components.image_folder_example_gen import report as report_lib
 from tfx_transfer.trainer import preprocessing as pp
 from tfx_transfer.trainer import records
@@ -60,12 +62,18 @@ def examples_artifact(record: Any) -> Optional[types.Artifact]:
     return artifact
 
 
-def collect(source_examples: Optional[types.Artifact], rejected: Optional[types.Artifact],
-            rejected_count: int = 0) -> Dict[str, Any]:
+def rejected_count(rejected: Optional[types.Artifact]) -> int:
+    """The BottleneckExtractor's own count of the examples it rejected, over all splits (its
+    `split_counts` property; 0 when it has none)."""
+    encoded = rejected.get_string_custom_property(specs.SPLIT_COUNTS_PROPERTY) if rejected is not None else ""
+    return sum(count.get("examples_rejected", 0) for count in json.loads(encoded).values()) if encoded else 0
+
+
+def collect(source_examples: Optional[types.Artifact], rejected: Optional[types.Artifact]) -> Dict[str, Any]:
     """{'total', 'files': [{step, split, id, reason}] (at most MAX_LISTED), 'ignored', 'more_in'}.
 
-    `rejected_count` is the extractor's own count of rejected examples (its split counts), so the
-    total is right even when the listing stops at MAX_LISTED.
+    The total counts the extractor's rejections from its own counters (`rejected_count`), so it is
+    right even when the listing stops at MAX_LISTED.
     """
     report = report_lib.read_report(source_examples.uri) if source_examples is not None else None
     files = [
@@ -73,7 +81,7 @@ def collect(source_examples: Optional[types.Artifact], rejected: Optional[types.
         for f in (report or {}).get("files", [])
     ]
     extracted = extractor_rejections(rejected, MAX_LISTED) if rejected is not None else []
-    total = len(files) + max(rejected_count, len(extracted))
+    total = len(files) + max(rejected_count(rejected), len(extracted))
     listed = (files + extracted)[:MAX_LISTED]
     holders = [report_lib.report_path(source_examples.uri) if report else "", rejected.uri if rejected is not None else ""]
     return {

@@ -16,7 +16,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
-from tfx_transfer.components import specs
+from tfx_transfer.components import artifacts, specs
 from tfx_transfer.components.fine_tuner import config as config_lib
 from tfx_transfer.components import config_codec
 from tfx_transfer.trainer import feature_extractor as fe
@@ -82,10 +82,6 @@ def _vocabulary(run: RunConfig, patterns: List[str], transform_graph: Optional[t
     return vocabulary
 
 
-def _single_or_none(artifacts: Optional[List[types.Artifact]]) -> Optional[types.Artifact]:
-    return artifact_utils.get_single_instance(artifacts) if artifacts else None
-
-
 class Executor(base_executor.BaseExecutor):
     """Loads bottlenecks and the feature extractor, trains, and writes `model` and `model_run`."""
 
@@ -99,7 +95,7 @@ class Executor(base_executor.BaseExecutor):
         config = config_codec.from_exec_properties(config_lib.FineTunerConfig, exec_properties)
         run = config.run
         bottlenecks = artifact_utils.get_single_instance(input_dict[specs.BOTTLENECKS_KEY])
-        raw_examples = _single_or_none(input_dict.get(specs.EXAMPLES_KEY))
+        raw_examples = artifacts.optional_single(input_dict, specs.EXAMPLES_KEY)
         model = artifact_utils.get_single_instance(output_dict[specs.MODEL_KEY])
         run_dir = artifact_utils.get_single_uri(output_dict[specs.MODEL_RUN_KEY])
         splits = config.splits(artifact_utils.decode_split_names(bottlenecks.split_names))
@@ -116,7 +112,7 @@ class Executor(base_executor.BaseExecutor):
                 artifact_utils.get_single_uri(input_dict[specs.FEATURE_EXTRACTOR_KEY])
             )
             strategy_lib.check_strategy(run.strategy, info.fine_tunable)
-            vocabulary = _vocabulary(run, patterns, _single_or_none(input_dict.get(specs.TRANSFORM_GRAPH_KEY)))
+            vocabulary = _vocabulary(run, patterns, artifacts.optional_single(input_dict, specs.TRANSFORM_GRAPH_KEY))
             labels_lib.check_trainable_vocabulary(vocabulary)
             training_data = _training_data(
                 [_load_split(pattern, split, run, vocabulary, info.feature_dims) for pattern, split in zip(patterns, splits)]

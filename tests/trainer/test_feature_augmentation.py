@@ -105,7 +105,7 @@ def test_auto_drops_the_copies_only_when_validation_says_they_hurt(monkeypatch, 
     monkeypatch.setattr(raw_images, "scan_examples", lambda *args: None)
     config = RunConfig(augmented_copies=setting)
     outcome = feature_augmentation.augment(
-        None, _score(0.90), features, None, labels, np.arange(50), plan, 5, raw_images.RawExamples("unused"), config,
+        None, _score(0.90), {"cut": features}, labels, np.arange(50), plan, 5, raw_images.RawExamples("unused"), config,
         None, None,
     )
     assert (outcome.copies is made) is kept
@@ -118,7 +118,7 @@ def test_auto_drops_the_copies_only_when_validation_says_they_hurt(monkeypatch, 
 def test_no_raw_images_or_no_copies_means_the_images_as_they_are():
     labels = np.repeat(np.arange(2), 5)
     plan = validation.make_plan(labels, seed=0)
-    args = (None, _score(0.9), np.zeros((10, 2)), None, labels, np.arange(10), plan, 2)
+    args = (None, _score(0.9), {"cut": np.zeros((10, 2))}, labels, np.arange(10), plan, 2)
     outcome = feature_augmentation.augment(*args, None, RunConfig(), None, None)
     assert outcome.copies is None and outcome.record == {"copies": 0} and "raw examples were not given" in outcome.reason
     outcome = feature_augmentation.augment(*args, raw_images.RawExamples("unused"), RunConfig(augmented_copies=0), None, None)

@@ -17,6 +17,12 @@ def _rejected(example_id, reason):
     return example
 
 
+def _counted(rejected, per_split):
+    """The extractor's own counts of its rejections, as it sets them on `rejected`."""
+    rejected.set_string_custom_property(specs.SPLIT_COUNTS_PROPERTY, json.dumps(
+        {split: {"examples_rejected": count} for split, count in per_split.items()}))
+
+
 def _source(root):
     """An ImageFolderExampleGen output with its rejected-files report."""
     artifact = testdata.examples_artifact(str(root / "source"), {"train": [], "eval": []})
@@ -34,7 +40,8 @@ def test_both_steps_set_asides_are_named_with_their_reasons(tmp_path):
         "train": [_rejected("cat/bomb.png", pp.REASON_TOO_MANY_PIXELS)],
         "eval": [_rejected("dog/half.png", pp.REASON_UNDECODABLE), _rejected("", pp.REASON_UNDECODABLE)],
     })
-    listing = set_aside.collect(_source(tmp_path), rejected, rejected_count=3)
+    _counted(rejected, {"train": 1, "eval": 2})
+    listing = set_aside.collect(_source(tmp_path), rejected)
     assert listing["total"] == 4 and listing["ignored"] == 2 and listing["more_in"] == []
     assert [(f["step"], f["split"], f["id"], f["reason"]) for f in listing["files"]] == [
         (set_aside.STEP_EXAMPLE_GEN, "train", "cat/notes.txt", pp.REASON_UNKNOWN_FORMAT),
@@ -51,7 +58,8 @@ def test_a_long_listing_says_where_the_rest_is(tmp_path, monkeypatch):
     monkeypatch.setattr(set_aside, "MAX_LISTED", 2)
     rejected = testdata.examples_artifact(str(tmp_path / "rejected"), {
         "train": [_rejected(f"cat/{i}.png", pp.REASON_UNDECODABLE) for i in range(3)]})
-    listing = set_aside.collect(None, rejected, rejected_count=3)
+    _counted(rejected, {"train": 3})
+    listing = set_aside.collect(None, rejected)
     assert listing["total"] == 3 and len(listing["files"]) == 2
     assert listing["more_in"] == [rejected.uri]
     assert "1 more are in" in sections.set_aside_section(listing)
