@@ -14,6 +14,9 @@ scoring of every candidate (plan the validation, score each cut and their combin
 CV probe, k-NN and LogME) is timed on those bottlenecks: `scoring_ratio = scoring / extraction`
 (target <= 0.10). Loading the cached bottlenecks is timed and printed apart
 (`load_and_scoring_ratio`): FineTuner loads them to train the head whether or not it scores.
+Last, the embedding drift check (`trainer.drift.check_drift`, as EmbeddingDriftValidator runs it)
+compares the one-cut run's 20,000 `out_relu` bottlenecks with the four-cut run's 20,000:
+`drift_ratio = (load + check) / (the two extractions)` (target <= 0.10).
 
     python bench/extract_throughput.py [--images 20000] [--size 160] [--workdir DIR]
 """
@@ -165,6 +168,32 @@ def run_scoring(workdir: str) -> dict:
     }
 
 
+def _train_vectors(workdir: str, cut: str):
+    """The `cut` bottlenecks of the train split of the component run in `workdir`."""
+    from tfx_transfer.trainer import feature_extractor as fe
+    from tfx_transfer.trainer import records
+
+    root = os.path.join(workdir, "root", "BottleneckExtractor")
+    (split,) = glob.glob(os.path.join(root, "bottlenecks", "*", "Split-train"))
+    (extractor_dir,) = glob.glob(os.path.join(root, "feature_extractor", "*"))
+    dims = {cut: fe.load_feature_extractor_info(extractor_dir).feature_dims[cut]}
+    return records.load_vectors(os.path.join(split, "*"), dims)[0][cut]
+
+
+def run_drift(workdirs: str) -> dict:
+    """The drift check on the `SINGLE_CUT` bottlenecks of two component runs ('a,b'), timed with loading."""
+    from tfx_transfer.trainer import drift
+
+    first, second = workdirs.split(",")
+    start = time.perf_counter()
+    reference, other = _train_vectors(first, SINGLE_CUT), _train_vectors(second, SINGLE_CUT)
+    loaded = time.perf_counter()
+    result = drift.check_drift(reference, other)
+    end = time.perf_counter()
+    return {"load_seconds": loaded - start, "check_seconds": end - loaded, "rows": [len(reference), len(other)],
+            "auc": result.auc, "p_value": result.p_value, "drift": result.drift}
+
+
 def _in_subprocess(mode: str, data: str, size: int, workdir: str, cut_layer: str = SINGLE_CUT) -> dict:
     """The worker's JSON result; its other stdout lines (the extractor's progress) under 'log'."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
@@ -179,7 +208,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=20000)
     parser.add_argument("--size", type=int, default=160)
     parser.add_argument("--workdir", default="")
-    parser.add_argument("--worker", choices=["component", "tf_data", "scoring"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["component", "tf_data", "scoring", "drift"], help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--cut-layer", default=SINGLE_CUT, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -189,6 +218,9 @@ def main() -> None:
         return
     if args.worker == "scoring":
         print(json.dumps(run_scoring(args.workdir)))
+        return
+    if args.worker == "drift":
+        print(json.dumps(run_drift(args.workdir)))
         return
     if args.worker == "tf_data":
         print(json.dumps(run_tf_data(args.data, args.size)))
@@ -215,6 +247,8 @@ def main() -> None:
     component_four = _in_subprocess("component", full, args.size, fresh("component_four"), cut_layer=",".join(FOUR_CUTS))
     component_auto = _in_subprocess("component", full, args.size, fresh("component_auto"), cut_layer="auto")
     scoring = _in_subprocess("scoring", full, args.size, os.path.join(workdir, "component_auto"))
+    drift_check = _in_subprocess(
+        "drift", full, args.size, ",".join(os.path.join(workdir, name) for name in ("component_full", "component_four")))
 
     print("progress lines of the one-cut BottleneckExtractor run:")
     for line in component["log"]:
@@ -243,6 +277,12 @@ def main() -> None:
           f"(score / extraction with 'auto', target <= 0.10)")
     print(f"load_and_scoring_ratio = {(scoring['load_seconds'] + scoring['score_seconds']) / component_auto['seconds']:.3f} "
           "(load + score / extraction with 'auto')")
+    extraction = component["seconds"] + component_four["seconds"]
+    print(f"drift check on {drift_check['rows'][0]} + {drift_check['rows'][1]} {SINGLE_CUT} bottlenecks (the same images "
+          f"extracted twice): load {drift_check['load_seconds']:.1f} s, check {drift_check['check_seconds']:.1f} s, "
+          f"AUC {drift_check['auc']:.3f}, p {drift_check['p_value']:.3f}, drift {drift_check['drift']}")
+    print(f"drift_ratio = {(drift_check['load_seconds'] + drift_check['check_seconds']) / extraction:.3f} "
+          f"(load + check / the two extractions, {extraction:.1f} s; target <= 0.10)")
 
 
 if __name__ == "__main__":

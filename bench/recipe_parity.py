@@ -94,17 +94,21 @@ def _records(path: str, pngs, digits) -> str:
 
 def _plugin(source_path: str, train_file: str, test_pngs, test_digits, seed: int, out_dir: str, cut=None):
     """The plugin on its defaults; returns (test accuracy, decision, seconds)."""
+    return run_plugin(source_path, [train_file], test_pngs, test_digits, seed, out_dir, {"cut_layer": cut} if cut else {})
+
+
+def run_plugin(source_path: str, train_files, test_pngs, test_digits, seed: int, out_dir: str, extra):
+    """`run_fn` (the in-process FineTuner) with `model_uri`, the seed and the `extra` custom_config
+    keys only; returns (test accuracy from its `serving_raw` signature, strategy.json, seconds)."""
     import numpy as np
     import tensorflow as tf
 
     from tfx_transfer.trainer import run_fn
 
-    config = {"model_uri": source_path, "train": {"seed": seed}}
-    if cut:
-        config["cut_layer"] = cut
     fn_args = types.SimpleNamespace(
-        train_files=[train_file], eval_files=[], serving_model_dir=os.path.join(out_dir, "serving"),
-        model_run_dir=os.path.join(out_dir, "model_run"), custom_config=config,
+        train_files=list(train_files), eval_files=[], serving_model_dir=os.path.join(out_dir, "serving"),
+        model_run_dir=os.path.join(out_dir, "model_run"),
+        custom_config={"model_uri": source_path, "train": {"seed": seed}, **extra},
     )
     start = time.perf_counter()
     with _quiet():
@@ -245,23 +249,15 @@ def _run_task(task, shots, cut, seeds, source_path, candidate_cuts, pixels, pngs
     return rows, notes
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--shots", type=int, default=5, help="labels per class of the `digits` task")
-    parser.add_argument("--tasks", nargs="+", default=["digits", "inverted", "gate"])
-    parser.add_argument("--workdir", default="")
-    args = parser.parse_args()
-    started = time.perf_counter()
-
+def digits_and_source(workdir: str):
+    """(PNGs, pixels, digit labels) of scikit-learn's digits, and the source CNN trained on digits
+    0-4 (the model and its `.keras` path under `workdir`): every task's starting point."""
     import numpy as np
     import tensorflow as tf
     from sklearn.datasets import load_digits
 
     from tfx_transfer.pipeline.demo_data import digit_png
-    from tfx_transfer.trainer import cuts
 
-    workdir = args.workdir or tempfile.mkdtemp(prefix="bench_parity_")
     os.makedirs(workdir, exist_ok=True)
     digits = load_digits()
     pngs = [digit_png(image, SCALE) for image in digits.images]
@@ -273,6 +269,25 @@ def main() -> None:
     source.fit(pixels[source_rows], targets[source_rows], epochs=SOURCE_EPOCHS, batch_size=32, verbose=0)
     source_path = os.path.join(workdir, "source_cnn.keras")
     source.save(source_path)
+    return pngs, pixels, targets, source, source_path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--shots", type=int, default=5, help="labels per class of the `digits` task")
+    parser.add_argument("--tasks", nargs="+", default=["digits", "inverted", "gate"])
+    parser.add_argument("--workdir", default="")
+    args = parser.parse_args()
+    started = time.perf_counter()
+
+    import numpy as np
+
+    from tfx_transfer.trainer import cuts
+
+    workdir = args.workdir or tempfile.mkdtemp(prefix="bench_parity_")
+    pngs, pixels, targets, source, source_path = digits_and_source(workdir)
+    source_rows = np.flatnonzero(np.isin(targets, SOURCE_DIGITS))
     candidate_cuts = cuts.candidate_cuts(source)
     print(f"source CNN: digits 0-4, {len(source_rows)} images; default cut {cuts.default_cut(source)!r}; "
           f"'auto' candidates {list(candidate_cuts)}; seeds {args.seeds}")

@@ -74,6 +74,8 @@ IGNORED_FILES_PROPERTY = "ignored_files"
 # ------------------------------------------------------------------ FineTuner
 TRANSFORM_GRAPH_KEY = "transform_graph"
 SCHEMA_KEY = "schema"
+# Bottlenecks of unlabelled images from the serving domain (a second BottleneckExtractor's).
+UNLABELLED_BOTTLENECKS_KEY = "unlabelled_bottlenecks"
 MODEL_KEY = "model"
 MODEL_RUN_KEY = "model_run"
 
@@ -92,6 +94,7 @@ class FineTunerSpec(ComponentSpec):
         EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples, optional=True),
         TRANSFORM_GRAPH_KEY: ChannelParameter(type=standard_artifacts.TransformGraph, optional=True),
         SCHEMA_KEY: ChannelParameter(type=standard_artifacts.Schema, optional=True),
+        UNLABELLED_BOTTLENECKS_KEY: ChannelParameter(type=standard_artifacts.Examples, optional=True),
     }
     OUTPUTS = {
         MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
@@ -112,6 +115,22 @@ class PushedBaselineSpec(ComponentSpec):
     PARAMETERS = config_parameters()
     INPUTS = {MODEL_KEY: ChannelParameter(type=standard_artifacts.Model)}
     OUTPUTS = {BASELINE_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model)}
+
+
+# ------------------------------------------------------------------ EmbeddingDriftValidator
+OTHER_BOTTLENECKS_KEY = "other_bottlenecks"
+DRIFT_KEY = "drift"
+DRIFT_FILE = "drift.json"  # in the `drift` artifact's folder
+# An InfraBlessing for the standard Pusher's `infra_blessing`: its `blessed` custom property is 0
+# when drift was found and the validator was asked to block the push, else 1.
+DRIFT_BLESSING_KEY = "blessing"
+BLESSED_PROPERTY = "blessed"
+
+
+class EmbeddingDrift(tfx_artifact.Artifact):
+    """The figures and verdict of an embedding drift check: `drift.json` in the artifact's folder."""
+
+    TYPE_NAME = "tfx_transfer.EmbeddingDrift"
 
 
 # ------------------------------------------------------------------ EvaluationReport
@@ -149,19 +168,9 @@ class EvaluationReportSpec(ComponentSpec):
         EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples, optional=True),
         SOURCE_EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples, optional=True),
         REJECTED_KEY: ChannelParameter(type=standard_artifacts.Examples, optional=True),
+        DRIFT_KEY: ChannelParameter(type=EmbeddingDrift, optional=True),
     }
     OUTPUTS = {REPORT_KEY: ChannelParameter(type=HtmlReport)}
-
-
-# ------------------------------------------------------------------ EmbeddingDriftValidator
-OTHER_BOTTLENECKS_KEY = "other_bottlenecks"
-DRIFT_KEY = "drift"
-
-
-class EmbeddingDrift(tfx_artifact.Artifact):
-    """The figures and verdict of an embedding drift check: `drift.json` in the artifact's folder."""
-
-    TYPE_NAME = "tfx_transfer.EmbeddingDrift"
 
 
 class EmbeddingDriftValidatorSpec(ComponentSpec):
@@ -173,4 +182,7 @@ class EmbeddingDriftValidatorSpec(ComponentSpec):
         FEATURE_EXTRACTOR_KEY: ChannelParameter(type=standard_artifacts.Model),
         OTHER_BOTTLENECKS_KEY: ChannelParameter(type=standard_artifacts.Examples, optional=True),
     }
-    OUTPUTS = {DRIFT_KEY: ChannelParameter(type=EmbeddingDrift)}
+    OUTPUTS = {
+        DRIFT_KEY: ChannelParameter(type=EmbeddingDrift),
+        DRIFT_BLESSING_KEY: ChannelParameter(type=standard_artifacts.InfraBlessing),
+    }

@@ -5,6 +5,7 @@
     tfx-transfer run ...              the pipeline on your image folders and base model, locally
     tfx-transfer compile ...          the same pipeline as a Kubeflow Pipelines v2 JSON
     tfx-transfer submit ...           a compiled pipeline to KFP, once or on a cron schedule
+    tfx-transfer drift ...            new serving images against the pushed model's training data
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ import time
 from typing import Any, Dict, List, Optional
 
 from tfx_transfer.pipeline import configs
-from tfx_transfer.trainer.strategy import DEFAULT_STRATEGY, STRATEGIES
+from tfx_transfer.trainer.strategy import ADAPTATION_AUTO, ADAPTATIONS, DEFAULT_STRATEGY, STRATEGIES
 
 # Keys of a `--config` YAML file; each is also a flag (with dashes), and flags win.
 PIPELINE_KEYS = (
     "data_root", "base_model", "weights", "cut_layer", "image_size", "strategy", "pipeline_root",
     "serving_dir", "pipeline_name", "beam_arg", "accuracy_threshold", "extractor", "fine_tuner",
-    "layout", "num_classes",
+    "layout", "num_classes", "unlabelled_root", "adaptation", "block_push_on_drift",
 )
 
 
@@ -98,8 +99,13 @@ def build_pipeline(settings: Dict[str, Any], pipeline_root: str):
     if not is_remote(settings["data_root"]) and not os.path.isdir(settings["data_root"]):
         raise UserError(f"--data-root {settings['data_root']!r} does not exist; give a folder of labelled images.")
     fine_tuner = dict(settings.get("fine_tuner") or {})
-    if settings.get("strategy"):
-        fine_tuner["strategy"] = settings["strategy"]
+    for key in ("strategy", "adaptation"):
+        if settings.get(key):
+            fine_tuner[key] = settings[key]
+    unlabelled_root = settings.get("unlabelled_root")
+    if unlabelled_root and not is_remote(unlabelled_root) and not os.path.isdir(unlabelled_root):
+        raise UserError(f"--unlabelled-root {unlabelled_root!r} does not exist; give a folder of unlabelled images "
+                        "(any depth) from the serving domain.")
     return create_pipeline(
         pipeline_name=settings.get("pipeline_name", configs.PIPELINE_NAME),
         pipeline_root=pipeline_root,
@@ -111,6 +117,8 @@ def build_pipeline(settings: Dict[str, Any], pipeline_root: str):
         layout=settings.get("layout", "auto"),
         num_classes=settings.get("num_classes"),
         beam_pipeline_args=list(settings.get("beam_arg") or []),
+        unlabelled_root=unlabelled_root,
+        block_push_on_drift=bool(settings.get("block_push_on_drift", False)),
     )
 
 
@@ -154,7 +162,9 @@ def _run(args: argparse.Namespace) -> None:
     from tfx_transfer.pipeline import jobs
 
     settings = load_settings(args)
-    _preflight(settings["data_root"], args.skip_bad_files)
+    for root in (settings["data_root"], settings.get("unlabelled_root")):
+        if root:
+            _preflight(root, args.skip_bad_files)
     _prefetch_weights(extractor_args(settings))
     pipeline_root = os.path.abspath(settings.get("pipeline_root") or configs.LOCAL_PIPELINE_ROOT)
     pipeline = build_pipeline(settings, pipeline_root)
@@ -205,6 +215,19 @@ def _submit(args: argparse.Namespace) -> None:
     print(f"submitted {kind} {run_id} to {args.host}, experiment {args.experiment!r}")
 
 
+def _drift(args: argparse.Namespace) -> int:
+    from tfx_transfer.pipeline import serving_drift
+
+    result = serving_drift.check_serving(args.serving_root, os.path.abspath(args.pipeline_root))
+    print(f"{result['reason']} ({result['serving_images']} serving image(s) against the training bottlenecks of "
+          f"{result['pushed_model'] or 'the pushed model'}; cut {'+'.join(result['cuts'])})")
+    if result["set_aside"]:
+        print(f"  {len(result['set_aside'])} file(s) set aside: " + ", ".join(
+            f"{entry['id']} ({entry['reason']})" for entry in result["set_aside"][:10]))
+    print(f"  written to {result['written_to']}")
+    return serving_drift.EXIT_DRIFT if result["drift"] else 0
+
+
 def _add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="YAML file with any of: " + ", ".join(PIPELINE_KEYS))
     parser.add_argument("--data-root", dest="data_root", help="folder of <label>/* or <split>/<label>/* images")
@@ -218,6 +241,13 @@ def _add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
                         help="<label>/* (class_folders) or <split>/<label>/* (split_folders); default auto")
     parser.add_argument("--num-classes", dest="num_classes", type=int,
                         help="number of classes; needed only when this machine cannot read --data-root")
+    parser.add_argument("--unlabelled-root", dest="unlabelled_root",
+                        help="folder of unlabelled images from the serving domain (any depth; labels ignored): "
+                             "checked for drift, and adapted to")
+    parser.add_argument("--adaptation", choices=list(ADAPTATIONS),
+                        help=f"how the model adapts to --unlabelled-root (default: {ADAPTATION_AUTO})")
+    parser.add_argument("--block-push-on-drift", dest="block_push_on_drift", action="store_true", default=None,
+                        help="do not push when the embedding drift check finds drift")
     parser.add_argument("--pipeline-root", dest="pipeline_root", help="where artifacts (and local MLMD) go")
     parser.add_argument("--serving-dir", dest="serving_dir", help="where Pusher pushes blessed models")
     parser.add_argument("--pipeline-name", dest="pipeline_name")
@@ -281,6 +311,13 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--pipeline-root", dest="pipeline_root",
                         help="gs:// or s3:// root of the run's artifacts (default: the package's)")
     submit.set_defaults(handler=_submit)
+
+    drift = verbs.add_parser("drift", help="check new serving images for embedding drift against the pushed model's "
+                             "training bottlenecks (exit code 3 on drift; for a cron job)")
+    drift.add_argument("--serving-root", dest="serving_root", required=True, help="folder of serving images (any depth)")
+    drift.add_argument("--pipeline-root", dest="pipeline_root", default=configs.LOCAL_PIPELINE_ROOT,
+                       help="the root of `tfx-transfer run` that pushed the model")
+    drift.set_defaults(handler=_drift)
     return parser
 
 
@@ -312,7 +349,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     _configure_logging(args.verbose)
     start = time.perf_counter()
     try:
-        args.handler(args)
+        code = args.handler(args)
     except ValueError as err:  # Configuration errors of every layer are ValueErrors.
         print(f"tfx-transfer {args.verb}: error: {err}", file=sys.stderr)
         return 2
@@ -322,7 +359,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"tfx-transfer {args.verb}: failed: {err}", file=sys.stderr)
         return 1
     print(f"done in {time.perf_counter() - start:.1f} s")
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

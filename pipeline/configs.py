@@ -12,8 +12,13 @@ EVALUATOR_ID = "Evaluator"
 PUSHER_ID = "Pusher"
 REPORT_ID = "EvaluationReport"
 BASELINE_ID = "PushedBaseline"
-# The steps that get GPUs on Kubeflow.
+DRIFT_ID = "EmbeddingDriftValidator"
+# With unlabelled images of the serving domain (--unlabelled-root): their example gen and extractor.
+UNLABELLED_EXAMPLE_GEN_ID = "UnlabelledExampleGen"
+UNLABELLED_EXTRACTOR_ID = "UnlabelledBottleneckExtractor"
+# The steps that get GPUs on Kubeflow, and those that do when the pipeline has them.
 HEAVY_COMPONENT_IDS = (EXTRACTOR_ID, FINE_TUNER_ID)
+OPTIONAL_HEAVY_COMPONENT_IDS = (UNLABELLED_EXTRACTOR_ID,)
 
 EXTRACTION_BATCH_SIZE = 32
 ACCURACY_THRESHOLD = 0.5

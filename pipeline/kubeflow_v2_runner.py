@@ -185,7 +185,7 @@ def compile_pipeline(
     output_path: str,
     image: str,
     resources: ResourceConfig,
-    heavy_component_ids: Sequence[str] = configs.HEAVY_COMPONENT_IDS,
+    heavy_component_ids: Optional[Sequence[str]] = None,
     beam_pipeline_args: Sequence[str] = (),
     placement: Optional[NodePlacement] = None,
 ) -> str:
@@ -194,7 +194,9 @@ def compile_pipeline(
     kubeflow: a `.yaml` PipelineSpec (+ PlatformSpec) for the open-source KFP 2.x backend; the
     pipeline root must be `gs://` or `s3://`. vertex: `.json` gets TFX's PipelineJob, `.yaml`
     its bare PipelineSpec. `image` is the container image of every step (build it from this
-    repo's Dockerfile); `placement` (kubeflow only) puts the heavy steps on GPU nodes.
+    repo's Dockerfile); `placement` (kubeflow only) puts the heavy steps on GPU nodes. The heavy
+    steps are `configs.HEAVY_COMPONENT_IDS`, and `configs.OPTIONAL_HEAVY_COMPONENT_IDS` that the
+    pipeline has, unless `heavy_component_ids` names others.
     """
     target = check_target(resources.target)
     _check_output(output_path, image, target)
@@ -203,6 +205,10 @@ def compile_pipeline(
     if target != TARGET_KUBEFLOW and placement.executor_config():
         raise ValueError("--gpu-node-selector and --gpu-toleration apply to --target kubeflow only; Vertex AI places pods itself.")
     _check_beam_args(beam_pipeline_args)  # before apply_resources changes anything
+    if heavy_component_ids is None:
+        present = _components_by_id(pipeline)
+        heavy_component_ids = configs.HEAVY_COMPONENT_IDS + tuple(
+            cid for cid in configs.OPTIONAL_HEAVY_COMPONENT_IDS if cid in present)
     apply_resources(pipeline, heavy_component_ids, resources)
     add_beam_pipeline_args(pipeline, beam_pipeline_args)
     kubeflow = target == TARGET_KUBEFLOW

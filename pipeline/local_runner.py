@@ -19,9 +19,12 @@ from tfx_transfer.components import tfx_compat
 _COMPONENT_EVENT = re.compile(r"Component (\S+) is (running|finished)\.")
 
 
+METADATA_FILE = "metadata.db"
+
+
 def metadata_config(workdir: str):
     """SQLite MLMD in the workdir, so re-runs in the same workdir hit the cache."""
-    return tfx.orchestration.metadata.sqlite_metadata_connection_config(os.path.join(workdir, "metadata.db"))
+    return tfx.orchestration.metadata.sqlite_metadata_connection_config(os.path.join(workdir, METADATA_FILE))
 
 
 class _ProgressLog:

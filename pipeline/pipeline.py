@@ -2,9 +2,12 @@
 
 ImageFolderExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform (label
 vocabulary) -> BottleneckExtractor -> FineTuner -> PushedBaseline (the newest model pushed before,
-other than the candidate) -> Evaluator (TFMA) -> EvaluationReport (HTML) and Pusher. The same
-pipeline runs locally and on Kubeflow: it has no Resolver node, which the open-source KFP
-backend cannot run.
+other than the candidate) -> Evaluator (TFMA) -> EvaluationReport (HTML) and Pusher. The
+EmbeddingDriftValidator compares the training bottlenecks with the evaluated split's, or with
+those of unlabelled serving-domain images when `unlabelled_root` is given: then an
+UnlabelledExampleGen and an UnlabelledBottleneckExtractor (the same base and cuts) feed them to
+FineTuner too, which adapts to them. The same pipeline runs locally and on Kubeflow: it has no
+Resolver node, which the open-source KFP backend cannot run.
 """
 
 from __future__ import annotations
@@ -14,18 +17,25 @@ from typing import Any, Dict, List, Optional, Sequence
 from tfx import v1 as tfx
 from tfx.dsl.components.base import base_node
 
-from tfx_transfer.components import BottleneckExtractor, EvaluationReport, FineTuner, ImageFolderExampleGen, PushedBaseline
+from tfx_transfer.components import (
+    BottleneckExtractor, EmbeddingDriftValidator, EvaluationReport, FineTuner, ImageFolderExampleGen, PushedBaseline,
+)
+from tfx_transfer.components import specs
+from tfx_transfer.components.image_folder_example_gen import layout as layout_lib
 from tfx_transfer.pipeline import evaluation, transform
 from tfx_transfer.trainer import checks
 
 from tfx_transfer.pipeline.configs import (
     BASELINE_ID,
+    DRIFT_ID,
     EVALUATOR_ID,
     EXAMPLE_GEN_ID,
     EXTRACTOR_ID,
     FINE_TUNER_ID,
     PUSHER_ID,
     REPORT_ID,
+    UNLABELLED_EXAMPLE_GEN_ID,
+    UNLABELLED_EXTRACTOR_ID,
 )
 
 
@@ -45,6 +55,19 @@ def _class_count(example_gen: ImageFolderExampleGen, num_classes: Optional[int])
                 f"folders {list(example_gen.image_folder.classes)}; leave num_classes unset or set it to {found}."
             )
     return num_classes or found
+
+
+def _unlabelled_nodes(
+    unlabelled_root: Optional[str], base_model: Optional[tfx.dsl.Channel], extractor_args: Dict[str, Any]
+) -> List[base_node.BaseNode]:
+    """[UnlabelledExampleGen, UnlabelledBottleneckExtractor] for `unlabelled_root` (the same base
+    and cuts as the labelled extractor, labels not required), or [] without it."""
+    if not unlabelled_root:
+        return []
+    example_gen = ImageFolderExampleGen(input_base=unlabelled_root, layout=layout_lib.LAYOUT_UNLABELLED)
+    extractor = BottleneckExtractor(
+        examples=example_gen.outputs["examples"], base_model=base_model, **{**extractor_args, "labelled": False})
+    return [example_gen.with_id(UNLABELLED_EXAMPLE_GEN_ID), extractor.with_id(UNLABELLED_EXTRACTOR_ID)]
 
 
 def skipped_checks(pipeline: tfx.dsl.Pipeline) -> List[str]:
@@ -69,6 +92,8 @@ def create_pipeline(
     metadata_connection_config: Optional[Any] = None,
     beam_pipeline_args: Optional[List[str]] = None,
     enable_cache: bool = True,
+    unlabelled_root: Optional[str] = None,
+    block_push_on_drift: bool = False,
 ) -> tfx.dsl.Pipeline:
     """The whole job from labelled image folders to a gated, pushed model.
 
@@ -77,7 +102,9 @@ def create_pipeline(
     `Model` channel used as the base, produced by one of `upstream_components` (which are
     added to the pipeline before the rest). `num_classes` is needed when this machine cannot read
     `data_root` (the Evaluator's per-class metrics are configured from it); FineTuner then
-    checks it against the labels when it runs.
+    checks it against the labels when it runs. `unlabelled_root` is a folder of unlabelled
+    images of the serving domain (any depth); `block_push_on_drift` withholds the push when the
+    drift check finds drift.
     """
     example_gen = ImageFolderExampleGen(input_base=data_root, layout=layout, split_ratios=split_ratios).with_id(EXAMPLE_GEN_ID)
     classes = _class_count(example_gen, num_classes)
@@ -93,6 +120,14 @@ def create_pipeline(
     )
     transformed = transform_step.outputs["transformed_examples"]
     extractor = BottleneckExtractor(examples=transformed, base_model=base_model, **extractor_args).with_id(EXTRACTOR_ID)
+    unlabelled = _unlabelled_nodes(unlabelled_root, base_model, extractor_args)
+    unlabelled_bottlenecks = unlabelled[-1].outputs[specs.BOTTLENECKS_KEY] if unlabelled else None
+    evaluated_split = evaluation.evaluation_split(example_gen.output_splits)
+    drift_check = EmbeddingDriftValidator(
+        bottlenecks=extractor.outputs["bottlenecks"], feature_extractor=extractor.outputs["feature_extractor"],
+        other_bottlenecks=unlabelled_bottlenecks,
+        split=layout_lib.UNLABELLED_SPLIT if unlabelled else evaluated_split, block_push=block_push_on_drift,
+    ).with_id(DRIFT_ID)
     fine_tuner = FineTuner(
         bottlenecks=extractor.outputs["bottlenecks"],
         feature_extractor=extractor.outputs["feature_extractor"],
@@ -100,10 +135,10 @@ def create_pipeline(
         transform_graph=transform_step.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         label_vocabulary=transform.LABEL_VOCABULARY,
+        unlabelled_bottlenecks=unlabelled_bottlenecks,
         **{"num_classes": classes, **(fine_tuner_args or {})},
     ).with_id(FINE_TUNER_ID)
     baseline = PushedBaseline(model=fine_tuner.outputs["model"], push_destination=serving_dir).with_id(BASELINE_ID)
-    evaluated_split = evaluation.evaluation_split(example_gen.output_splits)
     evaluator = tfx.components.Evaluator(
         examples=transformed,
         model=fine_tuner.outputs["model"],
@@ -119,17 +154,19 @@ def create_pipeline(
         source_examples=example_gen.outputs["examples"],
         rejected=extractor.outputs["rejected"],
         evaluated_split=evaluated_split,
+        drift=drift_check.outputs[specs.DRIFT_KEY],
     ).with_id(REPORT_ID)
     pusher = tfx.components.Pusher(
         model=fine_tuner.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
+        infra_blessing=drift_check.outputs[specs.DRIFT_BLESSING_KEY],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)
         ),
     ).with_id(PUSHER_ID)
     components: List[base_node.BaseNode] = [
         *upstream_components, example_gen, statistics_gen, schema_gen, example_validator, transform_step,
-        extractor, fine_tuner, baseline, evaluator, report, pusher,
+        extractor, *unlabelled, drift_check, fine_tuner, baseline, evaluator, report, pusher,
     ]
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,

@@ -89,6 +89,7 @@ def summarize(
     pusher = nodes.get(configs.PUSHER_ID, {})
     pushed = (pusher.get("_artifacts", {}).get("pushed_model") or [None])[0]
     baseline = (nodes.get(configs.BASELINE_ID, {}).get("_artifacts", {}).get(specs.BASELINE_MODEL_KEY) or [None])[0]
+    drift_dir = (nodes.get(configs.DRIFT_ID, {}).get("outputs", {}).get(specs.DRIFT_KEY) or [None])[0]
     summary = {
         "pipeline_name": pipeline_name,
         "pipeline_root": pipeline_root,
@@ -104,6 +105,7 @@ def summarize(
         ),
         "strategy": strategy,
         "baseline": _baseline_summary(baseline),
+        "drift": storage.read_json(os.path.join(drift_dir, specs.DRIFT_FILE)) if drift_dir else None,
         "data": _data_summary(nodes),
         "components": {node: {k: v for k, v in info.items() if not k.startswith("_")} for node, info in nodes.items()},
         "tensorboard_logdir": os.path.join(run_dir, training.TENSORBOARD_DIR) if run_dir else None,
@@ -147,8 +149,18 @@ def _print_decision(strategy: Dict[str, Any]) -> None:
     if control_run.get("seconds") is not None:
         print(f"  no-transfer control: {control_run.get('kind')}, {control_run['seconds']:.1f} s to train "
               f"({control_run.get('parameters', 0):,} parameters)")
+    adaptation = strategy.get("adaptation") or {}
+    if adaptation.get("method"):
+        print(f"  adaptation: {adaptation['method']} on {adaptation.get('unlabelled_rows')} unlabelled image(s), "
+              f"{'kept' if adaptation.get('kept') else 'not kept'}, {adaptation.get('seconds', 0):.1f} s")
     for reason in strategy.get("reasons", []):
         print(f"    - {reason}")
+
+
+def _print_drift(drift: Dict[str, Any]) -> None:
+    """The embedding drift verdict, and whether it held the push back."""
+    held = " It withheld the push (block_push_on_drift)." if drift.get("drift") and drift.get("blocks_push") else ""
+    print(f"  embedding drift ({drift.get('compared', '')}): {drift.get('reason', '')}{held}")
 
 
 def print_summary(summary: Dict[str, Any], report_path: Optional[str] = None) -> None:
@@ -172,6 +184,8 @@ def print_summary(summary: Dict[str, Any], report_path: Optional[str] = None) ->
         print(f"  eval accuracy: {accuracy:.4f} on {int(metrics.get('example_count', 0))} examples")
     if summary.get("strategy"):
         _print_decision(summary["strategy"])
+    if summary.get("drift"):
+        _print_drift(summary["drift"])
     print(f"  blessed: {summary['blessed']}, pushed: {summary['pushed']}")
     print("Where to look:")
     if report_path:

@@ -129,6 +129,24 @@ def raw_image_dataset(
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+def unlabelled_image_dataset(
+    file_pattern: FilePattern, image_feature: str, preprocessing_config: pp.PreprocessingConfig, batch_size: int,
+    max_image_pixels: int = pp.DEFAULT_MAX_IMAGE_PIXELS,
+) -> Tuple[tf.data.Dataset, ScanResult]:
+    """(images float32 [B, H, W, C] batches of the usable examples, labels ignored; the check's counts)."""
+    _check_batch_size(batch_size)
+    files = records.list_files(file_pattern)
+    scan = records.scan_image_records(files, image_feature, max_image_pixels)
+    scan.log("unlabelled image")
+    spec = {image_feature: tf.io.FixedLenFeature([], tf.string)}
+    dataset = _kept_records(files, scan.keep).map(
+        lambda serialized: pp.preprocess_image_bytes(tf.io.parse_single_example(serialized, spec)[image_feature],
+                                                     preprocessing_config),
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
+    )
+    return dataset.ignore_errors(log_warning=True).batch(batch_size).prefetch(tf.data.AUTOTUNE), scan
+
+
 def dataset_labels(dataset: tf.data.Dataset) -> np.ndarray:
     """Every label of a (features, label) dataset, in order."""
     batches = [labels.numpy() for _, labels in dataset]
@@ -136,13 +154,15 @@ def dataset_labels(dataset: tf.data.Dataset) -> np.ndarray:
 
 
 def extract_features(extractor: keras.Model, dataset: tf.data.Dataset) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
-    """Runs a (frozen) multi-cut feature extractor over an (images, label) dataset: ({cut: X}, y)."""
+    """Runs a (frozen) multi-cut feature extractor over an (images, label) dataset: ({cut: X}, y).
+    A dataset of images alone (unlabelled) gives y of -1s."""
     features: Dict[str, List[np.ndarray]] = {}
     labels: List[np.ndarray] = []
-    for images, batch_labels in dataset:
+    for batch in dataset:
+        images, batch_labels = batch if isinstance(batch, tuple) else (batch, None)
         for cut, values in extractor(images, training=False).items():
             features.setdefault(cut, []).append(np.asarray(values, dtype=np.float32))
-        labels.append(batch_labels.numpy())
+        labels.append(batch_labels.numpy() if batch_labels is not None else np.full(len(images), -1))
     if not labels:
         raise DataError("The image dataset is empty: no usable records to extract features from.")
     return {cut: np.concatenate(values) for cut, values in features.items()}, np.concatenate(labels).astype(np.int64)

@@ -31,6 +31,8 @@ DEFAULT_PERMUTATIONS = 200
 DEFAULT_AUC_THRESHOLD = 0.55
 DEFAULT_P_THRESHOLD = 0.01
 _FOLDS = 5
+# The fewest rows of each set the check runs on (one per cross-validation fold).
+MIN_ROWS = _FOLDS
 
 
 class DriftError(ValueError):
@@ -74,7 +76,9 @@ class DriftResult:
     reason: str
 
     def to_dict(self) -> Dict[str, object]:
-        return dataclasses.asdict(self)
+        """JSON-able: figures that were not computed are None."""
+        return {key: (None if isinstance(value, float) and not np.isfinite(value) else value)
+                for key, value in dataclasses.asdict(self).items()}
 
 
 def _sample(values: np.ndarray, max_rows: int, rng: np.random.Generator) -> np.ndarray:
@@ -144,6 +148,15 @@ def mmd_test(reference: np.ndarray, other: np.ndarray, permutations: int, seed: 
     return observed, (1 + at_least) / (1 + permutations)
 
 
+def unchecked(reference_rows: int, other_rows: int) -> DriftResult:
+    """The result when a set has fewer than `MIN_ROWS` rows: no figures, no drift, and why."""
+    return DriftResult(
+        float("nan"), float("nan"), float("nan"), {"reference": reference_rows, "other": other_rows}, 0, False,
+        f"Not checked: the drift check needs at least {MIN_ROWS} rows in each set; got {reference_rows} and "
+        f"{other_rows}.",
+    )
+
+
 def check_drift(reference: np.ndarray, other: np.ndarray, config: DriftConfig = DriftConfig(), seed: int = 0) -> DriftResult:
     """Compares `other` embeddings with the `reference` ones (rows are examples); see the module docstring."""
     reference, other = np.asarray(reference), np.asarray(other)
@@ -152,9 +165,9 @@ def check_drift(reference: np.ndarray, other: np.ndarray, config: DriftConfig = 
             f"Embeddings of shapes {reference.shape} and {other.shape} cannot be compared; both must be "
             "[rows, dim] with the same dim (bottlenecks of the same cut)."
         )
-    if min(len(reference), len(other)) < _FOLDS:
+    if min(len(reference), len(other)) < MIN_ROWS:
         raise DriftError(
-            f"The drift check needs at least {_FOLDS} rows in each set; got {len(reference)} and {len(other)}."
+            f"The drift check needs at least {MIN_ROWS} rows in each set; got {len(reference)} and {len(other)}."
         )
     rng = np.random.default_rng(seed)
     reference, other = _sample(reference, config.max_rows, rng), _sample(other, config.max_rows, rng)

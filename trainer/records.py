@@ -274,6 +274,19 @@ def _image_check(image_feature: str, max_image_pixels: int) -> RecordCheck:
     return check
 
 
+def scan_image_records(
+    file_pattern: FilePattern, image_feature: str, max_image_pixels: int = pp.DEFAULT_MAX_IMAGE_PIXELS
+) -> ScanResult:
+    """Checks every example's image header, labels or not (unlabelled images: labels are ignored)."""
+    check = _image_check(image_feature, max_image_pixels)
+
+    def checked() -> Iterator[Tuple[Optional[tf.train.Example], int, Optional[str]]]:
+        for example in _iter_examples(list_files(file_pattern)):
+            yield example, -1, (REASON_UNPARSEABLE if example is None else check(example))
+
+    return _summarize(checked())
+
+
 def _bottleneck_check(feature_dims: Mapping[str, int]) -> RecordCheck:
     def check(example: tf.train.Example) -> Optional[str]:
         for cut, dim in feature_dims.items():

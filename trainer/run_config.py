@@ -20,6 +20,8 @@ one set of defaults. The dict form (`to_dict` / `from_dict`) is what a user writ
     augmented_copies  'auto' (default) | int >= 0: augmented copies of each training image
                   the head trains on (`feature_augmentation`; 0: none)
     strategy      'auto' (default) | 'feature_extraction' | 'fine_tune'
+    adaptation    'auto' (default) | 'none' | 'dann' | 'mcc': how the head adapts to unlabelled
+                  images of the serving domain, when a run has them (`adaptation`)
     unfreeze      int (top N layers) | layer name | fraction in (0, 1]; for 'fine_tune'
     strategy_thresholds  {min_examples_per_class, logme_threshold, top_fraction, deep_fraction}
     control       {kind: 'auto' | 'scratch' | 'pixels' | 'none', max_params, margin}
@@ -33,6 +35,7 @@ import dataclasses
 import json
 from typing import Any, Dict, Mapping, Optional, Type
 
+from tfx_transfer.trainer import adaptation as adaptation_lib
 from tfx_transfer.trainer import checks
 from tfx_transfer.trainer import head as head_lib
 from tfx_transfer.trainer import preprocessing as pp
@@ -58,6 +61,7 @@ class RunConfig:
     # The base to build; None when the caller already has the extractor (FineTuner).
     source: Optional[BaseModelSource] = None
     strategy: str = strategy_lib.DEFAULT_STRATEGY
+    adaptation: str = adaptation_lib.ADAPTATION_AUTO
     unfreeze: Optional[head_lib.UnfreezeSpec] = None
     strategy_thresholds: strategy_lib.StrategyThresholds = strategy_lib.StrategyThresholds()
     control: ControlConfig = ControlConfig()
@@ -71,6 +75,7 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         strategy_lib.check_strategy(self.strategy)
+        adaptation_lib.check_adaptation(self.adaptation)
         check_copies(self.augmented_copies)
         if self.unfreeze is not None:
             head_lib.check_unfreeze_spec(self.unfreeze)
@@ -131,7 +136,7 @@ _SECTIONS: Dict[str, Type] = {
     "control": ControlConfig,
 }
 _OTHER_KEYS = (
-    "strategy", "unfreeze", "augmented_copies", "image_feature", "label_feature", "max_image_pixels", "num_classes",
+    "strategy", "adaptation", "unfreeze", "augmented_copies", "image_feature", "label_feature", "max_image_pixels", "num_classes",
     "label_vocabulary_file", "label_vocabulary_name", "backup_dir",
 )
 

@@ -18,13 +18,18 @@ optionally `base_model` (an upstream Model artifact's directory) and `transform_
 regularisation, fine-tuning, the control) sees only `train_files`, as in FineTuner.
 
 `custom_config` is the dict form of `run_config.RunConfig` (the keys are listed there), the same
-object FineTuner is configured with. Exactly one base source: `keras_application`,
+object FineTuner is configured with, plus one key of run_fn's own: `unlabelled_files` (a file
+pattern or list of them: tf.Example files of unlabelled images from the serving domain, which
+the head adapts to under `adaptation`; their labels, if any, are ignored). Exactly one base source: `keras_application`,
 `model_uri`, or (with neither) `fn_args.base_model`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
+from typing import Any, Dict, Optional, Tuple
 
 import keras
 import numpy as np
@@ -46,12 +51,33 @@ def _training_data(extractor, pp_config, vocabulary, config: RunConfig, train_fi
     return transfer.TrainingData(features, labels, ids)
 
 
+UNLABELLED_FILES_KEY = "unlabelled_files"
+
+
+def _unlabelled_features(extractor, pp_config, config: RunConfig, files) -> Optional[Dict[str, np.ndarray]]:
+    """Every cut's bottlenecks of the unlabelled images (None without any files)."""
+    if not files:
+        return None
+    images, scan = data.unlabelled_image_dataset(files, config.image_feature, pp_config, config.train.batch_size,
+                                                 config.max_image_pixels)
+    if scan.kept == 0:
+        raise records.DataError(f"{UNLABELLED_FILES_KEY}={files!r} holds no usable image ({scan.total} record(s) read).")
+    return data.extract_features(extractor, images)[0]
+
+
+def _own_keys(custom_config: Any) -> Tuple[Dict[str, Any], Any]:
+    """(the RunConfig keys, the `unlabelled_files` value) of `custom_config` (a dict or its JSON)."""
+    values = json.loads(custom_config) if isinstance(custom_config, str) else dict(custom_config or {})
+    return values, values.pop(UNLABELLED_FILES_KEY, None)
+
+
 def run_fn(fn_args) -> None:
     """Trains a transfer-learning classifier and exports it (see the module docstring).
 
     Only `train_files` are trained and selected on; `eval_files` are the Evaluator's.
     """
-    config = RunConfig.from_dict(fn_args.custom_config, getattr(fn_args, "base_model", None))
+    values, unlabelled_files = _own_keys(fn_args.custom_config)
+    config = RunConfig.from_dict(values, getattr(fn_args, "base_model", None))
     run_dir = getattr(fn_args, "model_run_dir", None) or os.path.join(
         os.path.dirname(fn_args.serving_model_dir.rstrip("/")), "model_run"
     )
@@ -63,7 +89,11 @@ def run_fn(fn_args) -> None:
             config, fn_args.train_files, getattr(fn_args, "transform_output", None)
         )
         labels_lib.check_trainable_vocabulary(vocabulary)
+        training_data = dataclasses.replace(
+            _training_data(extractor, pp_config, vocabulary, config, fn_args.train_files),
+            unlabelled=_unlabelled_features(extractor, pp_config, config, unlabelled_files),
+        )
         transfer.fit_and_export(
-            extractor, pp_config, vocabulary, _training_data(extractor, pp_config, vocabulary, config, fn_args.train_files),
+            extractor, pp_config, vocabulary, training_data,
             raw_images.RawExamples(fn_args.train_files), config, run_dir, fn_args.serving_model_dir,
         )

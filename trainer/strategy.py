@@ -40,6 +40,14 @@ STRATEGIES = (STRATEGY_AUTO, STRATEGY_FEATURE_EXTRACTION, STRATEGY_FINE_TUNE)
 # The one default of FineTuner, run_fn and the CLI.
 DEFAULT_STRATEGY = STRATEGY_AUTO
 
+# How the head adapts to unlabelled images of the serving domain (`adaptation`); these live here,
+# with the other choices of a run, so the CLI can offer them without importing TensorFlow.
+ADAPTATION_NONE = "none"
+ADAPTATION_DANN = "dann"
+ADAPTATION_MCC = "mcc"
+ADAPTATION_AUTO = "auto"
+ADAPTATIONS = (ADAPTATION_NONE, ADAPTATION_DANN, ADAPTATION_MCC, ADAPTATION_AUTO)
+
 # The decision's JSON in the run directory (`model_run`).
 STRATEGY_FILE = "strategy.json"
 
@@ -67,7 +75,7 @@ class StrategyDecision:
     """What to train and why. `unfreeze` is the spec for `head.unfreeze` (None: head only).
 
     The run fills in the rest: the chosen cut and the scored candidates, the validation plan, the
-    augmented copies the head trained on, the transferred model's validation accuracy, the
+    augmented copies the head trained on, the adaptation to unlabelled images, the transferred model's validation accuracy, the
     control, and which model was exported.
     """
 
@@ -80,6 +88,7 @@ class StrategyDecision:
     validation: str = ""
     candidates: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
     augmentation: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    adaptation: Dict[str, Any] = dataclasses.field(default_factory=dict)
     transfer_accuracy: float = float("nan")
     control: Optional[Dict[str, Any]] = None
     exported: str = EXPORTED_TRANSFER

@@ -8,7 +8,9 @@ export the same way. Only training data is ever looked at (`validation`):
    best one chosen;
 2. the head is fitted on it: the cross-validated probe by default (`probe`), the Keras MLP when
    `head_units` are given; on the training images and, unless validation rejects them, their
-   augmented copies (`feature_augmentation`);
+   augmented copies (`feature_augmentation`); with unlabelled images of the serving domain, it
+   is adapted to them when `adaptation` asks for it or (under 'auto') drift calls for it and
+   the label-free signals agree (`adaptation`);
 3. 'auto' considers fine-tuning only for large data sets (the 2x2 rule of `strategy` is the
    prior), and keeps it only when it beats the head on the validation rows;
 4. the no-transfer control (`control`) is trained on the same rows and plan; when it beats the
@@ -30,6 +32,7 @@ from typing import Dict, Iterator, Optional, Tuple
 import keras
 import numpy as np
 
+from tfx_transfer.trainer import adaptation as adaptation_lib
 from tfx_transfer.trainer import augmentation as augmentation_lib
 from tfx_transfer.trainer import base_model, control as control_lib, cuts, data, export, feature_augmentation, gate
 from tfx_transfer.trainer import head as head_lib
@@ -44,17 +47,22 @@ TRANSFORM_ASSETS_DIR = os.path.join("transform_fn", "assets")
 
 @dataclasses.dataclass(frozen=True)
 class TrainingData:
-    """Bottlenecks of every cut for the training rows, then the data's own validation rows."""
+    """Bottlenecks of every cut for the training rows, then the data's own validation rows; and
+    of the unlabelled images of the serving domain, when the run has them (`adaptation`)."""
 
     features: Dict[str, np.ndarray]
     labels: np.ndarray
     ids: np.ndarray
     validation_rows: int = 0
+    unlabelled: Optional[Dict[str, np.ndarray]] = None
 
     def __post_init__(self) -> None:
         lengths = {len(self.labels), len(self.ids)} | {len(x) for x in self.features.values()}
         if len(lengths) != 1:
             raise ValueError(f"Bottleneck rows do not line up: lengths {sorted(lengths)}.")
+        if self.unlabelled is not None and set(self.unlabelled) != set(self.features):
+            raise ValueError(f"Unlabelled bottlenecks of cuts {sorted(self.unlabelled)} do not match the labelled "
+                             f"ones' {sorted(self.features)}; extract both with the same feature extractor.")
 
     @property
     def train_labels(self) -> np.ndarray:
@@ -166,6 +174,29 @@ def _augment(
     decision.augmentation = outcome.record
     decision.reasons.append(outcome.reason)
     return outcome
+
+
+def _adapt(
+    decision: strategy_lib.StrategyDecision, head_model: Tuple[keras.Model, Optional[np.ndarray]],
+    training_data: TrainingData, cut: str, num_classes: int, plan: validation.ValidationPlan, config: RunConfig,
+    copies: Optional[np.ndarray],
+) -> Tuple[keras.Model, Optional[np.ndarray], bool]:
+    """(head, its out-of-fold probabilities, whether it was adapted) after `adaptation.adapt_in_run`."""
+    head, probabilities = head_model
+    if training_data.unlabelled is None or config.adaptation == adaptation_lib.ADAPTATION_NONE:
+        return head, probabilities, False
+    features, _ = selection.candidate_features(training_data.features, cut)
+    target, _ = selection.candidate_features(training_data.unlabelled, cut)
+    progress.say(f"  FineTuner: checking {len(target)} unlabelled image(s) for drift (adaptation={config.adaptation!r})")
+    outcome = adaptation_lib.adapt_in_run(
+        config.adaptation, features, training_data.labels, target, num_classes, plan, head, probabilities,
+        config.head, config.train.seed, copies,
+    )
+    decision.adaptation = outcome.record
+    decision.reasons.append(outcome.reason)
+    if outcome.head is None:
+        return head, probabilities, False
+    return outcome.head, outcome.probabilities, True
 
 
 # --------------------------------------------------------------------------------------- fine-tuning
@@ -328,7 +359,12 @@ def fit_and_export(
                  + (f" with {len(augmented.copies)} augmented copies per image" if augmented.copies is not None else ""))
     head, probabilities, histories = fit_head(
         training_data, num_classes, dataclasses.replace(best, C=augmented.C), plan, config, run_dir, augmented.copies)
+    head, probabilities, adapted = _adapt(
+        decision, (head, probabilities), training_data, best.cut, num_classes, plan, config, augmented.copies)
     model = head_lib.build_full_model(cut_model, head)
+    if decision.fine_tune and adapted:
+        _head_only(decision, "Fine-tuning was not tried: the head was adapted to the unlabelled images, which "
+                   "fine-tuning on the labelled ones alone would undo.")
     if decision.fine_tune:
         model, probabilities = _fine_tune_step(
             decision, (model, probabilities), cut_model, training_data, best, num_classes, plan, raw, config,

@@ -52,6 +52,8 @@ class BottleneckExtractor(base_beam_component.BaseBeamComponent):
       image_feature: the name of the encoded image feature of `examples`.
       label_feature: the name of the label feature, carried into the bottlenecks.
       id_feature: a feature carried into the bottlenecks to identify each example, or None.
+      labelled: False for unlabelled images (e.g. the serving domain's, for FineTuner's
+        `unlabelled_bottlenecks`): examples without a label are then extracted, not set aside.
       batch_size: images per RunInference batch.
       max_image_pixels: images whose header declares more pixels are set aside unread.
       allow_unsafe_model: load model files whose Lambda layers run stored Python code.
@@ -81,6 +83,7 @@ class BottleneckExtractor(base_beam_component.BaseBeamComponent):
         image_feature: str = "image",
         label_feature: str = "label",
         id_feature: Optional[str] = "id",
+        labelled: bool = True,
         batch_size: int = 32,
         max_image_pixels: int = pp.DEFAULT_MAX_IMAGE_PIXELS,
         allow_unsafe_model: bool = False,
@@ -94,7 +97,7 @@ class BottleneckExtractor(base_beam_component.BaseBeamComponent):
             ),
             extraction=ExtractionConfig(
                 image_feature=image_feature, label_feature=label_feature, id_feature=id_feature,
-                batch_size=batch_size, max_image_pixels=max_image_pixels,
+                batch_size=batch_size, max_image_pixels=max_image_pixels, labelled=labelled,
             ),
         )
         resolution = bm.resolve_for_pipeline(config.source, plugin_version())

@@ -49,6 +49,8 @@ class ExtractionConfig:
     id_feature: Optional[str] = "id"
     batch_size: int = 32
     max_image_pixels: int = pp.DEFAULT_MAX_IMAGE_PIXELS
+    # False for unlabelled images (e.g. of the serving domain): a missing label is no reason to set one aside.
+    labelled: bool = True
 
     def __post_init__(self) -> None:
         for name in ("image_feature", "label_feature"):
@@ -58,6 +60,7 @@ class ExtractionConfig:
             raise ValueError(f"id_feature={self.id_feature!r} is invalid; valid values are a feature name or None.")
         checks.check_int("batch_size", self.batch_size, 1)
         checks.check_int("max_image_pixels", self.max_image_pixels, 1)
+        checks.check_choice("labelled", self.labelled, (True, False))
 
 
 def _feature_values(example: tf.train.Example, name: str) -> Sequence[Any]:
@@ -114,7 +117,7 @@ class _ValidateExamplesFn(beam.DoFn):
         if not images:
             yield self._rejections.reject(serialized, example, pp.REASON_MISSING_IMAGE)
             return
-        if not _feature_values(example, self._config.label_feature):
+        if self._config.labelled and not _feature_values(example, self._config.label_feature):
             yield self._rejections.reject(serialized, example, pp.REASON_MISSING_LABEL)
             return
         reason = pp.inspect_image_bytes(images[0], self._config.max_image_pixels)

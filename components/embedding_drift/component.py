@@ -6,6 +6,7 @@ from typing import Optional
 
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
+from tfx.types import standard_artifacts
 
 from tfx_transfer.components import config_codec, specs
 from tfx_transfer.components.embedding_drift import config as config_lib
@@ -37,11 +38,15 @@ class EmbeddingDriftValidator(base_component.BaseComponent):
       auc_threshold: the domain classifier's AUC above which the sets differ (0.55 as in Evidently).
       p_threshold: the MMD test's p-value below which the sets differ.
       seed: seed of the sampling, the folds and the permutations.
+      block_push: when True, drift withholds `blessing`, so a Pusher given it as
+        `infra_blessing` does not push (as a failed TFMA threshold withholds the Evaluator's).
 
     Outputs:
       drift: a `tfx_transfer.EmbeddingDrift` artifact holding `drift.json` (AUC, MMD², p-value,
         rows, dimensions, the verdict and one sentence); its custom properties `drift` (0/1),
         `auc` and `p_value` carry the verdict for a later step.
+      blessing: an InfraBlessing whose `blessed` property is 0 when drift was found and
+        `block_push` is set, else 1: for the standard Pusher's `infra_blessing`.
     """
 
     SPEC_CLASS = specs.EmbeddingDriftValidatorSpec
@@ -61,9 +66,11 @@ class EmbeddingDriftValidator(base_component.BaseComponent):
         auc_threshold: float = drift.DEFAULT_AUC_THRESHOLD,
         p_threshold: float = drift.DEFAULT_P_THRESHOLD,
         seed: int = 0,
+        block_push: bool = False,
     ):
         self.config = config_lib.DriftValidatorConfig(
-            reference_split, split, cut_layer, max_rows, pca_dims, permutations, auc_threshold, p_threshold, seed)
+            reference_split, split, cut_layer, max_rows, pca_dims, permutations, auc_threshold, p_threshold, seed,
+            block_push)
         super().__init__(
             spec=specs.EmbeddingDriftValidatorSpec(
                 bottlenecks=bottlenecks,
@@ -71,5 +78,6 @@ class EmbeddingDriftValidator(base_component.BaseComponent):
                 other_bottlenecks=other_bottlenecks,
                 **config_codec.to_exec_properties(self.config),
                 drift=types.Channel(type=specs.EmbeddingDrift),
+                blessing=types.Channel(type=standard_artifacts.InfraBlessing),
             )
         )

@@ -16,6 +16,7 @@ class DriftValidatorConfig(FlatConfig):
     reference_split: the split of `bottlenecks` the others are compared with (the training data).
     split: the split compared with it: of `other_bottlenecks` when given, else of `bottlenecks`.
     cut_layer: the cut whose vectors are compared; None: every extracted cut side by side.
+    block_push: whether drift withholds the `blessing` a Pusher's `infra_blessing` reads.
     """
 
     reference_split: str = "train"
@@ -27,6 +28,7 @@ class DriftValidatorConfig(FlatConfig):
     auc_threshold: float = drift.DEFAULT_AUC_THRESHOLD
     p_threshold: float = drift.DEFAULT_P_THRESHOLD
     seed: int = 0
+    block_push: bool = False
 
     def __post_init__(self) -> None:
         for name in ("reference_split", "split"):
@@ -34,6 +36,8 @@ class DriftValidatorConfig(FlatConfig):
                 raise ValueError(f"{name}={getattr(self, name)!r} is invalid; valid values are split names, e.g. 'train'.")
         if self.cut_layer is not None and (not isinstance(self.cut_layer, str) or not self.cut_layer):
             raise ValueError(f"cut_layer={self.cut_layer!r} is invalid; valid values are a cut name or None.")
+        if not isinstance(self.block_push, bool):
+            raise ValueError(f"block_push={self.block_push!r} is invalid; valid values are True and False.")
         self.check()
 
     def check(self) -> drift.DriftConfig:

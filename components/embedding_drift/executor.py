@@ -18,7 +18,7 @@ from tfx_transfer.components.embedding_drift import config as config_lib
 from tfx_transfer.trainer import cuts, drift, records, storage
 from tfx_transfer.trainer import feature_extractor as fe
 
-DRIFT_FILE = "drift.json"
+DRIFT_FILE = specs.DRIFT_FILE
 
 
 def _vectors(artifact: types.Artifact, split: str, dims: Dict[str, int]) -> np.ndarray:
@@ -49,17 +49,20 @@ class Executor(base_executor.BaseExecutor):
         info = fe.load_feature_extractor_info(artifact_utils.get_single_uri(input_dict[specs.FEATURE_EXTRACTOR_KEY]))
         parts = cuts.cut_parts(config.cut_layer, tuple(info.feature_dims)) if config.cut_layer else list(info.feature_dims)
         dims = {cut: info.feature_dims[cut] for cut in parts}
-        result = drift.check_drift(
-            _vectors(reference, config.reference_split, dims), _vectors(other, config.split, dims), config.check(),
-            config.seed,
-        )
+        reference_vectors, other_vectors = _vectors(reference, config.reference_split, dims), _vectors(other, config.split, dims)
+        if min(len(reference_vectors), len(other_vectors)) < drift.MIN_ROWS:
+            result = drift.unchecked(len(reference_vectors), len(other_vectors))
+        else:
+            result = drift.check_drift(reference_vectors, other_vectors, config.check(), config.seed)
         logging.info("EmbeddingDriftValidator: %s", result.reason)
         output = artifact_utils.get_single_instance(output_dict[specs.DRIFT_KEY])
         storage.write_text(
             os.path.join(output.uri, DRIFT_FILE),
             json.dumps({**result.to_dict(), "cuts": list(dims), "reference": f"{reference.uri} [{config.reference_split}]",
-                        "compared": f"{other.uri} [{config.split}]"}, indent=2, sort_keys=True),
+                        "compared": f"{other.uri} [{config.split}]", "blocks_push": config.block_push}, indent=2, sort_keys=True),
         )
         output.set_int_custom_property("drift", int(result.drift))
         output.set_float_custom_property("auc", result.auc)
         output.set_float_custom_property("p_value", result.p_value)
+        blessing = artifact_utils.get_single_instance(output_dict[specs.DRIFT_BLESSING_KEY])
+        blessing.set_int_custom_property(specs.BLESSED_PROPERTY, int(not (result.drift and config.block_push)))

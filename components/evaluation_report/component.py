@@ -35,6 +35,7 @@ class EvaluationReport(base_component.BaseComponent):
       rejected: BottleneckExtractor's `rejected`; the examples it set aside (undecodable, too
         large, ...) are listed in the same table.
       evaluated_split: the split of `examples` the Evaluator reported on.
+      drift: an EmbeddingDriftValidator's `drift`; shown in an "Embedding drift" section.
 
     Outputs:
       report: a `system.HTML` artifact whose URI is the page: inline CSS, images as data URIs,
@@ -53,6 +54,7 @@ class EvaluationReport(base_component.BaseComponent):
         source_examples: Optional[types.BaseChannel] = None,
         rejected: Optional[types.BaseChannel] = None,
         evaluated_split: str = "",
+        drift: Optional[types.BaseChannel] = None,
     ):
         self.config = config_lib.ReportConfig(title=title, evaluated_split=evaluated_split)
         super().__init__(
@@ -62,6 +64,7 @@ class EvaluationReport(base_component.BaseComponent):
                 examples=examples,
                 source_examples=source_examples,
                 rejected=rejected,
+                drift=drift,
                 **config_codec.to_exec_properties(self.config),
                 report=types.Channel(type=specs.HtmlReport),
             )

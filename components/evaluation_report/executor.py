@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, Dict, List
 
 from tfx import types
@@ -12,6 +13,7 @@ from tfx_transfer.components import artifacts, specs
 from tfx_transfer.components.evaluation_report import config as config_lib
 from tfx_transfer.components.evaluation_report import page, set_aside
 from tfx_transfer.components import config_codec
+from tfx_transfer.trainer import storage
 
 
 class Executor(base_executor.BaseExecutor):
@@ -25,8 +27,8 @@ class Executor(base_executor.BaseExecutor):
     ) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
         config = config_codec.from_exec_properties(config_lib.ReportConfig, exec_properties)
-        examples, source, rejected = (artifacts.optional_single(input_dict, key) for key in (
-            specs.EXAMPLES_KEY, specs.SOURCE_EXAMPLES_KEY, specs.REJECTED_KEY))
+        examples, source, rejected, drift = (artifacts.optional_single(input_dict, key) for key in (
+            specs.EXAMPLES_KEY, specs.SOURCE_EXAMPLES_KEY, specs.REJECTED_KEY, specs.DRIFT_KEY))
         page.build_report(
             artifact_utils.get_single_uri(input_dict[specs.EVALUATION_KEY]),
             artifact_utils.get_single_uri(input_dict[specs.MODEL_RUN_KEY]),
@@ -36,5 +38,6 @@ class Executor(base_executor.BaseExecutor):
             data=f"{examples.uri}, split {config.evaluated_split!r}" if examples is not None and config.evaluated_split
             else (examples.uri if examples is not None else None),
             set_aside=set_aside.collect(source, rejected) if source or rejected else None,
+            drift=storage.read_json(os.path.join(drift.uri, specs.DRIFT_FILE)) if drift is not None else None,
         )
 

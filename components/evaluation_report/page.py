@@ -235,6 +235,7 @@ def build_report(
     extra: Optional[Dict[str, Any]] = None,
     data: Optional[str] = None,
     set_aside: Optional[Dict[str, Any]] = None,
+    drift: Optional[Dict[str, Any]] = None,
 ) -> str:
     """Writes the HTML report of one run to `output_path` and returns that path.
 
@@ -249,6 +250,7 @@ def build_report(
         TFMA's own record of it.
       set_aside: `set_aside.collect`'s listing of the files and examples the run set aside; a
         "Set aside" section lists them. None: no section.
+      drift: the EmbeddingDriftValidator's `drift.json`; an "Embedding drift" section shows it.
 
     Raises:
       FileNotFoundError: `evaluation_uri` is not a directory. (An Evaluator output without
@@ -264,6 +266,8 @@ def build_report(
     unavailable += run_unavailable
     if set_aside is not None:
         sections.append(_Section("set-aside", "Set aside", render.set_aside_section(set_aside)))
+    if drift is not None:
+        sections.append(_Section("drift", "Embedding drift", render.drift_section(drift)))
     if extra:
         sections.append(_Section("extra", "Details", markup.key_value_table(extra.items(), ("key", "value"))))
     rows = _summary_rows(evaluation_uri, model_run_uri, result, gathered, validation, classes, unavailable, data)

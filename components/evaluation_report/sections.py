@@ -178,7 +178,7 @@ def history_section(history: Mapping[str, Any]) -> str:
 
 
 _CANDIDATE_COLUMNS = ("cut", "dim", "probe_accuracy", "knn_accuracy", "logme", "C", "seconds", "chosen")
-_TABLED = ("reasons", "candidates", "control")
+_TABLED = ("reasons", "candidates", "control", "adaptation")
 _CHOSEN_CELL = '<td><span class="ok">chosen</span></td>'
 
 
@@ -211,10 +211,25 @@ def strategy_section(strategy: Any) -> str:
     parts.append(_candidates_table(strategy.get("candidates")))
     if isinstance(strategy.get("control"), Mapping):
         parts.append("<h3>No-transfer control</h3>" + markup.key_value_table(strategy["control"].items()))
+    adaptation = strategy.get("adaptation")
+    if isinstance(adaptation, Mapping) and adaptation:
+        checked = adaptation.get("drift") if isinstance(adaptation.get("drift"), Mapping) else {}
+        parts.append("<h3>Adaptation to the unlabelled images</h3>" + markup.key_value_table(
+            [(k, v) for k, v in adaptation.items() if k != "drift"] + [("drift check", checked.get("reason", ""))]))
     reasons = strategy.get("reasons")
     if reasons:
         parts.append("<h3>Reasons</h3>" + markup.value_html(reasons if isinstance(reasons, list) else [reasons]))
     return "".join(parts)
+
+
+_DRIFT_ROWS = ("drift", "auc", "mmd2", "p_value", "dims", "rows", "cuts", "reference", "compared", "blocks_push")
+
+
+def drift_section(drift: Mapping[str, Any]) -> str:
+    """The embedding drift check (`EmbeddingDriftValidator`'s `drift.json`): verdict, figures, sentence."""
+    style = "bad" if drift.get("drift") else "ok"
+    return (f'<p><span class="{style}">{markup.esc(str(drift.get("reason", "")))}</span></p>'
+            + markup.key_value_table((key, drift[key]) for key in _DRIFT_ROWS if key in drift))
 
 
 _SET_ASIDE_COLUMNS = ("id", "reason", "step", "split")

@@ -12,6 +12,7 @@ from tfx_transfer.components import specs
 from tfx_transfer.components.fine_tuner import config as config_lib
 from tfx_transfer.components.fine_tuner import executor
 from tfx_transfer.components import config_codec
+from tfx_transfer.trainer import adaptation as adaptation_lib
 from tfx_transfer.trainer import augmentation as augmentation_lib
 from tfx_transfer.trainer import head as head_lib
 from tfx_transfer.trainer import strategy as strategy_lib
@@ -62,6 +63,9 @@ class FineTuner(base_component.BaseComponent):
       examples: the raw image Examples the bottlenecks came from; needed to fine-tune.
       transform_graph: Transform's output; its label vocabulary fixes the class order.
       schema: the data schema (accepted for pipeline symmetry; not read).
+      unlabelled_bottlenecks: bottlenecks of unlabelled images from the serving domain (a second
+        BottleneckExtractor's, `labelled=False`, with the same base and cuts; every split is
+        read); the head adapts to them as `adaptation` says.
       strategy: 'auto' (decide from the data), 'feature_extraction' (head only) or 'fine_tune'.
       label_feature: the label feature: bytes names, or int64 indices of a Transform vocabulary.
       image_feature: the encoded image feature of `examples`.
@@ -85,6 +89,12 @@ class FineTuner(base_component.BaseComponent):
         that the head also trains on: 'auto' (up to 10 per image, fewer for large data sets;
         mild rotation, zoom and shifts unless `augmentation` names others; dropped when the
         validation rows score the head better without them) or an int >= 0 (0: none).
+      adaptation: how the head adapts to `unlabelled_bottlenecks`: 'auto' (when the drift check
+        finds that they differ from the training bottlenecks, with MCC, kept only when the
+        label-free signals agree: source validation accuracy within one paired standard error,
+        and the domain classifier's AUC on the predictions falling), 'dann' (a domain classifier
+        behind a gradient-reversal layer), 'mcc' (Minimum Class Confusion) or 'none'. Without
+        unlabelled bottlenecks it does nothing.
       strategy_thresholds: `StrategyThresholds` fields of 'auto'.
       batch_size: training batch size.
       seed: seed of initialisers, dropout, shuffles and augmentation.
@@ -119,6 +129,7 @@ class FineTuner(base_component.BaseComponent):
         examples: Optional[types.BaseChannel] = None,
         transform_graph: Optional[types.BaseChannel] = None,
         schema: Optional[types.BaseChannel] = None,
+        unlabelled_bottlenecks: Optional[types.BaseChannel] = None,
         strategy: str = strategy_lib.DEFAULT_STRATEGY,
         label_feature: str = "label",
         image_feature: str = "image",
@@ -136,6 +147,7 @@ class FineTuner(base_component.BaseComponent):
         unfreeze: Optional[head_lib.UnfreezeSpec] = None,
         augmentation: Optional[Mapping[str, Union[float, bool]]] = None,
         augmented_copies: Union[str, int] = augmentation_lib.COPIES_AUTO,
+        adaptation: str = adaptation_lib.ADAPTATION_AUTO,
         strategy_thresholds: Optional[Mapping[str, float]] = None,
         batch_size: int = 32,
         seed: int = 0,
@@ -158,6 +170,7 @@ class FineTuner(base_component.BaseComponent):
                 "strategy_thresholds": dict(strategy_thresholds or {}),
                 "control": {"kind": control, "max_params": control_max_params, "margin": control_margin},
                 "strategy": strategy, "unfreeze": unfreeze, "augmented_copies": augmented_copies,
+                "adaptation": adaptation,
                 "image_feature": image_feature,
                 "label_feature": label_feature, "num_classes": num_classes,
                 "label_vocabulary_name": label_vocabulary or label_feature,
@@ -179,6 +192,7 @@ class FineTuner(base_component.BaseComponent):
                 examples=examples,
                 transform_graph=transform_graph,
                 schema=schema,
+                unlabelled_bottlenecks=unlabelled_bottlenecks,
                 **config_codec.to_exec_properties(self.config),
                 model=types.Channel(type=standard_artifacts.Model),
                 model_run=types.Channel(type=standard_artifacts.ModelRun),

@@ -82,6 +82,23 @@ def _vocabulary(run: RunConfig, patterns: List[str], transform_graph: Optional[t
     return vocabulary
 
 
+def _unlabelled(artifact: Optional[types.Artifact], dims: Dict[str, int]) -> Optional[Dict[str, np.ndarray]]:
+    """Every split's bottlenecks of the unlabelled images, or None without the input."""
+    if artifact is None:
+        return None
+    parts = []
+    for split in artifact_utils.decode_split_names(artifact.split_names):
+        pattern = io_utils.all_files_pattern(artifact_utils.get_split_uri([artifact], split))
+        vectors, set_aside = records.load_vectors(pattern, dims)
+        if set_aside:
+            logging.warning("FineTuner: %d unlabelled record(s) of split %r had no usable vectors.", set_aside, split)
+        parts.append(vectors)
+    if not parts or not sum(len(part[next(iter(dims))]) for part in parts):
+        raise EmptySplitError(f"The unlabelled bottlenecks at {artifact.uri} hold no usable vectors; check that "
+                              "BottleneckExtractor's rejected output.")
+    return {cut: np.concatenate([part[cut] for part in parts]) for cut in dims}
+
+
 class Executor(base_executor.BaseExecutor):
     """Loads bottlenecks and the feature extractor, trains, and writes `model` and `model_run`."""
 
@@ -114,9 +131,9 @@ class Executor(base_executor.BaseExecutor):
             strategy_lib.check_strategy(run.strategy, info.fine_tunable)
             vocabulary = _vocabulary(run, patterns, artifacts.optional_single(input_dict, specs.TRANSFORM_GRAPH_KEY))
             labels_lib.check_trainable_vocabulary(vocabulary)
-            training_data = _training_data(
+            training_data = dataclasses.replace(_training_data(
                 [_load_split(pattern, split, run, vocabulary, info.feature_dims) for pattern, split in zip(patterns, splits)]
-            )
+            ), unlabelled=_unlabelled(artifacts.optional_single(input_dict, specs.UNLABELLED_BOTTLENECKS_KEY), info.feature_dims))
             logging.info(
                 "FineTuner: %d bottlenecks of splits %s (the Evaluator's are not read), %d cuts, %d classes",
                 len(training_data.labels), list(splits), len(info.cuts), vocabulary.num_classes,

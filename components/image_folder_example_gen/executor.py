@@ -1,9 +1,10 @@
 """ImageFolderExampleGen executor: a TFX ExampleGen whose input source is a folder of images.
 
-TFX's `BaseExampleGenExecutor` does the rest: it splits by hash buckets (class-folder layout)
-or keeps the split folders (split-folder layout), and writes every split as gzipped
-TFRecords. This executor checks the folder again (the build-time checks may have been skipped
-on a machine that could not read it), adds the reading transform and the rejected-files report.
+TFX's `BaseExampleGenExecutor` does the rest: it splits by hash buckets (class-folder layout),
+keeps the split folders (split-folder layout) or the one `unlabelled` split (unlabelled
+layout), and writes every split as gzipped TFRecords. This executor checks the folder again
+(the build-time checks may have been skipped on a machine that could not read it), adds the
+reading transform and the rejected-files report.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def _log_rejected(report: Dict[str, Any], path: str) -> None:
 
 
 class Executor(base_example_gen_executor.BaseExampleGenExecutor):
-    """Reads `<input_base>/[<split>/]<label>/<file>` into image tf.Examples.
+    """Reads `<input_base>/[<split>/]<label>/<file>`, or every file below input_base (unlabelled
+    layout, pattern `reading.ANY_DEPTH_PATTERN`: no label), into image tf.Examples.
 
     Non-image files are not written; each is counted (Beam counters per split and reason),
     logged, and listed in `<examples uri>/rejected_files.json`, whose counts are also set as
@@ -81,11 +83,14 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
             pipeline: beam.Pipeline, exec_properties: Dict[str, Any], split_pattern: str
         ) -> beam.PCollection:
             input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY].rstrip("/")
-            outputs = pipeline | "ReadImageFolder" >> reading.ReadImageFolder(
-                f"{input_base}/{split_pattern}",
-                depth=len(split_pattern.split("/")),
-                split_of=splits.split_of_pattern(exec_properties, split_pattern),
-            )
+            split_of = splits.split_of_pattern(exec_properties, split_pattern)
+            if split_pattern == reading.ANY_DEPTH_PATTERN:
+                read = reading.ReadUnlabelledFolder(input_base, split_of=split_of)
+            else:
+                read = reading.ReadImageFolder(
+                    f"{input_base}/{split_pattern}", depth=len(split_pattern.split("/")), split_of=split_of
+                )
+            outputs = pipeline | "ReadImageFolder" >> read
             for name, collections in set_aside.items():
                 collections.append(outputs[name])
             return outputs[reading.EXAMPLES_OUTPUT]

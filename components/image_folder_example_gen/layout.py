@@ -1,18 +1,25 @@
 """Construction-time checks of an image folder, and the ExampleGen configs that read it.
 
-Two layouts are read:
+Three layouts are read:
 
 - `class_folders`: `<input_base>/<label>/<file>`. One input split (`*/*`); the output splits
   come from `split_ratios` as TFX hash buckets over the `id` feature (the path below
   input_base), so a file keeps its split across runs, new files and a moved input_base.
 - `split_folders`: `<input_base>/<split>/<label>/<file>`. One input split per split folder
   (`<split>/*/*`), written as given.
+- `unlabelled`: every file at any depth below input_base, e.g. images from the serving domain.
+  One input split `unlabelled` whose pattern is Beam's any-depth glob (`**`), written as the one
+  output split `unlabelled`; the examples have no label (folder names are ignored). `'auto'`
+  never picks it. TFX's driver fingerprints the pattern with `tf.io.gfile.glob`, which reads
+  `**` as `*`, so with caching on a change below the top-level entries alone does not rerun
+  the step.
 
 The checks read only folder listings and, per class folder, the first bytes of files until
-one is an image, so they are cheap even for large folders and on `gs://` (all paths go
-through `tf.io.gfile`). The files themselves are read by the Beam pipeline. Files at other
-depths (directly in input_base or in a split folder, or in a subfolder of a class folder) are
-not read; those seen here are logged.
+one is an image (for the unlabelled layout: folder by folder until one holds an image), so
+they are cheap even for large folders and on `gs://` (all paths go through `tf.io.gfile`). The
+files themselves are read by the Beam pipeline. In the labelled layouts, files at other depths
+(directly in input_base or in a split folder, or in a subfolder of a class folder) are not
+read; those seen here are logged.
 """
 
 from __future__ import annotations
@@ -31,7 +38,10 @@ from tfx_transfer.trainer import preprocessing as pp
 LAYOUT_AUTO = "auto"
 LAYOUT_SPLIT_FOLDERS = "split_folders"
 LAYOUT_CLASS_FOLDERS = "class_folders"
-LAYOUTS = (LAYOUT_AUTO, LAYOUT_SPLIT_FOLDERS, LAYOUT_CLASS_FOLDERS)
+LAYOUT_UNLABELLED = "unlabelled"
+LAYOUTS = (LAYOUT_AUTO, LAYOUT_SPLIT_FOLDERS, LAYOUT_CLASS_FOLDERS, LAYOUT_UNLABELLED)
+# The one output split of the unlabelled layout.
+UNLABELLED_SPLIT = "unlabelled"
 
 DEFAULT_SPLIT_RATIOS = {"train": 8, "eval": 2}
 # The split folders assumed when a folder cannot be read at build time.
@@ -53,9 +63,9 @@ class ImageFolder:
     """What the construction-time scan found."""
 
     input_base: str
-    layout: str  # LAYOUT_SPLIT_FOLDERS or LAYOUT_CLASS_FOLDERS
-    classes: Tuple[str, ...]  # sorted; over all splits for the split-folder layout
-    splits: Tuple[str, ...] = ()  # split folders, sorted; empty for the class-folder layout
+    layout: str  # LAYOUT_SPLIT_FOLDERS, LAYOUT_CLASS_FOLDERS or LAYOUT_UNLABELLED
+    classes: Tuple[str, ...]  # sorted; over all splits for the split-folder layout; empty if unlabelled
+    splits: Tuple[str, ...] = ()  # split folders, sorted; empty for the other layouts
 
 
 def _join(base: str, name: str) -> str:
@@ -76,9 +86,12 @@ def _listing(path: str) -> Tuple[List[str], List[str]]:
     return sorted(folders), sorted(files)
 
 
-def _has_image(folder: str) -> bool:
-    """Whether any file directly in `folder` starts like an image; stops at the first."""
-    for entry in sorted(tf.io.gfile.listdir(folder)):
+def _has_image(folder: str, entries: Optional[List[str]] = None) -> bool:
+    """Whether any file directly in `folder` starts like an image; stops at the first.
+
+    `entries` is the folder's listing when the caller has it already (saves listing it again).
+    """
+    for entry in sorted(tf.io.gfile.listdir(folder) if entries is None else entries):
         if entry.endswith("/") or reading.is_os_metadata(entry):
             continue
         path = _join(folder, entry)
@@ -90,6 +103,20 @@ def _has_image(folder: str) -> bool:
                 continue
             raise
         if pp.image_format(header):
+            return True
+    return False
+
+
+def _has_image_at_any_depth(input_base: str) -> bool:
+    """Whether any file at any depth below `input_base` starts like an image; stops at the first.
+
+    Folders that are OS metadata (`__MACOSX`, hidden folders) are not searched: the executor
+    ignores every file in them.
+    """
+    for folder, subfolders, files in tf.io.gfile.walk(input_base):
+        # Pruned in place, as with os.walk: the walk does not descend into them.
+        subfolders[:] = [name for name in subfolders if not reading.is_os_metadata(name)]
+        if files and _has_image(folder, files):
             return True
     return False
 
@@ -178,6 +205,37 @@ def _scan_split_folders(input_base: str, folders: List[str], files: List[str]) -
     return ImageFolder(input_base, LAYOUT_SPLIT_FOLDERS, tuple(all_classes), tuple(folders))
 
 
+def _folder_path(input_base: str) -> str:
+    """`input_base` without a trailing '/', or a ValueError when it is not a path at all."""
+    if not isinstance(input_base, str) or not input_base:
+        raise ValueError(f"input_base must be a folder path, got {input_base!r}.")
+    return input_base.rstrip("/") or "/"
+
+
+def scan_unlabelled_folder(input_base: str) -> ImageFolder:
+    """Checks that `input_base` holds image files at some depth, for the unlabelled layout.
+
+    Folder names are not labels here, so a folder of class or split folders is fine: its
+    labels are ignored.
+
+    Raises:
+      ValueError: naming the folder, when it is missing or holds no image at any depth.
+    """
+    input_base = _folder_path(input_base)
+    if not tf.io.gfile.isdir(input_base):
+        raise ValueError(
+            f"Unlabelled images folder {input_base!r} does not exist or is not a folder; pass a "
+            f"folder holding image files (png, jpeg, gif or bmp) at any depth."
+        )
+    if not _has_image_at_any_depth(input_base):
+        raise ValueError(
+            f"Unlabelled images folder {input_base!r} holds no png, jpeg, gif or bmp files at any "
+            f"depth (hidden folders and __MACOSX are not searched); pass a folder holding image "
+            f"files, directly in it or in subfolders."
+        )
+    return ImageFolder(input_base, LAYOUT_UNLABELLED, ())
+
+
 def _detect_layout(input_base: str, folders: List[str]) -> str:
     split_like = [name for name in folders if name.lower() in SPLIT_FOLDER_NAMES]
     if not split_like:
@@ -195,6 +253,9 @@ def _detect_layout(input_base: str, folders: List[str]) -> str:
 def scan_image_folder(input_base: str, layout: str = LAYOUT_AUTO) -> ImageFolder:
     """Checks `input_base` against `layout` ('auto' detects it) and describes what is there.
 
+    'auto' never detects the unlabelled layout; `layout='unlabelled'` runs
+    `scan_unlabelled_folder`.
+
     Raises:
       ValueError: naming the bad value and what would be valid, when input_base is missing or
         empty, holds a single class, a class folder without images or a split folder without
@@ -202,9 +263,9 @@ def scan_image_folder(input_base: str, layout: str = LAYOUT_AUTO) -> ImageFolder
     """
     if layout not in LAYOUTS:
         raise ValueError(f"Unknown layout {layout!r}; valid layouts are {list(LAYOUTS)}.")
-    if not isinstance(input_base, str) or not input_base:
-        raise ValueError(f"input_base must be a folder path, got {input_base!r}.")
-    input_base = input_base.rstrip("/") or "/"
+    if layout == LAYOUT_UNLABELLED:
+        return scan_unlabelled_folder(input_base)
+    input_base = _folder_path(input_base)
     if not tf.io.gfile.isdir(input_base):
         raise ValueError(
             f"input_base {input_base!r} does not exist or is not a folder; expected a folder of "
@@ -242,17 +303,37 @@ def check_split_ratios(split_ratios: Mapping[str, int]) -> Dict[str, int]:
     return dict(split_ratios)
 
 
+def _refuse_split_ratios(split_ratios: Optional[Mapping[str, int]], kept: str, alternative: str = "") -> None:
+    """split_ratios make the splits of the class-folder layout only; `kept` says what the
+    folder's layout does instead, `alternative` how else to get there."""
+    if split_ratios is not None:
+        raise ValueError(
+            f"split_ratios={split_ratios!r} applies to the class-folder layout only; {kept}. "
+            f"Leave split_ratios unset{alternative}."
+        )
+
+
 def example_gen_configs(
     folder: ImageFolder, split_ratios: Optional[Mapping[str, int]] = None
 ) -> Tuple[example_gen_pb2.Input, example_gen_pb2.Output]:
     """The ExampleGen input and output configs that read `folder`."""
+    if folder.layout == LAYOUT_UNLABELLED:
+        _refuse_split_ratios(
+            split_ratios,
+            f"the unlabelled layout writes every image below {folder.input_base} to the one split "
+            f"{UNLABELLED_SPLIT!r}",
+        )
+        input_config = example_gen_pb2.Input(
+            splits=[example_gen_pb2.Input.Split(name=UNLABELLED_SPLIT, pattern=reading.ANY_DEPTH_PATTERN)]
+        )
+        # An empty output config keeps the input split as the output split.
+        return input_config, example_gen_pb2.Output()
     if folder.layout == LAYOUT_SPLIT_FOLDERS:
-        if split_ratios is not None:
-            raise ValueError(
-                f"split_ratios={split_ratios!r} applies to the class-folder layout only; "
-                f"{folder.input_base} has split folders {list(folder.splits)}, which are kept as "
-                f"they are. Leave split_ratios unset, or pass layout={LAYOUT_CLASS_FOLDERS!r}."
-            )
+        _refuse_split_ratios(
+            split_ratios,
+            f"{folder.input_base} has split folders {list(folder.splits)}, which are kept as they are",
+            f", or pass layout={LAYOUT_CLASS_FOLDERS!r}",
+        )
         input_config = example_gen_pb2.Input(
             splits=[
                 example_gen_pb2.Input.Split(name=split, pattern=f"{split}/{CLASS_PATTERN}")
@@ -278,23 +359,40 @@ def example_gen_configs(
     return input_config, output_config
 
 
+def output_splits(folder: ImageFolder, split_ratios: Optional[Mapping[str, int]] = None) -> Tuple[str, ...]:
+    """The splits `folder` is written to: `UNLABELLED_SPLIT`, the split folders, or the names of
+    `split_ratios` (default `DEFAULT_SPLIT_RATIOS`) for the class-folder layout."""
+    if folder.layout == LAYOUT_UNLABELLED:
+        return (UNLABELLED_SPLIT,)
+    return folder.splits or tuple(split_ratios or DEFAULT_SPLIT_RATIOS)
+
+
 def unchecked_folder(input_base: str, layout: str) -> ImageFolder:
     """What is assumed of a folder this machine cannot read when the pipeline is built.
 
     `layout='auto'` assumes the class-folder layout; split folders are assumed to be named
-    `DEFAULT_SPLIT_FOLDERS`. The classes are unknown. The executor checks the folder against
-    these assumptions before it reads a file (`check_compiled_layout`).
+    `DEFAULT_SPLIT_FOLDERS`. The classes are unknown (none for the unlabelled layout). The
+    executor checks the folder against these assumptions before it reads a file
+    (`check_compiled_layout`).
     """
     if layout not in LAYOUTS:
         raise ValueError(f"Unknown layout {layout!r}; valid layouts are {list(LAYOUTS)}.")
     base = input_base.rstrip("/")
     if layout == LAYOUT_SPLIT_FOLDERS:
         return ImageFolder(base, LAYOUT_SPLIT_FOLDERS, (), DEFAULT_SPLIT_FOLDERS)
+    if layout == LAYOUT_UNLABELLED:
+        return ImageFolder(base, LAYOUT_UNLABELLED, ())
     return ImageFolder(base, LAYOUT_CLASS_FOLDERS, ())
 
 
 def compiled_layout(input_config: example_gen_pb2.Input) -> Tuple[str, Tuple[str, ...]]:
-    """(layout, split folders) that `example_gen_configs` encoded into `input_config`."""
+    """(layout, split folders) that `example_gen_configs` encoded into `input_config`.
+
+    The unlabelled layout is told by its pattern, not its split name: a split folder may be
+    named 'unlabelled' too.
+    """
+    if [split.pattern for split in input_config.splits] == [reading.ANY_DEPTH_PATTERN]:
+        return LAYOUT_UNLABELLED, ()
     names = tuple(split.name for split in input_config.splits)
     if names == (SINGLE_SPLIT,):
         return LAYOUT_CLASS_FOLDERS, ()

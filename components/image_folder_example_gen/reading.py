@@ -1,23 +1,25 @@
-"""Beam transforms that turn a folder of labelled image files into tf.Examples.
+"""Beam transforms that turn a folder of image files into tf.Examples.
 
 Pure Beam: no TFX artifacts here, so the transforms run and test on any runner. Files are
 found with Beam's `fileio.MatchFiles` and read with `fileio.ReadMatches`, so local paths and
 `gs://` behave the same and the listing happens on the workers, not in the launcher.
 
-Every matched file ends in exactly one of three outputs: `examples` (a tf.Example with the
-image bytes, its label and its id), `rejected` (a dict naming the file and why it is not a
-usable image) or `ignored` (operating-system metadata such as `.DS_Store`, AppleDouble `._*`
-files, `__MACOSX/`, `Thumbs.db`: not the user's data, so never read and never a reason to stop
-a run). Beam counters record files, examples, rejected and ignored files per split and reason,
+`ReadImageFolder` reads labelled files (`[<split>/]<label>/<file>`), `ReadUnlabelledFolder`
+every file at any depth below a folder, without labels. Every matched file ends in exactly one
+of three outputs: `examples` (a tf.Example with the image bytes, its label if labelled, and its
+id), `rejected` (a dict naming the file and why it is not a usable image) or `ignored`
+(operating-system metadata such as `.DS_Store`, AppleDouble `._*` files, `__MACOSX/`,
+`Thumbs.db`: not the user's data, so never read and never a reason to stop a run). Beam counters record files, examples, rejected and ignored files per split and reason,
 and `WriteRejectedReport` writes the rejected and ignored files as one JSON report.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
-from typing import Any, Callable, Dict, Iterator, List, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import apache_beam as beam
 import tensorflow as tf
@@ -44,6 +46,10 @@ REJECTED_REASON = "reason"
 EXAMPLES_OUTPUT = "examples"
 REJECTED_OUTPUT = "rejected"
 IGNORED_OUTPUT = "ignored"
+
+# Beam's glob for every file at any depth below a folder (`*` stops at '/'): the input pattern
+# of the unlabelled layout.
+ANY_DEPTH_PATTERN = "**"
 
 _PATH_SEPARATORS = re.compile(r"[/\\]+")
 # Names operating systems and zip tools leave in folders (compared in lower case); hidden names
@@ -72,11 +78,26 @@ def relative_id(path: str, depth: int) -> str:
     return "/".join(parts[-depth:])
 
 
-def make_example(image: bytes, label: str, example_id: str) -> tf.train.Example:
+def id_below(path: str, base: str) -> str:
+    """`path` below `base`, '/'-joined: the id of a file matched by `<base>/**` (any depth).
+
+    Beam matches the whole path against the pattern, so a matched path starts with `base`
+    spelt as in the pattern, and stripping it is exact.
+    """
+    prefix = base.rstrip("/\\")
+    rest = path[len(prefix):]
+    if not path.startswith(prefix) or rest[:1] not in ("/", "\\"):
+        raise ValueError(f"Path {path!r} is not below {base!r}.")
+    return "/".join(part for part in _PATH_SEPARATORS.split(rest) if part)
+
+
+def make_example(image: bytes, label: Optional[str], example_id: str) -> tf.train.Example:
+    """An example of `image`; a `label` of None (unlabelled layout) writes no label feature."""
     example = tf.train.Example()
     features = example.features.feature
     features[IMAGE_FEATURE].bytes_list.value.append(image)
-    features[LABEL_FEATURE].bytes_list.value.append(label.encode("utf-8"))
+    if label is not None:
+        features[LABEL_FEATURE].bytes_list.value.append(label.encode("utf-8"))
     features[ID_FEATURE].bytes_list.value.append(example_id.encode("utf-8"))
     return example
 
@@ -84,13 +105,15 @@ def make_example(image: bytes, label: str, example_id: str) -> tf.train.Example:
 class _FileToExampleFn(beam.DoFn):
     """Reads one matched file; an image becomes a tf.Example, anything else a rejected record.
 
-    `split_of(id)` names the output split the file belongs to; it is used for the counters and
-    the rejected records only (the split itself is made by the ExampleGen).
+    `id_of(path)` is the file's id, its path below input_base. `split_of(id)` names the output
+    split the file belongs to; it is used for the counters and the rejected records only (the
+    split itself is made by the ExampleGen). A labelled file's label is the folder it sits in.
     """
 
-    def __init__(self, depth: int, split_of: Callable[[str], str]):
-        self._depth = depth
+    def __init__(self, id_of: Callable[[str], str], split_of: Callable[[str], str], labelled: bool = True):
+        self._id_of = id_of
         self._split_of = split_of
+        self._labelled = labelled
 
     @staticmethod
     def _inc(kind: str, split: str) -> None:
@@ -98,8 +121,8 @@ class _FileToExampleFn(beam.DoFn):
 
     def process(self, readable_file: fileio.ReadableFile) -> Iterator[Any]:
         path = readable_file.metadata.path
-        example_id = relative_id(path, self._depth)
-        label = example_id.split("/")[-2]
+        example_id = self._id_of(path)
+        label = example_id.split("/")[-2] if self._labelled else None
         split = self._split_of(example_id)
         self._inc("files", split)
         if is_os_metadata(example_id):
@@ -129,6 +152,22 @@ class _FileToExampleFn(beam.DoFn):
         )
 
 
+def _read_files(
+    pipeline: beam.Pipeline, file_pattern: str, to_example: _FileToExampleFn
+) -> Dict[str, beam.PCollection]:
+    """Files matching `file_pattern`, each read by `to_example`, to its three outputs. A pattern
+    that matches nothing fails."""
+    files = (
+        pipeline
+        | "MatchFiles" >> fileio.MatchFiles(file_pattern, fileio.EmptyMatchTreatment.DISALLOW)
+        | "ReadMatches" >> fileio.ReadMatches(compression=CompressionTypes.UNCOMPRESSED)
+    )
+    outputs = files | "FilesToExamples" >> beam.ParDo(to_example).with_outputs(
+        REJECTED_OUTPUT, IGNORED_OUTPUT, main=EXAMPLES_OUTPUT
+    )
+    return {name: outputs[name] for name in (EXAMPLES_OUTPUT, REJECTED_OUTPUT, IGNORED_OUTPUT)}
+
+
 @beam.ptransform_fn
 @beam.typehints.with_input_types(beam.Pipeline)
 def ReadImageFolder(  # pylint: disable=invalid-name
@@ -140,15 +179,23 @@ def ReadImageFolder(  # pylint: disable=invalid-name
     `<label>/<file>`, 3 for `<split>/<label>/<file>`): the file's id is its last `depth`
     components and its label the folder it sits in. A pattern that matches nothing fails.
     """
-    files = (
-        pipeline
-        | "MatchFiles" >> fileio.MatchFiles(file_pattern, fileio.EmptyMatchTreatment.DISALLOW)
-        | "ReadMatches" >> fileio.ReadMatches(compression=CompressionTypes.UNCOMPRESSED)
-    )
-    outputs = files | "FilesToExamples" >> beam.ParDo(_FileToExampleFn(depth, split_of)).with_outputs(
-        REJECTED_OUTPUT, IGNORED_OUTPUT, main=EXAMPLES_OUTPUT
-    )
-    return {name: outputs[name] for name in (EXAMPLES_OUTPUT, REJECTED_OUTPUT, IGNORED_OUTPUT)}
+    to_example = _FileToExampleFn(functools.partial(relative_id, depth=depth), split_of)
+    return _read_files(pipeline, file_pattern, to_example)
+
+
+@beam.ptransform_fn
+@beam.typehints.with_input_types(beam.Pipeline)
+def ReadUnlabelledFolder(  # pylint: disable=invalid-name
+    pipeline: beam.Pipeline, input_base: str, split_of: Callable[[str], str]
+) -> Dict[str, beam.PCollection]:
+    """Every file at any depth below `input_base` to the outputs of `ReadImageFolder`.
+
+    The id is the file's path below input_base; the examples have no label (folder names are
+    ignored). A folder without files fails.
+    """
+    base = input_base.rstrip("/")
+    to_example = _FileToExampleFn(functools.partial(id_below, base=base), split_of, labelled=False)
+    return _read_files(pipeline, f"{base}/{ANY_DEPTH_PATTERN}", to_example)
 
 
 def _sorted(records: List[Dict[str, str]]) -> List[Dict[str, str]]:

@@ -58,7 +58,7 @@ class HashSplitOf:
 
 
 class FixedSplitOf:
-    """Every id of one input split folder belongs to that split (split-folder layout)."""
+    """Every id of one input split belongs to that split (split-folder and unlabelled layouts)."""
 
     def __init__(self, split: str):
         self._split = split

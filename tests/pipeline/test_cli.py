@@ -158,3 +158,26 @@ def test_fetch_weights_names_a_bad_application_and_an_offline_machine(tmp_path, 
     assert cli.main(["fetch-weights", "MobileNetV2", "--image-size", "160"]) == 2
     err = capsys.readouterr().err
     assert "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_160_no_top.h5" in err and "Network is unreachable" in err
+
+
+def test_missing_unlabelled_root(workspace, capsys):
+    code, err = _run_cli(workspace, capsys, *_run_args("data", "--unlabelled-root", "nowhere"))
+    assert code == 2 and "--unlabelled-root 'nowhere' does not exist" in err
+
+
+def test_unlabelled_root_without_images(workspace, capsys):
+    os.makedirs(workspace / "serving" / "deep")
+    code, err = _run_cli(workspace, capsys, *_run_args("data", "--unlabelled-root", "serving"))
+    assert code == 2 and "Unlabelled images folder" in err and "holds no png, jpeg, gif or bmp files at any depth" in err
+
+
+def test_unknown_adaptation_is_refused_by_the_parser(workspace, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(_run_args("data", "--adaptation", "kmm"))
+    assert exit_info.value.code == 2 and "invalid choice: 'kmm'" in capsys.readouterr().err
+
+
+def test_drift_check_without_a_pushed_model(workspace, capsys):
+    os.makedirs(workspace / "root_without_runs")
+    code = cli.main(["drift", "--serving-root", "data", "--pipeline-root", "root_without_runs"])
+    assert code == 2 and "No model was pushed from" in capsys.readouterr().err

@@ -149,3 +149,24 @@ def _parameter(spec, component: str, name: str) -> str:
     value = spec.root.dag.tasks[component].inputs.parameters[name].runtime_value
     # Schema 2.1 writes `constant`; 2.0 wrote `constantValue`.
     return value.constant.string_value if value.HasField("constant") else value.constant_value.string_value
+
+
+def test_unlabelled_images_add_an_extractor_on_gpu_and_feed_fine_tuner(tmp_path, image_folder, tiny_cnn_path):
+    path = _compile(tmp_path, image_folder, tiny_cnn_path, "--unlabelled-root", os.path.join(image_folder, "eval"),
+                    "--adaptation", "dann", "--block-push-on-drift")
+    spec = kfp_compat.load_yaml_package(path).pipeline_spec
+    deployment = json_format.MessageToDict(spec.deployment_spec)["executors"]
+    labels = {cid: spec.components[task.component_ref.name].executor_label for cid, task in spec.root.dag.tasks.items()}
+    with_gpu = {cid for cid, label in labels.items() if "accelerator" in deployment[label]["container"].get("resources", {})}
+    assert with_gpu == HEAVY | {"UnlabelledBottleneckExtractor"}
+    tasks = spec.root.dag.tasks
+    assert not tasks["UnlabelledExampleGen"].caching_options.enable_cache  # re-reads the folder on every run
+    unlabelled = tasks["FineTuner"].inputs.artifacts["unlabelled_bottlenecks"].task_output_artifact
+    assert unlabelled.producer_task == "UnlabelledBottleneckExtractor"
+    drift_input = tasks["EmbeddingDriftValidator"].inputs.artifacts["other_bottlenecks"].task_output_artifact
+    assert drift_input.producer_task == "UnlabelledBottleneckExtractor"
+    assert tasks["Pusher"].inputs.artifacts["infra_blessing"].task_output_artifact.producer_task == "EmbeddingDriftValidator"
+    config = json.loads(tasks["FineTuner"].inputs.parameters["config"].runtime_value.constant.string_value)
+    assert config["run"]["adaptation"] == "dann"
+    drift_config = json.loads(tasks["EmbeddingDriftValidator"].inputs.parameters["config"].runtime_value.constant.string_value)
+    assert drift_config["block_push"] is True and drift_config["split"] == "unlabelled"

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.slow
 
 COMPONENTS = (
     "ImageFolderExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform",
-    "BottleneckExtractor", "FineTuner", "PushedBaseline", "Evaluator", "EvaluationReport", "Pusher",
+    "BottleneckExtractor", "EmbeddingDriftValidator", "FineTuner", "PushedBaseline", "Evaluator", "EvaluationReport",
+    "Pusher",
 )
 
 
@@ -63,6 +64,22 @@ def _executions(root):
     return states, store
 
 
+def _check_serving_drift(root, image_folder, pushed: bool) -> None:
+    """`tfx-transfer drift` on the eval images, against the pushed model's training bottlenecks."""
+    from tfx_transfer.pipeline import cli, serving_drift
+
+    if not pushed:
+        with pytest.raises(serving_drift.NoPushedModelError, match="No model was pushed from"):
+            serving_drift.check_serving(os.path.join(image_folder, "eval"), root)
+        return
+    code = cli.main(["drift", "--serving-root", os.path.join(image_folder, "eval"), "--pipeline-root", root])
+    written = sorted(os.listdir(os.path.join(root, serving_drift.CHECKS_DIR)))
+    assert len(written) == 1
+    result = json.load(open(os.path.join(root, serving_drift.CHECKS_DIR, written[0])))
+    assert result["serving_images"] == 12 and result["rows"]["other"] == 12 and result["cuts"] == ["flatten_1"]
+    assert code == (serving_drift.EXIT_DRIFT if result["drift"] else 0)
+
+
 def test_three_runs_cache_what_did_not_change(tmp_path, image_folder, tiny_cnn_path):
     root = str(tmp_path)
     first = jobs.run_and_report(_pipeline(root, image_folder, tiny_cnn_path, [8]), root)
@@ -70,7 +87,8 @@ def test_three_runs_cache_what_did_not_change(tmp_path, image_folder, tiny_cnn_p
     third = jobs.run_and_report(_pipeline(root, image_folder, tiny_cnn_path, [16]), root)  # Nothing.
 
     states, store = _executions(root)
-    upstream = ("ImageFolderExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "BottleneckExtractor")
+    upstream = ("ImageFolderExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "BottleneckExtractor",
+                "EmbeddingDriftValidator")
     downstream = ("FineTuner", "PushedBaseline", "Evaluator", "EvaluationReport", "Pusher")
     for component in upstream:
         assert states[component] == ["COMPLETE", "CACHED", "CACHED"], component
@@ -108,5 +126,9 @@ def test_three_runs_cache_what_did_not_change(tmp_path, image_folder, tiny_cnn_p
     assert os.path.isdir(os.path.join(root, "serving")) is (first["blessed"] or second["blessed"])
     summary = third
     assert summary["strategy"]["strategy"] == "feature_extraction"  # 'auto' on 8 labels per class
+    # Every run checks the evaluated split's embeddings against the training ones.
+    assert summary["drift"]["compared"].endswith("[eval]") and summary["drift"]["rows"]["other"] == 12
+    assert "drift" in summary["drift"]["reason"].lower() and summary["drift"]["blocks_push"] is False
+    _check_serving_drift(root, image_folder, pushed=first["pushed"] or second["pushed"])
     report = open(summary["report"]).read()
     assert "circle" in report and "Confusion" in report

@@ -6,6 +6,7 @@ import types
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import testdata
@@ -101,3 +102,27 @@ def test_run_fn_auto_strategy_with_int_labels_and_a_vocabulary_file(tmp_path, ti
     loaded = tf.saved_model.load(fn_args.serving_model_dir)
     out = loaded.signatures["serving_raw"](image_bytes=tf.constant([testdata.class_png(0, 3)]))
     assert out["class_names"].numpy()[0].decode() in LABELS
+
+
+def test_run_fn_adapts_to_unlabelled_files_from_custom_config(tmp_path, tiny_cnn_path, monkeypatch):
+    from tfx_transfer.trainer import adaptation
+
+    monkeypatch.setattr(adaptation, "ADAPTER_STEPS", 50)
+    unlabelled = testdata.class_examples(12, labels=LABELS, seed=300)
+    for example in unlabelled:
+        del example.features.feature["label"]
+    unlabelled.append(testdata.make_example(b"junk", None))  # set aside by the image check, not fatal
+    testdata.write_tfrecords(str(tmp_path / "unlabelled"), [e.SerializeToString() for e in unlabelled])
+    fn_args = _fn_args(tmp_path, tiny_cnn_path, adaptation="dann", control={"kind": "none"},
+                       unlabelled_files=[str(tmp_path / "unlabelled" / "*")])
+    run_fn.run_fn(fn_args)
+    decision = json.loads(open(os.path.join(fn_args.model_run_dir, strategy_lib.STRATEGY_FILE)).read())
+    assert decision["adaptation"]["method"] == "dann" and decision["adaptation"]["unlabelled_rows"] == 12
+    assert decision["adaptation"]["domain_accuracy_end"] is not None
+
+
+def test_run_fn_names_unlabelled_files_without_images(tmp_path, tiny_cnn_path):
+    testdata.write_tfrecords(str(tmp_path / "unlabelled"), [testdata.make_example(b"junk", None).SerializeToString()])
+    fn_args = _fn_args(tmp_path, tiny_cnn_path, control={"kind": "none"}, unlabelled_files=str(tmp_path / "unlabelled" / "*"))
+    with pytest.raises(ValueError, match="unlabelled_files=.* holds no usable image \\(1 record\\(s\\) read\\)"):
+        run_fn.run_fn(fn_args)

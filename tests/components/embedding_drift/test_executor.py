@@ -45,12 +45,14 @@ def _run(tmp_path, shift: float, **kwargs):
     exec_properties = dict(_component(**kwargs).exec_properties)
     output = specs.EmbeddingDrift()
     output.uri = str(tmp_path / "drift")
+    blessing = standard_artifacts.InfraBlessing()
+    blessing.uri = str(tmp_path / "blessing")
     executor_lib.Executor().Do(
         {specs.BOTTLENECKS_KEY: [bottlenecks], specs.FEATURE_EXTRACTOR_KEY: [_extractor(tmp_path / "extractor")]},
-        {specs.DRIFT_KEY: [output]}, exec_properties,
+        {specs.DRIFT_KEY: [output], specs.DRIFT_BLESSING_KEY: [blessing]}, exec_properties,
     )
     with open(os.path.join(output.uri, executor_lib.DRIFT_FILE)) as f:
-        return output, json.load(f)
+        return output, blessing, json.load(f)
 
 
 def _component(**kwargs) -> EmbeddingDriftValidator:
@@ -62,23 +64,31 @@ def _component(**kwargs) -> EmbeddingDriftValidator:
 
 
 def test_a_shifted_split_is_flagged(tmp_path):
-    output, result = _run(tmp_path, shift=1.0)
+    output, blessing, result = _run(tmp_path, shift=1.0)
     assert result["drift"] is True and result["auc"] > 0.8 and result["p_value"] < 0.05
     assert result["cuts"] == ["top", "low"] and result["reference"].endswith("[train]") and result["compared"].endswith("[eval]")
     assert output.get_int_custom_property("drift") == 1
     assert output.get_float_custom_property("auc") == pytest.approx(result["auc"])
+    assert blessing.get_int_custom_property(specs.BLESSED_PROPERTY) == 1  # drift alone does not block
+
+
+def test_drift_withholds_the_blessing_when_asked_to_block_the_push(tmp_path):
+    output, blessing, result = _run(tmp_path, shift=1.0, block_push=True)
+    assert result["drift"] is True and blessing.get_int_custom_property(specs.BLESSED_PROPERTY) == 0
 
 
 def test_a_same_domain_split_is_not_flagged_and_one_cut_can_be_chosen(tmp_path):
-    output, result = _run(tmp_path, shift=0.0, cut_layer="low")
+    output, blessing, result = _run(tmp_path, shift=0.0, cut_layer="low")
     assert result["drift"] is False and result["cuts"] == ["low"] and result["dims"] <= 4
     assert output.get_int_custom_property("drift") == 0
+    assert blessing.get_int_custom_property(specs.BLESSED_PROPERTY) == 1
 
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"split": ""}, "split='' is invalid"),
     ({"auc_threshold": 2.0}, "auc_threshold=2.0 is out of range"),
     ({"cut_layer": ""}, "cut_layer='' is invalid"),
+    ({"block_push": "yes"}, "block_push='yes' is invalid; valid values are True and False"),
 ])
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -69,3 +69,23 @@ def test_strategy_shows_the_candidates_table_and_the_control():
     assert '<span class="ok">chosen</span>' not in table.split("&lt;pool2&gt;")[0]
     assert "<h3>No-transfer control</h3>" in page and "from scratch" in page
     assert "Negative transfer: the control beat" in page
+
+
+def test_strategy_shows_the_adaptation_with_its_drift_sentence():
+    strategy = {"strategy": "feature_extraction", "adaptation": {
+        "method": "mcc", "kept": False, "source_validation_adapted": 0.9,
+        "drift": {"reason": "Drift: a domain classifier tells the sets apart with AUC 0.990", "auc": 0.99}}}
+    page = sections.strategy_section(strategy)
+    adapted = page.split("Adaptation to the unlabelled images</h3>")[1]
+    assert "mcc" in adapted and "Drift: a domain classifier tells the sets apart with AUC 0.990" in adapted
+    assert "adaptation" not in page.split("<h3>")[0]  # not repeated as a raw value in the main table
+
+
+def test_drift_section_shows_the_verdict_and_figures_escaped():
+    drift = {"drift": True, "auc": 0.97, "p_value": 0.005, "rows": {"reference": 10, "other": 12},
+             "compared": "<uri> [unlabelled]", "blocks_push": True, "reason": "Drift: AUC 0.970 & p = 0.005."}
+    html = sections.drift_section(drift)
+    assert html.startswith('<p><span class="bad">Drift: AUC 0.970 &amp; p = 0.005.</span></p>')
+    assert "&lt;uri&gt; [unlabelled]" in html and "blocks_push" in html
+    calm = sections.drift_section({**drift, "drift": False, "reason": "No drift: AUC 0.5."})
+    assert calm.startswith('<p><span class="ok">No drift: AUC 0.5.</span></p>')

@@ -213,3 +213,46 @@ def test_an_empty_train_split_is_an_error(tmp_path, extracted):
             {specs.BOTTLENECKS_KEY: empty, specs.FEATURE_EXTRACTOR_KEY: extractor_outputs[specs.FEATURE_EXTRACTOR_KEY]},
             str(tmp_path / "out"),
         )
+
+
+def _unlabelled_examples(n: int, seed: int):
+    """Other draws of the same classes, with no label feature."""
+    examples = class_examples(n, seed=seed)
+    for example in examples:
+        del example.features.feature["label"]
+    return examples
+
+
+def test_unlabelled_bottlenecks_are_extracted_and_adapted_to(tmp_path, extracted, tiny_cnn_path, monkeypatch):
+    from tfx_transfer.trainer import adaptation
+
+    monkeypatch.setattr(adaptation, "ADAPTER_STEPS", 60)
+    unlabelled_raw = examples_artifact(str(tmp_path / "unlabelled"), {"unlabelled": _unlabelled_examples(15, seed=500)})
+    strict = BottleneckExtractor(examples=_channel(standard_artifacts.Examples), model_uri=tiny_cnn_path,
+                                 cut_layer="flatten_1")
+    with pytest.raises(RuntimeError, match="All 15 examples of split 'unlabelled' were rejected"):
+        run_executor(strict, {specs.EXAMPLES_KEY: unlabelled_raw}, str(tmp_path / "strict"))
+    extractor = BottleneckExtractor(examples=_channel(standard_artifacts.Examples), model_uri=tiny_cnn_path,
+                                    cut_layer="flatten_1", labelled=False)
+    unlabelled = run_executor(extractor, {specs.EXAMPLES_KEY: unlabelled_raw}, str(tmp_path / "extractor"))
+    counts = json.loads(unlabelled[specs.BOTTLENECKS_KEY].get_string_custom_property(specs.SPLIT_COUNTS_PROPERTY))
+    assert counts["unlabelled"]["examples_out"] == 15 and counts["unlabelled"]["examples_rejected"] == 0
+
+    raw, outputs = extracted
+    component = _fine_tuner(adaptation="mcc", unlabelled_bottlenecks=_channel(standard_artifacts.Examples))
+    tuned = run_executor(component, {
+        specs.BOTTLENECKS_KEY: outputs[specs.BOTTLENECKS_KEY],
+        specs.FEATURE_EXTRACTOR_KEY: outputs[specs.FEATURE_EXTRACTOR_KEY],
+        specs.UNLABELLED_BOTTLENECKS_KEY: unlabelled[specs.BOTTLENECKS_KEY],
+    }, str(tmp_path / "fine_tuner"))
+    decision = json.load(open(os.path.join(tuned[specs.MODEL_RUN_KEY].uri, "strategy.json")))
+    assert decision["adaptation"]["method"] == "mcc" and decision["adaptation"]["kept"] is True
+    assert decision["adaptation"]["unlabelled_rows"] == 15
+    assert any(reason.startswith("Adapted with mcc as asked") for reason in decision["reasons"])
+    serving = tf.saved_model.load(path_utils.serving_model_path(tuned[specs.MODEL_KEY].uri))
+    assert "serving_raw" in serving.signatures
+
+
+def test_an_unknown_adaptation_is_named():
+    with pytest.raises(ValueError, match="Unknown adaptation 'kmm'; valid values are \\['none', 'dann', 'mcc', 'auto'\\]"):
+        _fine_tuner(adaptation="kmm")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 from tfx.types import standard_artifacts
@@ -196,12 +197,18 @@ def unreachable_gs(monkeypatch):
 
 @pytest.mark.parametrize(
     "layout, expected_splits",
-    [("auto", ["single_split"]), ("class_folders", ["single_split"]), ("split_folders", ["train", "eval"])],
+    [
+        ("auto", ["single_split"]),
+        ("class_folders", ["single_split"]),
+        ("split_folders", ["train", "eval"]),
+        ("unlabelled", ["unlabelled"]),
+    ],
 )
 def test_an_unreadable_folder_gets_the_assumed_layout(unreachable_gs, layout, expected_splits):
     component = ImageFolderExampleGen(input_base="gs://bucket/images/", layout=layout)
     input_config, _ = _configs(component)
     assert [split["name"] for split in input_config["splits"]] == expected_splits
+    assert component.image_folder.layout == (layout if layout != "auto" else "class_folders")
     assert component.image_folder.classes == ()
     assert len(component.skipped_checks) == 1
     assert component.skipped_checks[0].startswith("ImageFolderExampleGen input_base: gs://bucket/images/ cannot be read")
@@ -220,3 +227,87 @@ def test_execution_checks_the_folder_against_the_compiled_layout(tmp_path):
         layout_lib.check_compiled_layout(str(root), class_config)
     found = layout_lib.check_compiled_layout(str(root), layout_lib.example_gen_configs(layout_lib.scan_image_folder(str(root)))[0])
     assert found.splits == ("train", "validation") and found.classes == ("cat", "dog")
+
+
+def test_unlabelled_layout_reads_every_depth_into_one_split(tmp_path):
+    _write(str(tmp_path / "top.png"), png_bytes())
+    _write(str(tmp_path / "2024" / "06" / "cam1" / "a.jpg"), jpeg_bytes())
+    component = ImageFolderExampleGen(input_base=str(tmp_path) + "/", layout="unlabelled")
+    input_config, output_config = _configs(component)
+    assert component.image_folder == layout_lib.ImageFolder(str(tmp_path), layout_lib.LAYOUT_UNLABELLED, ())
+    assert component.output_splits == ("unlabelled",)
+    assert input_config["splits"] == [{"name": "unlabelled", "pattern": "**"}]
+    assert output_config == {}
+    assert component.skipped_checks == []
+
+
+def test_unlabelled_ignores_class_folders_and_auto_never_picks_it(tmp_path):
+    root = _class_folders(tmp_path)
+    unlabelled = ImageFolderExampleGen(input_base=root, layout="unlabelled")
+    assert (unlabelled.image_folder.layout, unlabelled.image_folder.classes) == ("unlabelled", ())
+    assert unlabelled.output_splits == ("unlabelled",)
+    assert ImageFolderExampleGen(input_base=root).image_folder.layout == "class_folders"
+
+
+def test_unlabelled_image_found_only_deep_down(tmp_path):
+    _write(str(tmp_path / "notes.txt"), b"not an image")
+    _write(str(tmp_path / "a" / "b" / "c" / "d" / "deep.gif"), b"GIF89a" + b"\x00" * 20)
+    assert layout_lib.scan_unlabelled_folder(str(tmp_path)).layout == "unlabelled"
+
+
+def test_missing_unlabelled_folder(tmp_path):
+    missing = str(tmp_path / "nope")
+    with pytest.raises(
+        ValueError,
+        match=rf"^Unlabelled images folder '{re.escape(missing)}' does not exist or is not a folder; pass a folder "
+        r"holding image files \(png, jpeg, gif or bmp\) at any depth\.$",
+    ):
+        ImageFolderExampleGen(input_base=missing, layout="unlabelled")
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {},
+        {"notes.txt": b"not an image", "a/b/readme.md": b"# not an image"},
+        # Images only where the executor ignores them: OS metadata files and folders.
+        {"._top.png": png_bytes(), "__MACOSX/a/x.png": png_bytes(), ".cache/y.png": png_bytes(), "a/.DS_Store": b""},
+    ],
+    ids=["empty", "no-images", "images-only-in-os-metadata"],
+)
+def test_unlabelled_folder_without_images(tmp_path, files):
+    for name, data in files.items():
+        _write(str(tmp_path / name), data)
+    with pytest.raises(
+        ValueError,
+        match=rf"^Unlabelled images folder '{re.escape(str(tmp_path))}' holds no png, jpeg, gif or bmp files at any depth "
+        r"\(hidden folders and __MACOSX are not searched\); pass a folder holding image files, directly in "
+        r"it or in subfolders\.$",
+    ):
+        ImageFolderExampleGen(input_base=str(tmp_path), layout="unlabelled")
+
+
+@pytest.mark.parametrize("split_ratios", [{"train": 8, "eval": 2}, {"train": 8}])
+def test_unlabelled_refuses_split_ratios(tmp_path, split_ratios):
+    _write(str(tmp_path / "a.png"), png_bytes())
+    with pytest.raises(
+        ValueError,
+        match=rf"^split_ratios={re.escape(repr(split_ratios))} applies to the class-folder layout only; the "
+        rf"unlabelled layout writes every image below {re.escape(str(tmp_path))} to the one split 'unlabelled'\. Leave "
+        r"split_ratios unset\.$",
+    ):
+        ImageFolderExampleGen(input_base=str(tmp_path), layout="unlabelled", split_ratios=split_ratios)
+
+
+def test_compiled_unlabelled_layout_is_told_by_its_pattern(tmp_path):
+    root = tmp_path / "images"
+    _class_folders(root / "unlabelled")  # a split folder that happens to be named 'unlabelled'
+    split_config, _ = layout_lib.example_gen_configs(layout_lib.scan_image_folder(str(root), "split_folders"))
+    assert layout_lib.compiled_layout(split_config) == ("split_folders", ("unlabelled",))
+    unlabelled_config, _ = layout_lib.example_gen_configs(layout_lib.unchecked_folder(str(root), "unlabelled"))
+    assert layout_lib.compiled_layout(unlabelled_config) == ("unlabelled", ())
+    found = layout_lib.check_compiled_layout(str(root), unlabelled_config)
+    assert (found.layout, found.classes, found.splits) == ("unlabelled", (), ())
+    os.makedirs(tmp_path / "emptied")
+    with pytest.raises(ValueError, match=r"'.*emptied' holds no png, jpeg, gif or bmp files at any depth"):
+        layout_lib.check_compiled_layout(str(tmp_path / "emptied"), unlabelled_config)

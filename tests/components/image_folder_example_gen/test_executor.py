@@ -228,3 +228,114 @@ def test_relative_id_ignores_how_the_path_is_spelled():
     assert reading.relative_id("gs://bucket/data/train/cat/a.png", 3) == "train/cat/a.png"
     assert reading.relative_id("/tmp//data/cat/a.png", 2) == "cat/a.png"
     assert reading.relative_id("C:\\data\\cat\\a.png", 2) == "cat/a.png"
+
+
+# ------------------------------------------------------------------ unlabelled layout
+# Set aside, each with its reason: found at several depths like the images.
+UNLABELLED_NON_IMAGES = {
+    "notes.txt": (b"these are not pixels", pp.REASON_UNKNOWN_FORMAT),
+    "2024/06/cam1/empty.png": (b"", pp.REASON_EMPTY_IMAGE),
+    "dog/photo.webp": (WEBP, pp.REASON_UNSUPPORTED_FORMAT),
+}
+# Ignored, never read: a real PNG in a hidden folder included.
+UNLABELLED_OS_FILES = (".DS_Store", "cat/._cat_0.jpg", "__MACOSX/2024/._top.png", "2024/Thumbs.db", ".cache/thumb.png")
+
+
+def _unlabelled_folder(root) -> dict:
+    """Images at depths 1 to 5 (one in a class folder, whose name must not become a label), plus
+    non-images and OS metadata files; returns {id: bytes} of the images."""
+    images = {
+        "top.png": png_bytes(seed=1),
+        "cat/cat_0.jpg": jpeg_bytes(seed=2),
+        "2024/06/cam1/frame_1.png": png_bytes(seed=3),
+        "2024/06/cam2/deeper/frame_2.jpg": jpeg_bytes(seed=4),
+    }
+    files = {**images, **{name: data for name, (data, _) in UNLABELLED_NON_IMAGES.items()}}
+    files.update({name: png_bytes(seed=5) for name in UNLABELLED_OS_FILES})
+    for name, data in files.items():
+        _write(os.path.join(root, name), data)
+    return images
+
+
+def _files_below(root) -> list:
+    """Every file below `root` that is not OS metadata, as ids: what must come out as examples or rejected."""
+    ids = [os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/")
+           for folder, _, names in os.walk(root) for name in names]
+    return sorted(i for i in ids if not reading.is_os_metadata(i))
+
+
+@pytest.fixture(scope="module")
+def unlabelled_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("unlabelled_run")
+    images = _unlabelled_folder(root / "data")
+    examples = _run(ImageFolderExampleGen(input_base=str(root / "data"), layout="unlabelled"), root / "out")
+    return root, images, examples
+
+
+def _unlabelled_examples(examples) -> dict:
+    """{id: image bytes} of the one split the executor wrote, checking no example has a label."""
+    assert artifact_utils.decode_split_names(examples.split_names) == ["unlabelled"]
+    written = {}
+    for example in read_examples(artifact_utils.get_split_uri([examples], "unlabelled")):
+        feature = example.features.feature
+        assert set(feature) == {"image", "id"}
+        written[feature["id"].bytes_list.value[0].decode()] = feature["image"].bytes_list.value[0]
+    return written
+
+
+def test_unlabelled_reads_every_depth_without_labels(unlabelled_run):
+    _, images, examples = unlabelled_run
+    assert _unlabelled_examples(examples) == images
+    assert sorted(os.listdir(examples.uri)) == ["Split-unlabelled", specs.REJECTED_FILES_REPORT]
+
+
+def test_unlabelled_non_images_are_reported_and_counted(unlabelled_run):
+    root, _, examples = unlabelled_run
+    report = executor_lib.read_report(examples)
+    assert [(f["id"], f["reason"], f["split"]) for f in report["files"]] == sorted(
+        (name, reason, "unlabelled") for name, (_, reason) in UNLABELLED_NON_IMAGES.items()
+    )
+    assert report["files"][0]["path"] == str(root / "data" / "2024" / "06" / "cam1" / "empty.png")
+    expected = {"unlabelled": {reason: 1 for _, reason in UNLABELLED_NON_IMAGES.values()}}
+    assert report["counts"] == expected
+    assert json.loads(examples.get_string_custom_property(specs.REJECTED_FILES_PROPERTY)) == expected
+    assert sorted(f["id"] for f in report["ignored"]["files"]) == sorted(UNLABELLED_OS_FILES)
+    assert examples.get_int_custom_property(specs.IGNORED_FILES_PROPERTY) == len(UNLABELLED_OS_FILES)
+    # in = out + rejected: every file that is not OS metadata is written or set aside.
+    out = sorted(_unlabelled_examples(examples))
+    assert _files_below(root / "data") == sorted(out + [f["id"] for f in report["files"]])
+    assert len(_files_below(root / "data")) == len(out) + report["total"]
+
+
+def test_read_unlabelled_folder_outputs_and_counters(tmp_path):
+    images = _unlabelled_folder(tmp_path)
+    with beam.Pipeline() as pipeline:
+        outputs = pipeline | reading.ReadUnlabelledFolder(
+            str(tmp_path) + "/", split_of=splits_lib.FixedSplitOf("unlabelled")
+        )
+        written = outputs[reading.EXAMPLES_OUTPUT] | beam.Map(
+            lambda e: (e.features.feature["id"].bytes_list.value[0].decode(), sorted(e.features.feature))
+        )
+        assert_that(written, equal_to([(i, ["id", "image"]) for i in images]), label="CheckExamples")
+        rejected = outputs[reading.REJECTED_OUTPUT] | beam.Map(lambda r: (r["id"], r["reason"]))
+        expected_rejected = [(name, reason) for name, (_, reason) in UNLABELLED_NON_IMAGES.items()]
+        assert_that(rejected, equal_to(expected_rejected), label="CheckRejected")
+        ignored = outputs[reading.IGNORED_OUTPUT] | beam.Map(lambda r: r["id"])
+        assert_that(ignored, equal_to(list(UNLABELLED_OS_FILES)), label="CheckIgnored")
+    counters = pipeline.result.metrics().query(MetricsFilter().with_namespace(reading.METRICS_NAMESPACE))["counters"]
+    values = {c.key.metric.name: c.committed for c in counters}
+    assert values == {
+        "files[unlabelled]": len(images) + len(UNLABELLED_NON_IMAGES) + len(UNLABELLED_OS_FILES),
+        "examples[unlabelled]": len(images),
+        "rejected[unlabelled]": len(UNLABELLED_NON_IMAGES),
+        "ignored[unlabelled]": len(UNLABELLED_OS_FILES),
+        **{f"rejected_{reason}[unlabelled]": 1 for _, reason in UNLABELLED_NON_IMAGES.values()},
+    }
+
+
+def test_id_below_is_the_path_below_the_base():
+    assert reading.id_below("gs://bucket/data/2024/06/a.png", "gs://bucket/data") == "2024/06/a.png"
+    assert reading.id_below("/tmp/data//a.png", "/tmp/data/") == "a.png"
+    assert reading.id_below("C:\\data\\cam\\a.png", "C:\\data") == "cam/a.png"
+    with pytest.raises(ValueError, match=r"Path '/tmp/database/a.png' is not below '/tmp/data'"):
+        reading.id_below("/tmp/database/a.png", "/tmp/data")
