@@ -132,3 +132,29 @@ def test_three_runs_cache_what_did_not_change(tmp_path, image_folder, tiny_cnn_p
     _check_serving_drift(root, image_folder, pushed=first["pushed"] or second["pushed"])
     report = open(summary["report"]).read()
     assert "circle" in report and "Confusion" in report
+
+
+def test_unlabelled_images_are_extracted_checked_and_adapted_to(tmp_path, image_folder, tiny_cnn_path):
+    root = str(tmp_path)
+    pipeline = pipeline_lib.create_pipeline(
+        pipeline_name="e2e-unlabelled",
+        pipeline_root=os.path.join(root, "pipeline_root"),
+        data_root=image_folder,
+        serving_dir=os.path.join(root, "serving"),
+        extractor_args={"model_uri": tiny_cnn_path, "cut_layer": "flatten_1", "batch_size": 8},
+        fine_tuner_args={"adaptation": "mcc"},
+        accuracy_threshold=0.0,
+        metadata_connection_config=jobs.metadata_config(root),
+        unlabelled_root=os.path.join(image_folder, "eval"),  # labels in folder names are ignored
+        block_push_on_drift=True,
+    )
+    summary = jobs.run_and_report(pipeline, root)
+    components = summary["components"]
+    assert components["UnlabelledExampleGen"]["state"] == components["UnlabelledBottleneckExtractor"]["state"] == "complete"
+    adaptation = summary["strategy"]["adaptation"]
+    assert adaptation["method"] == "mcc" and adaptation["unlabelled_rows"] == 12 and adaptation["kept"] is True
+    assert summary["drift"]["compared"].endswith("[unlabelled]") and summary["drift"]["rows"]["other"] == 12
+    assert summary["drift"]["blocks_push"] is True
+    # The push follows both blessings: the Evaluator's (threshold 0) and the drift check's.
+    assert summary["pushed"] is (summary["blessed"] and not summary["drift"]["drift"])
+    assert "Embedding drift" in open(summary["report"]).read()
