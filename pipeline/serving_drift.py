@@ -153,7 +153,7 @@ def _training_vectors(lineage: PushedLineage, dims: Dict[str, int]) -> np.ndarra
     artifact = standard_artifacts.Examples()
     artifact.uri, artifact.split_names = lineage.bottlenecks_uri, lineage.bottleneck_splits
     pattern = io_utils.all_files_pattern(artifact_utils.get_split_uri([artifact], "train"))
-    vectors, _ = records.load_vectors(pattern, dims)
+    vectors, _, _ = records.sample_vectors(pattern, dims, drift.DEFAULT_MAX_ROWS, seed=0)
     return np.concatenate([vectors[cut] for cut in dims], axis=1)
 
 

@@ -341,6 +341,26 @@ def load_vectors(file_pattern: FilePattern, feature_dims: Mapping[str, int]) -> 
     return _kept_vectors(files, keep, feature_dims), int((~keep).sum())
 
 
+def sample_vectors(
+    file_pattern: FilePattern, feature_dims: Mapping[str, int], max_rows: int, seed: int
+) -> Tuple[Dict[str, np.ndarray], int, int]:
+    """({cut: float32 [n, D_cut]} of at most `max_rows` records drawn at random, how many records
+    there are, how many of the drawn ones were set aside for a bad size or bytes that are not an
+    Example). Only the drawn records are parsed, so a check that needs a sample (the drift check)
+    costs one pass over the bytes, not a parse of every vector."""
+    files = list_files(file_pattern)
+    total = int(record_dataset(files).reduce(np.int64(0), lambda count, _: count + 1).numpy())
+    drawn = np.zeros(total, dtype=bool)
+    drawn[np.random.default_rng(seed).choice(total, min(max_rows, total), replace=False)] = True
+    check = _bottleneck_check(feature_dims)
+    keep = drawn.copy()
+    chosen = record_dataset(files).enumerate().filter(lambda index, _: tf.gather(tf.constant(drawn), index))
+    for index, serialized in chosen.as_numpy_iterator():
+        example = parse_example(serialized)
+        keep[index] = example is not None and check(example) is None
+    return _kept_vectors(files, keep, feature_dims), total, int(drawn.sum() - keep.sum())
+
+
 def load_bottlenecks(
     file_pattern: FilePattern,
     label_feature: str,

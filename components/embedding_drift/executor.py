@@ -21,15 +21,17 @@ from tfx_transfer.trainer import feature_extractor as fe
 DRIFT_FILE = specs.DRIFT_FILE
 
 
-def _vectors(artifact: types.Artifact, split: str, dims: Dict[str, int]) -> np.ndarray:
-    """The split's bottlenecks of the cuts in `dims`, side by side."""
+def _vectors(artifact: types.Artifact, split: str, dims: Dict[str, int], config) -> np.ndarray:
+    """A random sample of at most `config.max_rows` of the split's bottlenecks, the cuts in `dims`
+    side by side (`records.sample_vectors`: only the sample is parsed)."""
     available = artifact_utils.decode_split_names(artifact.split_names)
     if split not in available:
         raise ValueError(f"Split {split!r} is not in {artifact.uri}; its splits are {available}.")
     pattern = io_utils.all_files_pattern(artifact_utils.get_split_uri([artifact], split))
-    vectors, set_aside = records.load_vectors(pattern, dims)
+    vectors, total, set_aside = records.sample_vectors(pattern, dims, config.max_rows, config.seed)
+    logging.info("EmbeddingDriftValidator: %d of the %d records of split %r sampled.", total and len(vectors[next(iter(dims))]), total, split)
     if set_aside:
-        logging.warning("EmbeddingDriftValidator: %d record(s) of split %r had no usable vectors.", set_aside, split)
+        logging.warning("EmbeddingDriftValidator: %d sampled record(s) of split %r had no usable vectors.", set_aside, split)
     return np.concatenate([vectors[cut] for cut in dims], axis=1)
 
 
@@ -49,7 +51,8 @@ class Executor(base_executor.BaseExecutor):
         info = fe.load_feature_extractor_info(artifact_utils.get_single_uri(input_dict[specs.FEATURE_EXTRACTOR_KEY]))
         parts = cuts.cut_parts(config.cut_layer, tuple(info.feature_dims)) if config.cut_layer else list(info.feature_dims)
         dims = {cut: info.feature_dims[cut] for cut in parts}
-        reference_vectors, other_vectors = _vectors(reference, config.reference_split, dims), _vectors(other, config.split, dims)
+        reference_vectors = _vectors(reference, config.reference_split, dims, config)
+        other_vectors = _vectors(other, config.split, dims, config)
         if min(len(reference_vectors), len(other_vectors)) < drift.MIN_ROWS:
             result = drift.unchecked(len(reference_vectors), len(other_vectors))
         else:
