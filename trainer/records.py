@@ -346,19 +346,29 @@ def sample_vectors(
 ) -> Tuple[Dict[str, np.ndarray], int, int]:
     """({cut: float32 [n, D_cut]} of at most `max_rows` records drawn at random, how many records
     there are, how many of the drawn ones were set aside for a bad size or bytes that are not an
-    Example). Only the drawn records are parsed, so a check that needs a sample (the drift check)
-    costs one pass over the bytes, not a parse of every vector."""
-    files = list_files(file_pattern)
-    total = int(record_dataset(files).reduce(np.int64(0), lambda count, _: count + 1).numpy())
-    drawn = np.zeros(total, dtype=bool)
-    drawn[np.random.default_rng(seed).choice(total, min(max_rows, total), replace=False)] = True
+    Example). One pass over the bytes (reservoir sampling), and only the drawn records are parsed:
+    a check that needs a sample (the drift check) does not pay for parsing every vector."""
+    rng = np.random.default_rng(seed)
+    drawn: List[bytes] = []
+    total = 0
+    for total, serialized in enumerate(record_dataset(list_files(file_pattern)).as_numpy_iterator(), start=1):
+        if len(drawn) < max_rows:
+            drawn.append(serialized)
+        else:
+            slot = int(rng.integers(0, total))
+            if slot < max_rows:
+                drawn[slot] = serialized
     check = _bottleneck_check(feature_dims)
-    keep = drawn.copy()
-    chosen = record_dataset(files).enumerate().filter(lambda index, _: tf.gather(tf.constant(drawn), index))
-    for index, serialized in chosen.as_numpy_iterator():
+    rows: Dict[str, List[np.ndarray]] = {cut: [] for cut in feature_dims}
+    for serialized in drawn:
         example = parse_example(serialized)
-        keep[index] = example is not None and check(example) is None
-    return _kept_vectors(files, keep, feature_dims), total, int(drawn.sum() - keep.sum())
+        if example is not None and check(example) is None:
+            for cut in feature_dims:
+                rows[cut].append(np.asarray(_values(example, pp.bottleneck_feature(cut), _FLOAT), np.float32))
+    kept = len(rows[next(iter(feature_dims))]) if feature_dims else 0
+    vectors = {cut: np.stack(values) if values else np.zeros((0, feature_dims[cut]), np.float32)
+               for cut, values in rows.items()}
+    return vectors, total, len(drawn) - kept
 
 
 def load_bottlenecks(

@@ -94,8 +94,10 @@ def _unlabelled(artifact: Optional[types.Artifact], dims: Dict[str, int]) -> Opt
             logging.warning("FineTuner: %d unlabelled record(s) of split %r had no usable vectors.", set_aside, split)
         parts.append(vectors)
     if not parts or not sum(len(part[next(iter(dims))]) for part in parts):
-        raise EmptySplitError(f"The unlabelled bottlenecks at {artifact.uri} hold no usable vectors; check that "
-                              "BottleneckExtractor's rejected output.")
+        raise EmptySplitError(
+            f"The unlabelled bottlenecks at {artifact.uri} hold no usable vectors of the cuts {list(dims)}; extract "
+            "them with the same base and cut_layer as the labelled ones (BottleneckExtractor with labelled=False), "
+            "and check that extractor's rejected output.")
     return {cut: np.concatenate([part[cut] for part in parts]) for cut in dims}
 
 
