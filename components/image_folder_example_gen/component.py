@@ -10,6 +10,7 @@ from tfx.proto import example_gen_pb2
 
 from tfx_transfer.components.image_folder_example_gen import executor
 from tfx_transfer.components.image_folder_example_gen import layout as layout_lib
+from tfx_transfer.components.image_folder_example_gen import split_configs
 from tfx_transfer.trainer import checks, storage
 
 
@@ -59,7 +60,7 @@ class ImageFolderExampleGen(component.FileBasedExampleGen):
         checks.check_choice("layout", layout, layout_lib.LAYOUTS)
         if split_ratios is not None and layout != layout_lib.LAYOUT_UNLABELLED:
             # Bad ratios fail before the folder is read; the unlabelled layout refuses any.
-            layout_lib.check_split_ratios(split_ratios)
+            split_configs.check_split_ratios(split_ratios)
         status = storage.path_status(input_base) if isinstance(input_base, str) and input_base else None
         # Checks this machine could not run; they run when the step executes.
         self.skipped_checks: List[str] = []
@@ -72,7 +73,7 @@ class ImageFolderExampleGen(component.FileBasedExampleGen):
                 + f" Assumed layout {folder.layout!r}"
                 + (f" with split folders {list(folder.splits)}." if folder.splits else ".")
             )
-        input_config, output_config = layout_lib.example_gen_configs(folder, split_ratios)
+        input_config, output_config = split_configs.example_gen_configs(folder, split_ratios)
         super().__init__(
             input_base=folder.input_base,
             input_config=input_config,
@@ -83,4 +84,4 @@ class ImageFolderExampleGen(component.FileBasedExampleGen):
         # when the folder could not be read here.
         self.image_folder = folder
         # The output splits: 'unlabelled', the split folders, or the split_ratios' names.
-        self.output_splits = layout_lib.output_splits(folder, split_ratios)
+        self.output_splits = split_configs.output_splits(folder, split_ratios)

@@ -20,7 +20,7 @@ from tfx.components.example_gen import base_example_gen_executor
 from tfx.types import artifact_utils, standard_component_specs
 
 from tfx_transfer.components import specs
-from tfx_transfer.components.image_folder_example_gen import layout, reading, splits
+from tfx_transfer.components.image_folder_example_gen import reading, split_configs, splits
 from tfx_transfer.components.image_folder_example_gen import report as report_lib
 from tfx_transfer.trainer import storage
 
@@ -117,7 +117,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         output_dict: Dict[str, List[types.Artifact]],
         exec_properties: Dict[str, Any],
     ) -> None:
-        layout.check_compiled_layout(
+        split_configs.check_compiled_layout(
             exec_properties[standard_component_specs.INPUT_BASE_KEY], splits.input_config(exec_properties)
         )
         examples = artifact_utils.get_single_instance(output_dict[specs.EXAMPLES_KEY])

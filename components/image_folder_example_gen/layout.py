@@ -1,6 +1,7 @@
-"""Construction-time checks of an image folder, and the ExampleGen configs that read it.
+"""Construction-time checks of an image folder: which layout it has, and what is in it.
 
-Three layouts are read:
+`split_configs` turns what these checks found into the ExampleGen configs that read it. Three
+layouts are read:
 
 - `class_folders`: `<input_base>/<label>/<file>`. One input split (`*/*`); the output splits
   come from `split_ratios` as TFX hash buckets over the `id` feature (the path below
@@ -27,10 +28,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import tensorflow as tf
-from tfx.proto import example_gen_pb2
 
 from tfx_transfer.components.image_folder_example_gen import reading
 from tfx_transfer.trainer import preprocessing as pp
@@ -43,16 +43,12 @@ LAYOUTS = (LAYOUT_AUTO, LAYOUT_SPLIT_FOLDERS, LAYOUT_CLASS_FOLDERS, LAYOUT_UNLAB
 # The one output split of the unlabelled layout.
 UNLABELLED_SPLIT = "unlabelled"
 
-DEFAULT_SPLIT_RATIOS = {"train": 8, "eval": 2}
 # The split folders assumed when a folder cannot be read at build time.
 DEFAULT_SPLIT_FOLDERS = ("train", "eval")
 # Top-level folder names that make `layout='auto'` read the split-folder layout.
 SPLIT_FOLDER_NAMES = frozenset(
     {"train", "training", "eval", "evaluation", "val", "valid", "validation", "dev", "test", "testing"}
 )
-
-CLASS_PATTERN = "*/*"
-SINGLE_SPLIT = "single_split"
 
 _SPLIT_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 _MAX_LOGGED_NAMES = 10
@@ -137,7 +133,7 @@ def _warn_unread(files: List[str], where: str) -> None:
         )
 
 
-def _check_split_name(name: str, what: str) -> None:
+def check_split_name(name: str, what: str) -> None:
     if not isinstance(name, str) or not _SPLIT_NAME.match(name):
         raise ValueError(
             f"{what} {name!r} is not a valid split name; use letters, digits, '_' and '-' only "
@@ -180,7 +176,7 @@ def _scan_split_folders(input_base: str, folders: List[str], files: List[str]) -
     _warn_unread(files, input_base)
     classes_per_split: Dict[str, List[str]] = {}
     for split in folders:
-        _check_split_name(split, "Split folder")
+        check_split_name(split, "Split folder")
         split_dir = _join(input_base, split)
         classes, split_files = _listing(split_dir)
         if not classes:
@@ -286,87 +282,6 @@ def scan_image_folder(input_base: str, layout: str = LAYOUT_AUTO) -> ImageFolder
     return _scan_class_folders(input_base, folders, files)
 
 
-def check_split_ratios(split_ratios: Mapping[str, int]) -> Dict[str, int]:
-    """`split_ratios` as a dict, or a ValueError saying what is wrong with it."""
-    example = f"e.g. {DEFAULT_SPLIT_RATIOS!r}"
-    if not isinstance(split_ratios, Mapping) or len(split_ratios) < 2:
-        raise ValueError(
-            f"split_ratios must map at least two split names to positive integer weights "
-            f"({example}), got {split_ratios!r}."
-        )
-    for name, weight in split_ratios.items():
-        _check_split_name(name, "split_ratios key")
-        if not isinstance(weight, int) or isinstance(weight, bool) or weight <= 0:
-            raise ValueError(
-                f"split_ratios[{name!r}] must be a positive integer weight ({example}), got {weight!r}."
-            )
-    return dict(split_ratios)
-
-
-def _refuse_split_ratios(split_ratios: Optional[Mapping[str, int]], kept: str, alternative: str = "") -> None:
-    """split_ratios make the splits of the class-folder layout only; `kept` says what the
-    folder's layout does instead, `alternative` how else to get there."""
-    if split_ratios is not None:
-        raise ValueError(
-            f"split_ratios={split_ratios!r} applies to the class-folder layout only; {kept}. "
-            f"Leave split_ratios unset{alternative}."
-        )
-
-
-def example_gen_configs(
-    folder: ImageFolder, split_ratios: Optional[Mapping[str, int]] = None
-) -> Tuple[example_gen_pb2.Input, example_gen_pb2.Output]:
-    """The ExampleGen input and output configs that read `folder`."""
-    if folder.layout == LAYOUT_UNLABELLED:
-        _refuse_split_ratios(
-            split_ratios,
-            f"the unlabelled layout writes every image below {folder.input_base} to the one split "
-            f"{UNLABELLED_SPLIT!r}",
-        )
-        input_config = example_gen_pb2.Input(
-            splits=[example_gen_pb2.Input.Split(name=UNLABELLED_SPLIT, pattern=reading.ANY_DEPTH_PATTERN)]
-        )
-        # An empty output config keeps the input split as the output split.
-        return input_config, example_gen_pb2.Output()
-    if folder.layout == LAYOUT_SPLIT_FOLDERS:
-        _refuse_split_ratios(
-            split_ratios,
-            f"{folder.input_base} has split folders {list(folder.splits)}, which are kept as they are",
-            f", or pass layout={LAYOUT_CLASS_FOLDERS!r}",
-        )
-        input_config = example_gen_pb2.Input(
-            splits=[
-                example_gen_pb2.Input.Split(name=split, pattern=f"{split}/{CLASS_PATTERN}")
-                for split in folder.splits
-            ]
-        )
-        # An empty output config keeps the input splits as the output splits.
-        return input_config, example_gen_pb2.Output()
-    ratios = check_split_ratios(DEFAULT_SPLIT_RATIOS if split_ratios is None else split_ratios)
-    input_config = example_gen_pb2.Input(
-        splits=[example_gen_pb2.Input.Split(name=SINGLE_SPLIT, pattern=CLASS_PATTERN)]
-    )
-    output_config = example_gen_pb2.Output(
-        split_config=example_gen_pb2.SplitConfig(
-            splits=[
-                example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=weight)
-                for name, weight in ratios.items()
-            ],
-            # Hash the path below input_base, not the bytes: a file keeps its split.
-            partition_feature_name=reading.ID_FEATURE,
-        )
-    )
-    return input_config, output_config
-
-
-def output_splits(folder: ImageFolder, split_ratios: Optional[Mapping[str, int]] = None) -> Tuple[str, ...]:
-    """The splits `folder` is written to: `UNLABELLED_SPLIT`, the split folders, or the names of
-    `split_ratios` (default `DEFAULT_SPLIT_RATIOS`) for the class-folder layout."""
-    if folder.layout == LAYOUT_UNLABELLED:
-        return (UNLABELLED_SPLIT,)
-    return folder.splits or tuple(split_ratios or DEFAULT_SPLIT_RATIOS)
-
-
 def unchecked_folder(input_base: str, layout: str) -> ImageFolder:
     """What is assumed of a folder this machine cannot read when the pipeline is built.
 
@@ -383,33 +298,3 @@ def unchecked_folder(input_base: str, layout: str) -> ImageFolder:
     if layout == LAYOUT_UNLABELLED:
         return ImageFolder(base, LAYOUT_UNLABELLED, ())
     return ImageFolder(base, LAYOUT_CLASS_FOLDERS, ())
-
-
-def compiled_layout(input_config: example_gen_pb2.Input) -> Tuple[str, Tuple[str, ...]]:
-    """(layout, split folders) that `example_gen_configs` encoded into `input_config`.
-
-    The unlabelled layout is told by its pattern, not its split name: a split folder may be
-    named 'unlabelled' too.
-    """
-    if [split.pattern for split in input_config.splits] == [reading.ANY_DEPTH_PATTERN]:
-        return LAYOUT_UNLABELLED, ()
-    names = tuple(split.name for split in input_config.splits)
-    if names == (SINGLE_SPLIT,):
-        return LAYOUT_CLASS_FOLDERS, ()
-    return LAYOUT_SPLIT_FOLDERS, names
-
-
-def check_compiled_layout(input_base: str, input_config: example_gen_pb2.Input) -> ImageFolder:
-    """Runs the build-time folder checks again at execution, against what the pipeline assumed.
-
-    Raises ValueError when the folder does not have the layout (or split folders) the pipeline
-    was compiled for, e.g. after a compile on a machine that could not read the folder.
-    """
-    layout, splits = compiled_layout(input_config)
-    folder = scan_image_folder(input_base, layout)
-    if sorted(folder.splits) != sorted(splits):
-        raise ValueError(
-            f"{input_base} has split folders {list(folder.splits)}, but the pipeline was built "
-            f"for split folders {list(splits)}. Rebuild (recompile) the pipeline from this folder."
-        )
-    return folder

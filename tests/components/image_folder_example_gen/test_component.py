@@ -13,6 +13,7 @@ from testdata import jpeg_bytes, png_bytes
 from tfx_transfer import components
 from tfx_transfer.components.image_folder_example_gen import executor as executor_lib
 from tfx_transfer.components.image_folder_example_gen import layout as layout_lib
+from tfx_transfer.components.image_folder_example_gen import split_configs
 from tfx_transfer.components.image_folder_example_gen.component import ImageFolderExampleGen
 
 
@@ -219,13 +220,13 @@ def test_execution_checks_the_folder_against_the_compiled_layout(tmp_path):
     for split in ("train", "validation"):
         _class_folders(root / split)
     assumed = layout_lib.unchecked_folder(str(root), "split_folders")
-    input_config, _ = layout_lib.example_gen_configs(assumed)
+    input_config, _ = split_configs.example_gen_configs(assumed)
     with pytest.raises(ValueError, match=r"has split folders \['train', 'validation'\], but the pipeline was built for split folders \['train', 'eval'\]"):
-        layout_lib.check_compiled_layout(str(root), input_config)
-    class_config, _ = layout_lib.example_gen_configs(layout_lib.unchecked_folder(str(root), "auto"))
+        split_configs.check_compiled_layout(str(root), input_config)
+    class_config, _ = split_configs.example_gen_configs(layout_lib.unchecked_folder(str(root), "auto"))
     with pytest.raises(ValueError, match="hold no png, jpeg, gif or bmp files"):
-        layout_lib.check_compiled_layout(str(root), class_config)
-    found = layout_lib.check_compiled_layout(str(root), layout_lib.example_gen_configs(layout_lib.scan_image_folder(str(root)))[0])
+        split_configs.check_compiled_layout(str(root), class_config)
+    found = split_configs.check_compiled_layout(str(root), split_configs.example_gen_configs(layout_lib.scan_image_folder(str(root)))[0])
     assert found.splits == ("train", "validation") and found.classes == ("cat", "dog")
 
 
@@ -302,12 +303,12 @@ def test_unlabelled_refuses_split_ratios(tmp_path, split_ratios):
 def test_compiled_unlabelled_layout_is_told_by_its_pattern(tmp_path):
     root = tmp_path / "images"
     _class_folders(root / "unlabelled")  # a split folder that happens to be named 'unlabelled'
-    split_config, _ = layout_lib.example_gen_configs(layout_lib.scan_image_folder(str(root), "split_folders"))
-    assert layout_lib.compiled_layout(split_config) == ("split_folders", ("unlabelled",))
-    unlabelled_config, _ = layout_lib.example_gen_configs(layout_lib.unchecked_folder(str(root), "unlabelled"))
-    assert layout_lib.compiled_layout(unlabelled_config) == ("unlabelled", ())
-    found = layout_lib.check_compiled_layout(str(root), unlabelled_config)
+    split_config, _ = split_configs.example_gen_configs(layout_lib.scan_image_folder(str(root), "split_folders"))
+    assert split_configs.compiled_layout(split_config) == ("split_folders", ("unlabelled",))
+    unlabelled_config, _ = split_configs.example_gen_configs(layout_lib.unchecked_folder(str(root), "unlabelled"))
+    assert split_configs.compiled_layout(unlabelled_config) == ("unlabelled", ())
+    found = split_configs.check_compiled_layout(str(root), unlabelled_config)
     assert (found.layout, found.classes, found.splits) == ("unlabelled", (), ())
     os.makedirs(tmp_path / "emptied")
     with pytest.raises(ValueError, match=r"'.*emptied' holds no png, jpeg, gif or bmp files at any depth"):
-        layout_lib.check_compiled_layout(str(tmp_path / "emptied"), unlabelled_config)
+        split_configs.check_compiled_layout(str(tmp_path / "emptied"), unlabelled_config)
