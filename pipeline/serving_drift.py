@@ -20,7 +20,7 @@ import numpy as np
 
 from tfx_transfer.components import specs
 from tfx_transfer.components.image_folder_example_gen.reading import is_os_metadata
-from tfx_transfer.trainer import cuts, drift, records, storage
+from tfx_transfer.trainer import drift, records, storage
 from tfx_transfer.trainer import preprocessing as pp
 
 CHECKS_DIR = "drift_checks"
@@ -134,16 +134,14 @@ def _serving_vectors(extractor_uri: str, images: List[bytes], parts: List[str]) 
     """The serving images' bottlenecks of the cut's parts, side by side, with the pushed model's extractor."""
     import tensorflow as tf
 
+    from tfx_transfer.trainer import data
     from tfx_transfer.trainer import feature_extractor as fe
 
     extractor, info = fe.load_feature_extractor(extractor_uri)
     dataset = tf.data.Dataset.from_tensor_slices(images).map(
-        lambda data: pp.preprocess_image_bytes(data, info.preprocessing)).batch(_BATCH)
-    chunks = []
-    for batch in dataset:
-        outputs = extractor(batch, training=False)
-        chunks.append(np.concatenate([np.asarray(outputs[part], np.float32) for part in parts], axis=1))
-    return np.concatenate(chunks)
+        lambda encoded: pp.preprocess_image_bytes(encoded, info.preprocessing)).batch(_BATCH)
+    features, _ = data.extract_features(extractor, dataset)
+    return np.concatenate([features[part] for part in parts], axis=1)
 
 
 def _training_vectors(lineage: PushedLineage, dims: Dict[str, int]) -> np.ndarray:
@@ -163,14 +161,10 @@ def check_serving(serving_root: str, pipeline_root: str, config: drift.DriftConf
 
     lineage = pushed_lineage(pipeline_root)
     ids, images, set_aside = serving_images(serving_root)
-    info = fe.load_feature_extractor_info(lineage.feature_extractor_uri)
-    parts = cuts.cut_parts(lineage.cut_layer, tuple(info.feature_dims)) if lineage.cut_layer else list(info.feature_dims)
-    reference = _training_vectors(lineage, {part: info.feature_dims[part] for part in parts})
-    serving = _serving_vectors(lineage.feature_extractor_uri, images, parts)
-    if min(len(reference), len(serving)) < drift.MIN_ROWS:
-        result = drift.unchecked(len(reference), len(serving))
-    else:
-        result = drift.check_drift(reference, serving, config)
+    dims = fe.load_feature_extractor_info(lineage.feature_extractor_uri).part_dims(lineage.cut_layer)
+    parts = list(dims)
+    result = drift.check_if_enough(
+        _training_vectors(lineage, dims), _serving_vectors(lineage.feature_extractor_uri, images, parts), config)
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     record = {**result.to_dict(), "cuts": parts, "serving_root": serving_root, "serving_images": len(ids),
               "set_aside": [{"id": i, "reason": r} for i, r in set_aside], "pushed_model": lineage.pushed_destination,

@@ -98,13 +98,11 @@ def mcc_loss(probabilities: tf.Tensor, temperature: float = MCC_TEMPERATURE) -> 
 @dataclasses.dataclass
 class Adapted:
     """An adapted head and what its training saw: the domain classifier's accuracy on the
-    first and last tenth of training (DANN; NaN for MCC), and the last extra loss."""
+    first and last tenth of training (DANN; NaN for MCC)."""
 
     head: keras.Model
-    method: str
     domain_accuracy_start: float = float("nan")
     domain_accuracy_end: float = float("nan")
-    extra_loss_end: float = float("nan")
 
 
 def _domain_classifier(width: int, seed: int) -> keras.Model:
@@ -164,28 +162,27 @@ def adapt(
     rng = np.random.default_rng(seed)
     plan = (rng.integers(0, len(source), (steps, ADAPTER_BATCH)), rng.integers(0, len(target), (steps, ADAPTER_BATCH)),
             np.array([reversal_weight(i / steps) for i in range(steps)], np.float32))
-    hits, extra = _train_loop(step, steps)(
+    hits = _train_loop(step, steps)(
         tf.constant(source, tf.float32), tf.constant(labels, tf.int64), tf.constant(target, tf.float32),
-        *(tf.constant(values) for values in plan))
-    hits, tenth = hits.numpy(), max(1, steps // 10)
+        *(tf.constant(values) for values in plan)).numpy()
     if domain is None:
-        return Adapted(head, method, extra_loss_end=float(extra))
-    return Adapted(head, method, float(hits[:tenth].mean()), float(hits[-tenth:].mean()), float(extra))
+        return Adapted(head)
+    tenth = max(1, steps // 10)
+    return Adapted(head, float(hits[:tenth].mean()), float(hits[-tenth:].mean()))
 
 
 def _train_loop(step: Callable, steps: int) -> Callable:
-    """All `steps` in one compiled loop over the drawn rows (no Python per step): ->
-    (the domain accuracy of every step, the last extra loss)."""
+    """All `steps` in one compiled loop over the drawn rows (no Python per step): -> the domain
+    classifier's accuracy at every step (NaN without one)."""
 
     @tf.function
     def loop(source, labels, target, source_rows, target_rows, weights):
         hits = tf.TensorArray(tf.float32, size=steps)
-        extra = tf.constant(float("nan"))
         for i in tf.range(steps):
-            hit, extra = step(tf.gather(source, source_rows[i]), tf.gather(labels, source_rows[i]),
-                              tf.gather(target, target_rows[i]), weights[i])
+            hit = step(tf.gather(source, source_rows[i]), tf.gather(labels, source_rows[i]),
+                       tf.gather(target, target_rows[i]), weights[i])
             hits = hits.write(i, hit)
-        return hits.stack(), extra
+        return hits.stack()
 
     return loop
 
@@ -193,7 +190,7 @@ def _train_loop(step: Callable, steps: int) -> Callable:
 def _train_step(
     model: keras.Model, domain: Optional[keras.Model], variables, optimizer, task_loss, method: str
 ) -> Callable:
-    """One step, traced into `_train_loop`: (source rows, labels, target rows, lambda) -> (domain accuracy, extra loss)."""
+    """One step, traced into `_train_loop`: (source rows, labels, target rows, lambda) -> domain accuracy."""
 
     def step(source, labels, target, weight):
         with tf.GradientTape() as tape:
@@ -211,7 +208,7 @@ def _train_step(
                 hit = tf.constant(float("nan"))
             total = loss + extra
         optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
-        return hit, extra
+        return hit
 
     return step
 

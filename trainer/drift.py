@@ -157,6 +157,14 @@ def unchecked(reference_rows: int, other_rows: int) -> DriftResult:
     )
 
 
+def check_if_enough(reference: np.ndarray, other: np.ndarray, config: DriftConfig = DriftConfig(), seed: int = 0) -> DriftResult:
+    """`check_drift`, or `unchecked` when a set has fewer than `MIN_ROWS` rows: what a pipeline
+    step reports instead of failing on a tiny split."""
+    if min(len(reference), len(other)) < MIN_ROWS:
+        return unchecked(len(reference), len(other))
+    return check_drift(reference, other, config, seed)
+
+
 def check_drift(reference: np.ndarray, other: np.ndarray, config: DriftConfig = DriftConfig(), seed: int = 0) -> DriftResult:
     """Compares `other` embeddings with the `reference` ones (rows are examples); see the module docstring."""
     reference, other = np.asarray(reference), np.asarray(other)

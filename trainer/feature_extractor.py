@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import tempfile
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import keras
 import tensorflow as tf
@@ -53,6 +53,12 @@ class FeatureExtractorInfo:
     @property
     def default_cut(self) -> str:
         return self.cuts[0][0]
+
+    def part_dims(self, cut: Optional[str]) -> Dict[str, int]:
+        """{cut: size} of the computed cuts that `cut` stands for (a combined cut's parts), or of
+        every computed cut when `cut` is None."""
+        parts = cuts.cut_parts(cut, tuple(self.feature_dims)) if cut else tuple(self.feature_dims)
+        return {part: self.feature_dims[part] for part in parts}
 
     def to_json(self) -> str:
         data = dataclasses.asdict(self)

@@ -15,7 +15,7 @@ from tfx.utils import io_utils
 
 from tfx_transfer.components import artifacts, config_codec, specs
 from tfx_transfer.components.embedding_drift import config as config_lib
-from tfx_transfer.trainer import cuts, drift, records, storage
+from tfx_transfer.trainer import drift, records, storage
 from tfx_transfer.trainer import feature_extractor as fe
 
 DRIFT_FILE = specs.DRIFT_FILE
@@ -29,10 +29,11 @@ def _vectors(artifact: types.Artifact, split: str, dims: Dict[str, int], config)
         raise ValueError(f"Split {split!r} is not in {artifact.uri}; its splits are {available}.")
     pattern = io_utils.all_files_pattern(artifact_utils.get_split_uri([artifact], split))
     vectors, total, set_aside = records.sample_vectors(pattern, dims, config.max_rows, config.seed)
-    logging.info("EmbeddingDriftValidator: %d of the %d records of split %r sampled.", total and len(vectors[next(iter(dims))]), total, split)
+    values = np.concatenate([vectors[cut] for cut in dims], axis=1)
+    logging.info("EmbeddingDriftValidator: %d of the %d records of split %r sampled.", len(values), total, split)
     if set_aside:
         logging.warning("EmbeddingDriftValidator: %d sampled record(s) of split %r had no usable vectors.", set_aside, split)
-    return np.concatenate([vectors[cut] for cut in dims], axis=1)
+    return values
 
 
 class Executor(base_executor.BaseExecutor):
@@ -49,14 +50,11 @@ class Executor(base_executor.BaseExecutor):
         reference = artifact_utils.get_single_instance(input_dict[specs.BOTTLENECKS_KEY])
         other = artifacts.optional_single(input_dict, specs.OTHER_BOTTLENECKS_KEY) or reference
         info = fe.load_feature_extractor_info(artifact_utils.get_single_uri(input_dict[specs.FEATURE_EXTRACTOR_KEY]))
-        parts = cuts.cut_parts(config.cut_layer, tuple(info.feature_dims)) if config.cut_layer else list(info.feature_dims)
-        dims = {cut: info.feature_dims[cut] for cut in parts}
-        reference_vectors = _vectors(reference, config.reference_split, dims, config)
-        other_vectors = _vectors(other, config.split, dims, config)
-        if min(len(reference_vectors), len(other_vectors)) < drift.MIN_ROWS:
-            result = drift.unchecked(len(reference_vectors), len(other_vectors))
-        else:
-            result = drift.check_drift(reference_vectors, other_vectors, config.check(), config.seed)
+        dims = info.part_dims(config.cut_layer)
+        result = drift.check_if_enough(
+            _vectors(reference, config.reference_split, dims, config), _vectors(other, config.split, dims, config),
+            config.check(), config.seed,
+        )
         logging.info("EmbeddingDriftValidator: %s", result.reason)
         output = artifact_utils.get_single_instance(output_dict[specs.DRIFT_KEY])
         storage.write_text(
