@@ -64,7 +64,7 @@ def _pngs(images):
 
 def _drift(source_path: str, cut: str, train_images, others, seed: int):
     """The drift check of the labelled images' bottlenecks at `cut` against each of `others`."""
-    from tfx_transfer.trainer import drift
+    from tfx_transfer.trainer.domain import drift
 
     base = parity._cut_base(source_path, cut)
     reference = base.predict(train_images, verbose=0)

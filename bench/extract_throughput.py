@@ -14,7 +14,7 @@ scoring of every candidate (plan the validation, score each cut and their combin
 CV probe, k-NN and LogME) is timed on those bottlenecks: `scoring_ratio = scoring / extraction`
 (target <= 0.10). Loading the cached bottlenecks is timed and printed apart
 (`load_and_scoring_ratio`): FineTuner loads them to train the head whether or not it scores.
-Last, the embedding drift check (`trainer.drift.check_drift`, as EmbeddingDriftValidator runs it)
+Last, the embedding drift check (`trainer.domain.drift.check_drift`, as EmbeddingDriftValidator runs it)
 compares the one-cut run's 20,000 `out_relu` bottlenecks with the four-cut run's 20,000 (reading a
 random sample of 1,000 of each, as it does): `drift_ratio = (sample + check) / (the two
 extractions)` (target <= 0.10).
@@ -147,9 +147,10 @@ def run_scoring(workdir: str) -> dict:
     """FineTuner's candidate scoring on the bottlenecks of the component run in `workdir`."""
     import numpy as np
 
-    from tfx_transfer.trainer import feature_extractor as fe
-    from tfx_transfer.trainer import labels as labels_lib
-    from tfx_transfer.trainer import records, selection, validation
+    from tfx_transfer.trainer.base import feature_extractor as fe
+    from tfx_transfer.trainer.data import labels as labels_lib
+    from tfx_transfer.trainer.data import records
+    from tfx_transfer.trainer.selection import cut_scores, validation
 
     root = os.path.join(workdir, "root", "BottleneckExtractor")
     (split,) = glob.glob(os.path.join(root, "bottlenecks", "*", "Split-train"))
@@ -160,7 +161,7 @@ def run_scoring(workdir: str) -> dict:
     features, scan = records.load_bottlenecks(os.path.join(split, "*"), "label", vocabulary, info.feature_dims)
     loaded = time.perf_counter()
     plan = validation.make_plan(scan.labels, seed=0)
-    scores = selection.score_cuts(features, scan.labels, vocabulary.num_classes, plan, seed=0)
+    scores = cut_scores.score_cuts(features, scan.labels, vocabulary.num_classes, plan, seed=0)
     end = time.perf_counter()
     return {
         "load_seconds": loaded - start, "score_seconds": end - loaded, "rows": int(len(scan.labels)),
@@ -172,9 +173,9 @@ def run_scoring(workdir: str) -> dict:
 def _train_vectors(workdir: str, cut: str):
     """The drift check's sample of the `cut` bottlenecks of the train split of the component run in
     `workdir` (as EmbeddingDriftValidator reads them)."""
-    from tfx_transfer.trainer import drift
-    from tfx_transfer.trainer import feature_extractor as fe
-    from tfx_transfer.trainer import records
+    from tfx_transfer.trainer.base import feature_extractor as fe
+    from tfx_transfer.trainer.data import records
+    from tfx_transfer.trainer.domain import drift
 
     root = os.path.join(workdir, "root", "BottleneckExtractor")
     (split,) = glob.glob(os.path.join(root, "bottlenecks", "*", "Split-train"))
@@ -186,8 +187,9 @@ def _train_vectors(workdir: str, cut: str):
 
 def run_drift(workdirs: str) -> dict:
     """The drift check on the `SINGLE_CUT` bottlenecks of two component runs ('a,b'), timed with reading its samples."""
-    from tfx_transfer.trainer import drift
-    from tfx_transfer.trainer import feature_extractor, records  # noqa: F401  (imported before the clock starts)
+    from tfx_transfer.trainer.domain import drift
+    from tfx_transfer.trainer.base import feature_extractor  # noqa: F401  (imported before the clock starts)
+    from tfx_transfer.trainer.data import records
 
     first, second = workdirs.split(",")
     start = time.perf_counter()

@@ -54,10 +54,12 @@ def main() -> None:
 
     import keras
 
-    from tfx_transfer.trainer import base_model, cuts, data, records, training
-    from tfx_transfer.trainer import head as head_lib
-    from tfx_transfer.trainer.labels import LabelVocabulary
-    from tfx_transfer.trainer import base_source as bs
+    from tfx_transfer.trainer.base import base_model, cuts
+    from tfx_transfer.trainer.base import base_source as bs
+    from tfx_transfer.trainer.data import datasets, records
+    from tfx_transfer.trainer.data.labels import LabelVocabulary
+    from tfx_transfer.trainer.training import head as head_lib
+    from tfx_transfer.trainer.training import loop
 
     class EpochTimes(keras.callbacks.Callback):
         def __init__(self):
@@ -78,7 +80,7 @@ def main() -> None:
     vocabulary = LabelVocabulary.from_labels([str(c) for c in range(NUM_CLASSES)])
     head_config = head_lib.HeadConfig()
     # Two epochs each, the second timed; patience above that so EarlyStopping cannot end a run.
-    config = training.TrainConfig(
+    config = loop.TrainConfig(
         epochs=2, fine_tune_epochs=2, learning_rate=1e-3, fine_tune_learning_rate=1e-3,
         batch_size=BATCH_SIZE, patience=5, seed=SEED,
     )
@@ -93,7 +95,7 @@ def main() -> None:
     scan = records.scan_raw_records(image_file, "image", "label", vocabulary)
 
     def images(shuffle: bool):
-        return data.raw_image_dataset(
+        return datasets.raw_image_dataset(
             image_file, "image", "label", vocabulary, pp_config, BATCH_SIZE, shuffle=shuffle, seed=SEED, scan=scan
         )
 
@@ -109,8 +111,8 @@ def main() -> None:
     bottleneck_times = EpochTimes()
     head = head_lib.build_head(feature_dim, NUM_CLASSES, head_config, SEED)
     with contextlib.redirect_stdout(io.StringIO()):  # Keras' per-epoch lines
-        training.train_head(
-            head, data.array_dataset(features, labels, BATCH_SIZE, shuffle=True, seed=SEED), None, config,
+        loop.train_head(
+            head, datasets.array_dataset(features, labels, BATCH_SIZE, shuffle=True, seed=SEED), None, config,
             os.path.join(workdir, "run_bottleneck"), extra_callbacks=[bottleneck_times],
         )
 
@@ -119,7 +121,7 @@ def main() -> None:
     full_model = head_lib.build_full_model(extractor, head_lib.build_head(feature_dim, NUM_CLASSES, head_config, SEED))
     assert not any(w.trainable for layer in head_lib.base_layers(full_model) for w in layer.weights)
     with contextlib.redirect_stdout(io.StringIO()):
-        training.fine_tune(
+        loop.fine_tune(
             full_model, images(shuffle=True), None, config, os.path.join(workdir, "run_frozen"),
             extra_callbacks=[frozen_times],
         )

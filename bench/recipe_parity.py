@@ -126,7 +126,7 @@ def _cut_base(source_path: str, cut: str):
     combined cut ('a+b') is its parts' pooled vectors side by side, as the plugin computes it."""
     import keras
 
-    from tfx_transfer.trainer import cuts
+    from tfx_transfer.trainer.base import cuts
 
     source = keras.saving.load_model(source_path, compile=False)
     outputs = []
@@ -175,8 +175,9 @@ def _control_test_accuracy(source_path: str, cut: str, x_train, y_train, x_test,
     """The plugin's own no-transfer control, retrained the way the run trained it, on the test set."""
     import numpy as np
 
-    from tfx_transfer.trainer import base_model, control, cuts, validation
-    from tfx_transfer.trainer.base_source import BaseModelSource
+    from tfx_transfer.trainer.base import base_model, cuts
+    from tfx_transfer.trainer.base.base_source import BaseModelSource
+    from tfx_transfer.trainer.selection import control, validation
 
     extractor, _ = base_model.build_feature_extractor(BaseModelSource(model_uri=source_path, cut_layer=cut))
     plan = validation.make_plan(y_train, seed)
@@ -283,7 +284,7 @@ def main() -> None:
 
     import numpy as np
 
-    from tfx_transfer.trainer import cuts
+    from tfx_transfer.trainer.base import cuts
 
     workdir = args.workdir or tempfile.mkdtemp(prefix="bench_parity_")
     pngs, pixels, targets, source, source_path = digits_and_source(workdir)

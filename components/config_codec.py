@@ -11,7 +11,7 @@ import json
 from typing import Any, Dict, Type, TypeVar
 
 from tfx_transfer.components import specs
-from tfx_transfer.trainer.version import plugin_version
+from tfx_transfer.trainer.common.version import plugin_version
 
 ConfigT = TypeVar("ConfigT", bound="FlatConfig")
 

@@ -11,10 +11,10 @@ from tfx.types import artifact as tfx_artifact
 from tfx.types import standard_artifacts, value_artifact
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
-from tfx_transfer.trainer.export import KERAS_MODEL_FILE
-from tfx_transfer.trainer.labels import LABELS_FILE
-from tfx_transfer.trainer.strategy import STRATEGY_FILE
-from tfx_transfer.trainer.training import CURVES_FILE, HISTORY_FILE
+from tfx_transfer.trainer.data.labels import LABELS_FILE
+from tfx_transfer.trainer.selection.strategy import STRATEGY_FILE
+from tfx_transfer.trainer.training.export import KERAS_MODEL_FILE
+from tfx_transfer.trainer.training.loop import CURVES_FILE, HISTORY_FILE
 
 # Files of `model` and `model_run`, as `trainer/` names them.
 MODEL_FILES = (KERAS_MODEL_FILE,)

@@ -18,7 +18,7 @@ import time
 from typing import Any, Dict, List, Optional
 
 from tfx_transfer.pipeline import configs
-from tfx_transfer.trainer.strategy import ADAPTATION_AUTO, ADAPTATIONS, DEFAULT_STRATEGY, STRATEGIES
+from tfx_transfer.trainer.selection.strategy import ADAPTATION_AUTO, ADAPTATIONS, DEFAULT_STRATEGY, STRATEGIES
 
 # Keys of a `--config` YAML file; each is also a flag (with dashes), and flags win.
 PIPELINE_KEYS = (
@@ -72,7 +72,7 @@ def load_settings(args: argparse.Namespace) -> Dict[str, Any]:
 
 def extractor_args(settings: Dict[str, Any]) -> Dict[str, Any]:
     """BottleneckExtractor keyword arguments from the settings."""
-    from tfx_transfer.trainer.base_source import looks_like_model_path
+    from tfx_transfer.trainer.base.base_source import looks_like_model_path
 
     base = settings["base_model"]
     args: Dict[str, Any] = dict(settings.get("extractor") or {})
@@ -94,7 +94,7 @@ def extractor_args(settings: Dict[str, Any]) -> Dict[str, Any]:
 def build_pipeline(settings: Dict[str, Any], pipeline_root: str):
     """The pipeline of `run` and `compile`, from the settings."""
     from tfx_transfer.pipeline.pipeline import create_pipeline
-    from tfx_transfer.trainer.storage import is_remote
+    from tfx_transfer.trainer.data.storage import is_remote
 
     if not is_remote(settings["data_root"]) and not os.path.isdir(settings["data_root"]):
         raise UserError(f"--data-root {settings['data_root']!r} does not exist; give a folder of labelled images.")
@@ -125,7 +125,7 @@ def build_pipeline(settings: Dict[str, Any], pipeline_root: str):
 def _preflight(data_root: str, skip_bad_files: bool) -> None:
     """Refuses unreadable or non-image files in a local data root, unless told to skip them."""
     from tfx_transfer.pipeline import preflight
-    from tfx_transfer.trainer.storage import is_remote
+    from tfx_transfer.trainer.data.storage import is_remote
 
     if is_remote(data_root) or not os.path.isdir(data_root):
         return
@@ -141,7 +141,7 @@ def _preflight(data_root: str, skip_bad_files: bool) -> None:
 
 
 def _fetch_weights(args: argparse.Namespace) -> None:
-    from tfx_transfer.trainer import base_model
+    from tfx_transfer.trainer.base import base_model
 
     cache = base_model.fetch_imagenet_weights(args.name, args.image_size)
     print(f"The ImageNet weights of {args.name} are in {cache}; copy that folder's .h5 file to an offline machine's "
@@ -151,8 +151,8 @@ def _fetch_weights(args: argparse.Namespace) -> None:
 def _prefetch_weights(extractor_kwargs: Dict[str, Any]) -> None:
     """Fetches ImageNet weights once, before the pipeline starts, so an offline machine fails in one
     sentence instead of inside the BottleneckExtractor; the extractor then reads Keras' cache."""
-    from tfx_transfer.trainer import base_model
-    from tfx_transfer.trainer.base_source import WEIGHTS_IMAGENET
+    from tfx_transfer.trainer.base import base_model
+    from tfx_transfer.trainer.base.base_source import WEIGHTS_IMAGENET
 
     if extractor_kwargs.get("keras_application") and extractor_kwargs.get("weights") == WEIGHTS_IMAGENET:
         base_model.fetch_imagenet_weights(extractor_kwargs["keras_application"], extractor_kwargs.get("image_size"))

@@ -13,8 +13,9 @@ import os
 import keras
 import tensorflow as tf
 
-from tfx_transfer.trainer import data, export, labels, records
-from tfx_transfer.trainer import preprocessing as pp
+from tfx_transfer.trainer.data import datasets, labels, records, storage
+from tfx_transfer.trainer.data import preprocessing as pp
+from tfx_transfer.trainer.training import export
 
 RUN_FN = "tfx_transfer.pipeline.demo_source_model.run_fn"
 IMAGE_SIZE = 32
@@ -43,9 +44,9 @@ def run_fn(fn_args) -> None:
     config = pp.PreprocessingConfig(image_size=(IMAGE_SIZE, IMAGE_SIZE), mode="none")
 
     def dataset(files, shuffle: bool) -> tf.data.Dataset:
-        return data.raw_image_dataset(files, "image", "label", vocabulary, config, 32, shuffle=shuffle, seed=0)
+        return datasets.raw_image_dataset(files, "image", "label", vocabulary, config, 32, shuffle=shuffle, seed=0)
 
     model = build_source_cnn(vocabulary.num_classes)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(dataset(fn_args.train_files, True), validation_data=dataset(fn_args.eval_files, False), epochs=epochs, verbose=2)
-    export.save_keras_model(model, os.path.join(fn_args.serving_model_dir, export.KERAS_MODEL_FILE))
+    storage.save_keras_model(model, os.path.join(fn_args.serving_model_dir, export.KERAS_MODEL_FILE))

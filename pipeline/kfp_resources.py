@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from tfx_transfer.trainer import checks
+from tfx_transfer.trainer.common import checks
 
 ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 

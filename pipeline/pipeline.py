@@ -23,7 +23,7 @@ from tfx_transfer.components import (
 from tfx_transfer.components import specs
 from tfx_transfer.components.image_folder_example_gen import layout as layout_lib
 from tfx_transfer.pipeline import evaluation, transform
-from tfx_transfer.trainer import checks
+from tfx_transfer.trainer.common import checks
 
 from tfx_transfer.pipeline.configs import (
     BASELINE_ID,

@@ -11,7 +11,7 @@ import os
 from typing import List, Tuple
 
 from tfx_transfer.components.image_folder_example_gen.reading import is_os_metadata
-from tfx_transfer.trainer import preprocessing as pp
+from tfx_transfer.trainer.data import preprocessing as pp
 
 REASON_NOT_AN_IMAGE = "not_an_image"
 REASON_UNREADABLE = "unreadable"

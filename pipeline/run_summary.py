@@ -12,8 +12,9 @@ from ml_metadata.metadata_store import metadata_store
 from tfx_transfer.components import specs
 from tfx_transfer.components.evaluation_report import set_aside, tfma_results
 from tfx_transfer.pipeline import configs, outputs
-from tfx_transfer.trainer import feature_extractor as fe
-from tfx_transfer.trainer import storage, training
+from tfx_transfer.trainer.base import feature_extractor as fe
+from tfx_transfer.trainer.data import storage
+from tfx_transfer.trainer.training import loop
 
 SUMMARY_FILE = "summary.json"
 
@@ -35,7 +36,7 @@ def _node_summary(store, pipeline_name: str, node_id: str) -> Optional[Dict[str,
 def _final(history: Optional[Dict[str, Dict[str, List[float]]]], metric: str) -> Optional[float]:
     if not history:
         return None
-    last_phase = history.get(training.PHASE_FINE_TUNE) or history.get(training.PHASE_HEAD) or {}
+    last_phase = history.get(loop.PHASE_FINE_TUNE) or history.get(loop.PHASE_HEAD) or {}
     values = last_phase.get(metric) or []
     return values[-1] if values else None
 
@@ -108,7 +109,7 @@ def summarize(
         "drift": storage.read_json(os.path.join(drift_dir, specs.DRIFT_FILE)) if drift_dir else None,
         "data": _data_summary(nodes),
         "components": {node: {k: v for k, v in info.items() if not k.startswith("_")} for node, info in nodes.items()},
-        "tensorboard_logdir": os.path.join(run_dir, training.TENSORBOARD_DIR) if run_dir else None,
+        "tensorboard_logdir": os.path.join(run_dir, loop.TENSORBOARD_DIR) if run_dir else None,
     }
     reports = summary["components"].get(configs.REPORT_ID, {}).get("outputs", {}).get(specs.REPORT_KEY)
     summary["report"] = None

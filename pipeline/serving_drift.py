@@ -3,7 +3,7 @@
 A check for a cron job, with no retraining: it finds the newest pushed model in a pipeline
 root's MLMD, follows its lineage to the FineTuner run that trained it (the training
 bottlenecks, the feature extractor, the cut the model reads), computes the bottlenecks of the
-serving images with that same extractor, and runs `trainer.drift.check_drift` on the cut the
+serving images with that same extractor, and runs `trainer.domain.drift.check_drift` on the cut the
 model reads. The verdict is printed and written to `<root>/drift_checks/<UTC time>.json`; the
 exit code says it (0: no drift, 3: drift), so a scheduler can alert on it.
 """
@@ -20,8 +20,9 @@ import numpy as np
 
 from tfx_transfer.components import specs
 from tfx_transfer.components.image_folder_example_gen.reading import is_os_metadata
-from tfx_transfer.trainer import drift, records, storage
-from tfx_transfer.trainer import preprocessing as pp
+from tfx_transfer.trainer.data import preprocessing as pp
+from tfx_transfer.trainer.data import records, storage
+from tfx_transfer.trainer.domain import drift
 
 CHECKS_DIR = "drift_checks"
 EXIT_DRIFT = 3
@@ -134,13 +135,13 @@ def _serving_vectors(extractor_uri: str, images: List[bytes], parts: List[str]) 
     """The serving images' bottlenecks of the cut's parts, side by side, with the pushed model's extractor."""
     import tensorflow as tf
 
-    from tfx_transfer.trainer import data
-    from tfx_transfer.trainer import feature_extractor as fe
+    from tfx_transfer.trainer.base import feature_extractor as fe
+    from tfx_transfer.trainer.data import datasets
 
     extractor, info = fe.load_feature_extractor(extractor_uri)
     dataset = tf.data.Dataset.from_tensor_slices(images).map(
         lambda encoded: pp.preprocess_image_bytes(encoded, info.preprocessing)).batch(_BATCH)
-    features, _ = data.extract_features(extractor, dataset)
+    features, _ = datasets.extract_features(extractor, dataset)
     return np.concatenate([features[part] for part in parts], axis=1)
 
 
@@ -157,7 +158,7 @@ def _training_vectors(lineage: PushedLineage, dims: Dict[str, int]) -> np.ndarra
 
 def check_serving(serving_root: str, pipeline_root: str, config: drift.DriftConfig = drift.DriftConfig()) -> Dict[str, Any]:
     """Runs the check (see the module docstring); returns what it wrote to `drift_checks/`."""
-    from tfx_transfer.trainer import feature_extractor as fe
+    from tfx_transfer.trainer.base import feature_extractor as fe
 
     lineage = pushed_lineage(pipeline_root)
     ids, images, set_aside = serving_images(serving_root)

@@ -1,7 +1,7 @@
 """The Transform step's `preprocessing_fn`: a label vocabulary; images pass through as bytes.
 
 Decoded pixels never go into Transform's outputs (they would multiply storage about 20-fold);
-decoding happens in `trainer.preprocessing`, shared by extraction, fine-tuning and serving.
+decoding happens in `trainer.data.preprocessing`, shared by extraction, fine-tuning and serving.
 Referenced by module path (`preprocessing_fn=PREPROCESSING_FN`), so TFX builds no wheel for it.
 """
 

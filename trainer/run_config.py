@@ -35,15 +35,15 @@ import dataclasses
 import json
 from typing import Any, Dict, Mapping, Optional, Type
 
-from tfx_transfer.trainer import adaptation as adaptation_lib
-from tfx_transfer.trainer import checks
-from tfx_transfer.trainer import head as head_lib
-from tfx_transfer.trainer import preprocessing as pp
-from tfx_transfer.trainer import strategy as strategy_lib
-from tfx_transfer.trainer import training
-from tfx_transfer.trainer.augmentation import COPIES_AUTO, AugmentationConfig, CopiesSetting, check_copies
-from tfx_transfer.trainer.control import ControlConfig
-from tfx_transfer.trainer.base_source import SOURCE_KEYS, BaseModelSource, check_source_choice
+from tfx_transfer.trainer.base.base_source import SOURCE_KEYS, BaseModelSource, check_source_choice
+from tfx_transfer.trainer.common import checks
+from tfx_transfer.trainer.data import preprocessing as pp
+from tfx_transfer.trainer.domain import adaptation as adaptation_lib
+from tfx_transfer.trainer.selection import strategy as strategy_lib
+from tfx_transfer.trainer.selection.control import ControlConfig
+from tfx_transfer.trainer.training import head as head_lib
+from tfx_transfer.trainer.training import loop
+from tfx_transfer.trainer.training.augmentation import COPIES_AUTO, AugmentationConfig, CopiesSetting, check_copies
 
 
 class RunConfigError(ValueError):
@@ -55,7 +55,7 @@ class RunConfig:
     """Everything one transfer-learning run needs besides the data."""
 
     head: head_lib.HeadConfig = head_lib.HeadConfig()
-    train: training.TrainConfig = training.TrainConfig()
+    train: loop.TrainConfig = loop.TrainConfig()
     augmentation: AugmentationConfig = AugmentationConfig()
     augmented_copies: CopiesSetting = COPIES_AUTO
     # The base to build; None when the caller already has the extractor (FineTuner).
@@ -131,7 +131,7 @@ class RunConfig:
 
 _SECTIONS: Dict[str, Type] = {
     "head": head_lib.HeadConfig,
-    "train": training.TrainConfig,
+    "train": loop.TrainConfig,
     "augmentation": AugmentationConfig,
     "control": ControlConfig,
 }

@@ -34,18 +34,21 @@ from typing import Any, Dict, Optional, Tuple
 import keras
 import numpy as np
 
-from tfx_transfer.trainer import base_model, data, labels as labels_lib, raw_images, records, training, transfer
+from tfx_transfer.trainer import transfer
+from tfx_transfer.trainer.base import base_model
+from tfx_transfer.trainer.data import datasets, labels as labels_lib, raw_images, records
 from tfx_transfer.trainer.run_config import RunConfig
+from tfx_transfer.trainer.training import loop
 
 
 def _training_data(extractor, pp_config, vocabulary, config: RunConfig, train_files) -> transfer.TrainingData:
     """Every cut's bottlenecks of the training examples, computed in-process, with their ids."""
     scan = records.scan_raw_records(train_files, config.image_feature, config.label_feature, vocabulary, config.max_image_pixels)
-    images = data.raw_image_dataset(
+    images = datasets.raw_image_dataset(
         train_files, config.image_feature, config.label_feature, vocabulary, pp_config, config.train.batch_size,
         shuffle=False, seed=None, max_image_pixels=config.max_image_pixels, scan=scan,
     )
-    features, labels = data.extract_features(extractor, images)
+    features, labels = datasets.extract_features(extractor, images)
     # Rows line up with the scan's ids unless an image body failed to decode (then no id matches).
     ids = scan.ids if len(scan.ids) == len(labels) else np.array([f"row-{i}" for i in range(len(labels))], dtype=object)
     return transfer.TrainingData(features, labels, ids)
@@ -58,11 +61,11 @@ def _unlabelled_features(extractor, pp_config, config: RunConfig, files) -> Opti
     """Every cut's bottlenecks of the unlabelled images (None without any files)."""
     if not files:
         return None
-    images, scan = data.unlabelled_image_dataset(files, config.image_feature, pp_config, config.train.batch_size,
+    images, scan = datasets.unlabelled_image_dataset(files, config.image_feature, pp_config, config.train.batch_size,
                                                  config.max_image_pixels)
     if scan.kept == 0:
         raise records.DataError(f"{UNLABELLED_FILES_KEY}={files!r} holds no usable image ({scan.total} record(s) read).")
-    return data.extract_features(extractor, images)[0]
+    return datasets.extract_features(extractor, images)[0]
 
 
 def _own_keys(custom_config: Any) -> Tuple[Dict[str, Any], Any]:
@@ -83,7 +86,7 @@ def run_fn(fn_args) -> None:
     )
     with transfer.precision_policy():
         keras.utils.set_random_seed(config.train.seed)  # before any dataset or model is built
-        with training.distribution_strategy().scope():
+        with loop.distribution_strategy().scope():
             extractor, pp_config = base_model.build_feature_extractor(config.source)
         vocabulary = transfer.label_vocabulary(
             config, fn_args.train_files, getattr(fn_args, "transform_output", None)

@@ -32,15 +32,21 @@ from typing import Dict, Iterator, Optional, Tuple
 import keras
 import numpy as np
 
-from tfx_transfer.trainer import adaptation as adaptation_lib
-from tfx_transfer.trainer import augmentation as augmentation_lib
-from tfx_transfer.trainer import base_model, control as control_lib, cuts, data, export, feature_augmentation, gate
-from tfx_transfer.trainer import head as head_lib
-from tfx_transfer.trainer import labels as labels_lib
-from tfx_transfer.trainer import preprocessing as pp
-from tfx_transfer.trainer import probe, progress, raw_images, records, selection, storage, training, validation
-from tfx_transfer.trainer import strategy as strategy_lib
+from tfx_transfer.trainer.base import base_model, cuts
+from tfx_transfer.trainer.common import progress
+from tfx_transfer.trainer.data import datasets
+from tfx_transfer.trainer.data import labels as labels_lib
+from tfx_transfer.trainer.data import preprocessing as pp
+from tfx_transfer.trainer.data import raw_images, records, storage
+from tfx_transfer.trainer.domain import adaptation as adaptation_lib
 from tfx_transfer.trainer.run_config import RunConfig
+from tfx_transfer.trainer.selection import control as control_lib, augmented_copies, gate
+from tfx_transfer.trainer.selection import probe, cut_scores, validation
+from tfx_transfer.trainer.selection import strategy as strategy_lib
+from tfx_transfer.trainer.training import augmentation as augmentation_lib
+from tfx_transfer.trainer.training import export
+from tfx_transfer.trainer.training import head as head_lib
+from tfx_transfer.trainer.training import loop
 
 TRANSFORM_ASSETS_DIR = os.path.join("transform_fn", "assets")
 
@@ -99,7 +105,7 @@ def precision_policy() -> Iterator[str]:
     """mixed_float16 while a GPU is present, restoring the caller's policy afterwards."""
     previous = keras.mixed_precision.global_policy().name
     try:
-        yield training.configure_mixed_precision()
+        yield loop.configure_mixed_precision()
     finally:
         keras.mixed_precision.set_global_policy(previous)
 
@@ -113,13 +119,13 @@ def _train_mlp(
 ) -> Tuple[keras.Model, keras.callbacks.History]:
     """The Keras MLP head, trained on all given rows for at least `training.MIN_HEAD_STEPS` steps;
     its input is standardised as the probe's is."""
-    train, repeats = training.head_schedule(config.train, len(labels))
+    train, repeats = loop.head_schedule(config.train, len(labels))
     head = head_lib.build_head(
         features.shape[1], num_classes, config.head, train.seed,
         standardize=tuple(value.astype(np.float32) for value in probe.standardization(features, blocks)),
     )
-    batches = data.array_dataset(features, labels, train.batch_size, shuffle=True, seed=train.seed).repeat(repeats)
-    history = training.train_head(
+    batches = datasets.array_dataset(features, labels, train.batch_size, shuffle=True, seed=train.seed).repeat(repeats)
+    history = loop.train_head(
         head, batches, None,
         train, run_dir, label_smoothing=config.head.label_smoothing,
         class_weight=head_lib.class_weights(labels, num_classes) if train.class_weight else None,
@@ -129,16 +135,16 @@ def _train_mlp(
 
 
 def _backup_dir(config: RunConfig, run_dir: str) -> str:
-    return config.backup_dir or os.path.join(run_dir, training.BACKUP_DIR)
+    return config.backup_dir or os.path.join(run_dir, loop.BACKUP_DIR)
 
 
 def fit_head(
-    training_data: TrainingData, num_classes: int, score: selection.CutScore,
+    training_data: TrainingData, num_classes: int, score: cut_scores.CutScore,
     plan: validation.ValidationPlan, config: RunConfig, run_dir: str, copies: Optional[np.ndarray] = None,
 ) -> Tuple[keras.Model, Optional[np.ndarray], Dict[str, object]]:
     """(head on the chosen cut fitted on all rows and their augmented `copies`, its out-of-fold
     probabilities on the plan, training histories)."""
-    features, blocks = selection.candidate_features(training_data.features, score.cut)
+    features, blocks = cut_scores.candidate_features(training_data.features, score.cut)
     labels, seed = training_data.labels, config.train.seed
     every_row = np.arange(len(labels))
     if not config.head.head_units:
@@ -156,18 +162,18 @@ def fit_head(
 
         head, history = _train_mlp(
             *probe.with_copies(features, labels, every_row, copies), num_classes, config, run_dir, _backup_dir(config, run_dir), blocks)
-        histories = {training.PHASE_HEAD: history}
+        histories = {loop.PHASE_HEAD: history}
     probabilities = validation.out_of_fold(plan, len(labels), fold_probabilities) if plan.usable else None
     return head, probabilities, histories
 
 
 def _augment(
-    decision: strategy_lib.StrategyDecision, cut_model: keras.Model, best: selection.CutScore,
+    decision: strategy_lib.StrategyDecision, cut_model: keras.Model, best: cut_scores.CutScore,
     training_data: TrainingData, plan: validation.ValidationPlan, num_classes: int,
     raw: Optional[raw_images.RawExamples], config: RunConfig, vocabulary, pp_config,
-) -> feature_augmentation.Outcome:
+) -> augmented_copies.Outcome:
     """The augmented copies the head trains on (`feature_augmentation`); the decision records them."""
-    outcome = feature_augmentation.augment(
+    outcome = augmented_copies.augment(
         cut_model, best, training_data.features, training_data.labels, training_data.ids, plan, num_classes, raw,
         config, vocabulary, pp_config,
     )
@@ -185,8 +191,8 @@ def _adapt(
     head, probabilities = head_model
     if training_data.unlabelled is None or config.adaptation == adaptation_lib.ADAPTATION_NONE:
         return head, probabilities, False
-    features, _ = selection.candidate_features(training_data.features, cut)
-    target, _ = selection.candidate_features(training_data.unlabelled, cut)
+    features, _ = cut_scores.candidate_features(training_data.features, cut)
+    target, _ = cut_scores.candidate_features(training_data.unlabelled, cut)
     progress.say(f"  FineTuner: checking {len(target)} unlabelled image(s) for drift (adaptation={config.adaptation!r})")
     outcome = adaptation_lib.adapt_in_run(
         config.adaptation, features, training_data.labels, target, num_classes, plan, head, probabilities,
@@ -203,7 +209,7 @@ def _adapt(
 
 
 def fine_tune_rows(
-    cut_model: keras.Model, training_data: TrainingData, score: selection.CutScore, num_classes: int,
+    cut_model: keras.Model, training_data: TrainingData, score: cut_scores.CutScore, num_classes: int,
     rows: Tuple[np.ndarray, Optional[np.ndarray]], raw: raw_images.RawExamples, config: RunConfig, vocabulary, pp_config,
     unfreeze, run_dir: str,
 ) -> Tuple[keras.Model, Optional[np.ndarray], float, Dict[str, object]]:
@@ -214,27 +220,27 @@ def fine_tune_rows(
     probabilities are out-of-fold: rows that are not validation rows are NaN.
     """
     train_rows, val_rows = rows
-    (features, blocks), labels, ids = selection.candidate_features(training_data.features, score.cut), training_data.labels, training_data.ids
+    (features, blocks), labels, ids = cut_scores.candidate_features(training_data.features, score.cut), training_data.labels, training_data.ids
     fit = probe.fit_probe(features[train_rows], labels[train_rows], score.C, config.train.seed, num_classes, blocks)
     full = head_lib.build_full_model(cut_model, probe.probe_head(fit, num_classes, config.head, config.train.seed))
     augmentation = augmentation_lib.build_augmentation(config.augmentation, config.train.seed)
     scanned = raw_images.scan_examples(raw, config, vocabulary)  # one checking pass for both parts
     train_ds, _ = raw_images.part_dataset(scanned, config, vocabulary, pp_config, ids[train_rows], True, augmentation)
     val_ds, val_ids = raw_images.part_dataset(scanned, config, vocabulary, pp_config, ids[val_rows], False) if val_rows is not None else (None, None)
-    history = training.fine_tune(
+    history = loop.fine_tune(
         full, train_ds, val_ds, config.train, run_dir, unfreeze_spec=unfreeze,
         label_smoothing=config.head.label_smoothing, backup_dir=_backup_dir(config, run_dir),
     )
     if val_rows is None:
-        return full, None, float("nan"), {training.PHASE_FINE_TUNE: history}
+        return full, None, float("nan"), {loop.PHASE_FINE_TUNE: history}
     head_accuracy = float(np.mean(fit.probabilities(features[val_rows]).argmax(1) == labels[val_rows]))
     order = raw_images.rows_in_dataset_order(val_ids, val_rows, ids[val_rows])
     if order is None:  # an image body that failed to decode: its row has no prediction to line up
         logging.warning("The validation images cannot be matched to the bottlenecks by id; fine-tuning is not scored.")
-        return full, None, head_accuracy, {training.PHASE_FINE_TUNE: history}
+        return full, None, head_accuracy, {loop.PHASE_FINE_TUNE: history}
     tuned = np.full((len(labels), num_classes), np.nan)
     tuned[order] = full.predict(val_ds, verbose=0)
-    return full, tuned, head_accuracy, {training.PHASE_FINE_TUNE: history}
+    return full, tuned, head_accuracy, {loop.PHASE_FINE_TUNE: history}
 
 
 # --------------------------------------------------------------------------------------- the control
@@ -276,7 +282,7 @@ def _finite_or_none(value: float) -> Optional[float]:
 # --------------------------------------------------------------------------------------- the run
 
 
-def _prior(config: RunConfig, training_data: TrainingData, score: selection.CutScore, num_classes: int,
+def _prior(config: RunConfig, training_data: TrainingData, score: cut_scores.CutScore, num_classes: int,
            cut_model: keras.Model, fine_tunable: bool) -> strategy_lib.StrategyDecision:
     return strategy_lib.requested_strategy(
         config.strategy, config.unfreeze,
@@ -295,7 +301,7 @@ Trained = Tuple[keras.Model, Optional[np.ndarray]]  # a model and its out-of-fol
 
 def _fine_tune_step(
     decision: strategy_lib.StrategyDecision, head_model: Trained, cut_model: keras.Model,
-    training_data: TrainingData, best: selection.CutScore, num_classes: int, plan: validation.ValidationPlan,
+    training_data: TrainingData, best: cut_scores.CutScore, num_classes: int, plan: validation.ValidationPlan,
     raw: Optional[raw_images.RawExamples], config: RunConfig, vocabulary, pp_config, run_dir: str, histories: Dict[str, object],
 ) -> Trained:
     """Fine-tunes when the decision asks for it and it can be done (and, for 'auto', when it pays)."""
@@ -347,8 +353,8 @@ def fit_and_export(
     plan = validation.make_plan(training_data.train_labels, seed, training_data.validation_labels)
     forced = cuts.cut_names(extractor)[0] if len(training_data.features) == 1 else None
     progress.say(f"  FineTuner: scoring the {len(training_data.features)} extracted cut(s) on {plan.describe()}")
-    scores = selection.score_cuts(training_data.features, training_data.labels, num_classes, plan, seed, only=forced)
-    best = selection.chosen(scores)
+    scores = cut_scores.score_cuts(training_data.features, training_data.labels, num_classes, plan, seed, only=forced)
+    best = cut_scores.chosen(scores)
     cut_model = cuts.cut_extractor(extractor, best.cut)
     decision = _prior(config, training_data, best, num_classes, cut_model, base_model.is_fine_tunable(extractor))
     decision.cut_layer, decision.validation = best.cut, plan.describe()
@@ -375,15 +381,15 @@ def fit_and_export(
         progress.say("  FineTuner: training the no-transfer control")
         result = run_control(cut_model, training_data, num_classes, plan, raw, config, vocabulary, pp_config)
         model = _gate(decision, model, probabilities, result, training_data.labels, config.control.margin)
-    training.write_history(histories, run_dir)
+    loop.write_history(histories, run_dir)
     storage.write_text(os.path.join(run_dir, strategy_lib.STRATEGY_FILE), decision.to_json())
     logging.info("Training decision: %s", decision.to_json())
     export.export_serving_model(model, pp_config, vocabulary.names, serving_model_dir, config.image_feature)
-    export.save_keras_model(model, os.path.join(serving_model_dir, export.KERAS_MODEL_FILE))
+    storage.save_keras_model(model, os.path.join(serving_model_dir, export.KERAS_MODEL_FILE))
     return decision
 
 
-def _cut_reason(scores, best: selection.CutScore, forced: Optional[str]) -> str:
+def _cut_reason(scores, best: cut_scores.CutScore, forced: Optional[str]) -> str:
     if forced is not None:
         return f"The extractor computed one cut, {best.cut!r}; it was used as given."
     if best.combined:

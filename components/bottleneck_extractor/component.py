@@ -12,11 +12,11 @@ from tfx_transfer.components import specs
 from tfx_transfer.components.bottleneck_extractor import config as config_lib
 from tfx_transfer.components.bottleneck_extractor import executor
 from tfx_transfer.components.bottleneck_extractor.extraction import ExtractionConfig
-from tfx_transfer.trainer import base_model as bm
-from tfx_transfer.trainer import base_source
-from tfx_transfer.trainer.base_source import CUT_AUTO
-from tfx_transfer.trainer import preprocessing as pp
-from tfx_transfer.trainer.version import plugin_version
+from tfx_transfer.trainer.base import base_model as bm
+from tfx_transfer.trainer.base import base_source
+from tfx_transfer.trainer.base.base_source import CUT_AUTO
+from tfx_transfer.trainer.common.version import plugin_version
+from tfx_transfer.trainer.data import preprocessing as pp
 
 
 class BottleneckExtractor(base_beam_component.BaseBeamComponent):

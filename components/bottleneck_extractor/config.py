@@ -14,7 +14,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from tfx_transfer.components import config_codec, specs
 from tfx_transfer.components.bottleneck_extractor.extraction import ExtractionConfig
-from tfx_transfer.trainer.base_source import BaseModelSource
+from tfx_transfer.trainer.base.base_source import BaseModelSource
 
 
 @dataclasses.dataclass(frozen=True)

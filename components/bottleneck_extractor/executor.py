@@ -18,7 +18,8 @@ from tfx.utils import io_utils
 from tfx_transfer.components import specs
 from tfx_transfer.components.bottleneck_extractor import config as config_lib
 from tfx_transfer.components.bottleneck_extractor import extraction
-from tfx_transfer.trainer import feature_extractor, records
+from tfx_transfer.trainer.base import feature_extractor
+from tfx_transfer.trainer.data import records
 
 _EXAMPLES_FILE_PREFIX = "data_tfrecord"
 # Splits up to this size are counted before extraction, so progress lines show an ETA.

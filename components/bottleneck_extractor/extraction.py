@@ -6,7 +6,7 @@ and runs on fixed-size batches. Every input element ends in exactly one of the t
 `bottlenecks` or `rejected` (the original example plus a `reason`), and Beam counters record
 in / out / rejected per split and per reason. While it runs, each worker logs its progress
 (images done, of the split's total when known, images/s, time left) at most every
-PROGRESS_EVERY_S seconds (`trainer.progress`: on the local runner in the terminal, on Kubeflow in
+PROGRESS_EVERY_S seconds (`trainer.common.progress`: on the local runner in the terminal, on Kubeflow in
 the step's log).
 """
 
@@ -29,9 +29,10 @@ from apache_beam.ml.inference.base import (
 )
 
 from tfx_transfer.components.beam_metrics import counter_name
-from tfx_transfer.trainer import checks, progress, records
-from tfx_transfer.trainer import feature_extractor as fe
-from tfx_transfer.trainer import preprocessing as pp
+from tfx_transfer.trainer.base import feature_extractor as fe
+from tfx_transfer.trainer.common import checks, progress
+from tfx_transfer.trainer.data import preprocessing as pp
+from tfx_transfer.trainer.data import records
 
 METRICS_NAMESPACE = "tfx_transfer.BottleneckExtractor"
 PROGRESS_EVERY_S = 10.0

@@ -11,7 +11,7 @@ from tfx.types import standard_artifacts
 from tfx_transfer.components import config_codec, specs
 from tfx_transfer.components.embedding_drift import config as config_lib
 from tfx_transfer.components.embedding_drift import executor
-from tfx_transfer.trainer import drift
+from tfx_transfer.trainer.domain import drift
 
 
 class EmbeddingDriftValidator(base_component.BaseComponent):
@@ -22,7 +22,7 @@ class EmbeddingDriftValidator(base_component.BaseComponent):
     `reference_split` of `bottlenecks` with `split` of `other_bottlenecks` (another
     BottleneckExtractor output: unlabelled serving images, a new span) or of `bottlenecks`
     itself (the eval split), with a cross-validated domain classifier's AUC and an MMD
-    permutation test (`trainer.drift`), and writes the figures and a verdict.
+    permutation test (`trainer.domain.drift`), and writes the figures and a verdict.
 
     Args:
       bottlenecks: a BottleneckExtractor's `bottlenecks`; its `reference_split` is the reference.

@@ -6,12 +6,12 @@ import dataclasses
 from typing import Optional
 
 from tfx_transfer.components.config_codec import FlatConfig
-from tfx_transfer.trainer import drift
+from tfx_transfer.trainer.domain import drift
 
 
 @dataclasses.dataclass(frozen=True)
 class DriftValidatorConfig(FlatConfig):
-    """Which bottlenecks to compare, and the check's sizes and thresholds (`trainer.drift.DriftConfig`).
+    """Which bottlenecks to compare, and the check's sizes and thresholds (`trainer.domain.drift.DriftConfig`).
 
     reference_split: the split of `bottlenecks` the others are compared with (the training data).
     split: the split compared with it: of `other_bottlenecks` when given, else of `bottlenecks`.

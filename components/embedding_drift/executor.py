@@ -1,4 +1,4 @@
-"""EmbeddingDriftValidator executor: artifact splits to vectors, then `trainer.drift.check_drift`."""
+"""EmbeddingDriftValidator executor: artifact splits to vectors, then `trainer.domain.drift.check_drift`."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from tfx.utils import io_utils
 
 from tfx_transfer.components import artifacts, config_codec, specs
 from tfx_transfer.components.embedding_drift import config as config_lib
-from tfx_transfer.trainer import drift, records, storage
-from tfx_transfer.trainer import feature_extractor as fe
+from tfx_transfer.trainer.base import feature_extractor as fe
+from tfx_transfer.trainer.data import records, storage
+from tfx_transfer.trainer.domain import drift
 
 DRIFT_FILE = specs.DRIFT_FILE
 

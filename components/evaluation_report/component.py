@@ -7,10 +7,10 @@ from typing import Optional
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
 
+from tfx_transfer.components import config_codec
 from tfx_transfer.components import specs
 from tfx_transfer.components.evaluation_report import config as config_lib
 from tfx_transfer.components.evaluation_report import executor
-from tfx_transfer.components import config_codec
 
 
 class EvaluationReport(base_component.BaseComponent):

@@ -10,10 +10,10 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
 from tfx_transfer.components import artifacts, specs
+from tfx_transfer.components import config_codec
 from tfx_transfer.components.evaluation_report import config as config_lib
 from tfx_transfer.components.evaluation_report import page, set_aside
-from tfx_transfer.components import config_codec
-from tfx_transfer.trainer import storage
+from tfx_transfer.trainer.data import storage
 
 
 class Executor(base_executor.BaseExecutor):

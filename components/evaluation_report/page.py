@@ -38,7 +38,7 @@ from tfx_transfer.components.evaluation_report import sections as render
 from tfx_transfer.components.evaluation_report import tfma_results as tr
 from tfx_transfer.components.evaluation_report.tfma_results import ClassNames
 from tfx_transfer.components.specs import CURVES_FILE, HISTORY_FILE, LABELS_FILE, STRATEGY_FILE
-from tfx_transfer.trainer import storage
+from tfx_transfer.trainer.data import storage
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _NOT_AVAILABLE = '<span class="muted">n/a</span>'

@@ -19,8 +19,8 @@ from tfx.utils import io_utils
 
 from tfx_transfer.components import specs
 from tfx_transfer.components.image_folder_example_gen import report as report_lib
-from tfx_transfer.trainer import preprocessing as pp
-from tfx_transfer.trainer import records
+from tfx_transfer.trainer.data import preprocessing as pp
+from tfx_transfer.trainer.data import records
 
 STEP_EXAMPLE_GEN = "ImageFolderExampleGen"
 STEP_EXTRACTOR = "BottleneckExtractor"

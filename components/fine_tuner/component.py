@@ -8,16 +8,16 @@ from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
 
+from tfx_transfer.components import config_codec
 from tfx_transfer.components import specs
 from tfx_transfer.components.fine_tuner import config as config_lib
 from tfx_transfer.components.fine_tuner import executor
-from tfx_transfer.components import config_codec
-from tfx_transfer.trainer import adaptation as adaptation_lib
-from tfx_transfer.trainer import augmentation as augmentation_lib
-from tfx_transfer.trainer import head as head_lib
-from tfx_transfer.trainer import strategy as strategy_lib
-from tfx_transfer.trainer.base_model import BaseSummary
+from tfx_transfer.trainer.base.base_model import BaseSummary
+from tfx_transfer.trainer.domain import adaptation as adaptation_lib
 from tfx_transfer.trainer.run_config import RunConfig
+from tfx_transfer.trainer.selection import strategy as strategy_lib
+from tfx_transfer.trainer.training import augmentation as augmentation_lib
+from tfx_transfer.trainer.training import head as head_lib
 
 
 def _check_against_extractor(feature_extractor: types.BaseChannel, run: RunConfig) -> List[str]:

@@ -11,7 +11,8 @@ from tfx.proto import example_gen_pb2
 from tfx_transfer.components.image_folder_example_gen import executor
 from tfx_transfer.components.image_folder_example_gen import layout as layout_lib
 from tfx_transfer.components.image_folder_example_gen import split_configs
-from tfx_transfer.trainer import checks, storage
+from tfx_transfer.trainer.common import checks
+from tfx_transfer.trainer.data import storage
 
 
 class ImageFolderExampleGen(component.FileBasedExampleGen):

@@ -22,7 +22,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx_transfer.components import specs
 from tfx_transfer.components.image_folder_example_gen import reading, split_configs, splits
 from tfx_transfer.components.image_folder_example_gen import report as report_lib
-from tfx_transfer.trainer import storage
+from tfx_transfer.trainer.data import storage
 
 # Private exec property (like the base class's `_beam_pipeline_args`): the report's path.
 _REPORT_PATH_KEY = "_rejected_files_report"

@@ -33,7 +33,7 @@ from typing import Dict, List, Optional, Tuple
 import tensorflow as tf
 
 from tfx_transfer.components.image_folder_example_gen import reading
-from tfx_transfer.trainer import preprocessing as pp
+from tfx_transfer.trainer.data import preprocessing as pp
 
 LAYOUT_AUTO = "auto"
 LAYOUT_SPLIT_FOLDERS = "split_folders"

@@ -28,7 +28,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.metrics import Metrics
 
 from tfx_transfer.components.beam_metrics import counter_name
-from tfx_transfer.trainer import preprocessing as pp
+from tfx_transfer.trainer.data import preprocessing as pp
 
 METRICS_NAMESPACE = "tfx_transfer.ImageFolderExampleGen"
 

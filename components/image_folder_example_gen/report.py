@@ -7,7 +7,7 @@ from typing import Any, Dict, Optional
 import tensorflow as tf
 
 from tfx_transfer.components import specs
-from tfx_transfer.trainer import storage
+from tfx_transfer.trainer.data import storage
 
 
 def report_path(examples_uri: str) -> str:

@@ -6,10 +6,10 @@ from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
 
+from tfx_transfer.components import config_codec
 from tfx_transfer.components import specs
 from tfx_transfer.components.pushed_baseline import config as config_lib
 from tfx_transfer.components.pushed_baseline import executor
-from tfx_transfer.components import config_codec
 
 
 class PushedBaseline(base_component.BaseComponent):

@@ -10,11 +10,11 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
+from tfx_transfer.components import config_codec
 from tfx_transfer.components import specs
 from tfx_transfer.components.pushed_baseline import config as config_lib
 from tfx_transfer.components.pushed_baseline import selection
-from tfx_transfer.components import config_codec
-from tfx_transfer.trainer import storage
+from tfx_transfer.trainer.data import storage
 
 
 class Executor(base_executor.BaseExecutor):

@@ -13,7 +13,7 @@ from typing import List, Optional
 
 import tensorflow as tf
 
-from tfx_transfer.trainer import weights_hash
+from tfx_transfer.trainer.base import weights_hash
 
 SAVED_MODEL_FILE = "saved_model.pb"
 

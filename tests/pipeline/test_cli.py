@@ -121,7 +121,7 @@ def test_offline_imagenet_weights_fail_in_one_sentence(workspace, capsys, monkey
 
     from keras.src.utils import file_utils
 
-    from tfx_transfer.trainer import keras_compat
+    from tfx_transfer.trainer.common import keras_compat
 
     def offline(*args, **kwargs):
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")

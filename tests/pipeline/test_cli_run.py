@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from tfx_transfer.pipeline import cli
-from tfx_transfer.trainer import preprocessing as pp
+from tfx_transfer.trainer.data import preprocessing as pp
 
 pytestmark = pytest.mark.slow
 

@@ -109,7 +109,7 @@ def unreachable_gcs(monkeypatch):
 
     Where GCS can be reached after all, the failure it would give is simulated instead.
     """
-    from tfx_transfer.trainer import storage
+    from tfx_transfer.trainer.data import storage
 
     real = storage.path_status
     if real(UNREACHABLE_ROOT).reachable:

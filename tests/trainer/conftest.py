@@ -2,8 +2,8 @@
 
 import pytest
 
-from tfx_transfer.trainer import base_model, cuts
-from tfx_transfer.trainer import base_source as bs
+from tfx_transfer.trainer.base import base_model, cuts
+from tfx_transfer.trainer.base import base_source as bs
 
 
 @pytest.fixture

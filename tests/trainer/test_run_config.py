@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from tfx_transfer.trainer import base_source as bs
-from tfx_transfer.trainer import strategy as strategy_lib
-from tfx_transfer.trainer import training
-from tfx_transfer.trainer.head import HeadConfigError, UnfreezeError
+from tfx_transfer.trainer.base import base_source as bs
 from tfx_transfer.trainer.run_config import RunConfig, RunConfigError
+from tfx_transfer.trainer.selection import strategy as strategy_lib
+from tfx_transfer.trainer.training import loop
+from tfx_transfer.trainer.training.head import HeadConfigError, UnfreezeError
 
 
 @pytest.mark.parametrize(
@@ -35,7 +35,7 @@ def test_config_errors_name_the_bad_value(config, error, match):
 def test_json_and_defaults():
     config = RunConfig.from_dict(json.dumps({"keras_application": "MobileNetV2", "image_size": 96, "head": {"head_units": [4]}}))
     assert config.source.image_size == (96, 96) and config.head.head_units == (4,)
-    assert config.strategy == strategy_lib.DEFAULT_STRATEGY == "auto" and config.train == training.TrainConfig()
+    assert config.strategy == strategy_lib.DEFAULT_STRATEGY == "auto" and config.train == loop.TrainConfig()
 
 
 def test_upstream_model_directory_is_the_source_without_other_sources():

@@ -10,9 +10,11 @@ import pytest
 import tensorflow as tf
 
 import testdata
-from tfx_transfer.trainer import base_model, export, run_fn, training
-from tfx_transfer.trainer import base_source as bs
-from tfx_transfer.trainer import strategy as strategy_lib
+from tfx_transfer.trainer import run_fn
+from tfx_transfer.trainer.base import base_model
+from tfx_transfer.trainer.base import base_source as bs
+from tfx_transfer.trainer.selection import strategy as strategy_lib
+from tfx_transfer.trainer.training import export, loop
 
 
 LABELS = ("cat", "dog", "fox")
@@ -58,11 +60,11 @@ def test_run_fn_fine_tunes_and_exports_serving_model_and_keras_file(tmp_path, ti
     run_dir = fn_args.model_run_dir
     decision = json.loads(open(os.path.join(run_dir, strategy_lib.STRATEGY_FILE)).read())
     assert decision["strategy"] == "fine_tune" and decision["unfreeze"] == 3
-    history = json.loads(open(os.path.join(run_dir, training.HISTORY_FILE)).read())
+    history = json.loads(open(os.path.join(run_dir, loop.HISTORY_FILE)).read())
     assert list(history) == ["head", "fine_tune"]
     assert history["fine_tune"]["epoch"][0] == history["head"]["epoch"][-1] + 1
-    assert os.path.exists(os.path.join(run_dir, training.CURVES_FILE))
-    assert sorted(os.listdir(os.path.join(run_dir, training.TENSORBOARD_DIR))) == ["fine_tune", "head"]
+    assert os.path.exists(os.path.join(run_dir, loop.CURVES_FILE))
+    assert sorted(os.listdir(os.path.join(run_dir, loop.TENSORBOARD_DIR))) == ["fine_tune", "head"]
 
     images = [testdata.class_png(c, 3, seed=500 + c) for c in range(3)]
     loaded = tf.saved_model.load(fn_args.serving_model_dir)
@@ -93,7 +95,7 @@ def test_run_fn_auto_strategy_with_int_labels_and_a_vocabulary_file(tmp_path, ti
     assert decision["strategy"] == "feature_extraction"  # 10 examples per class is small
     assert np.isfinite(decision["logme"])
     # The default head is the probe: no Keras epochs. The cut is the tiny CNN's default one.
-    history = json.loads(open(os.path.join(fn_args.model_run_dir, training.HISTORY_FILE)).read())
+    history = json.loads(open(os.path.join(fn_args.model_run_dir, loop.HISTORY_FILE)).read())
     assert history == {}
     assert decision["cut_layer"] == "flatten_1" and [c["cut"] for c in decision["candidates"]] == ["flatten_1"]
     assert decision["validation"] == "5-fold cross-validation on the training data"
@@ -105,7 +107,7 @@ def test_run_fn_auto_strategy_with_int_labels_and_a_vocabulary_file(tmp_path, ti
 
 
 def test_run_fn_adapts_to_unlabelled_files_from_custom_config(tmp_path, tiny_cnn_path, monkeypatch):
-    from tfx_transfer.trainer import adaptation
+    from tfx_transfer.trainer.domain import adaptation
 
     monkeypatch.setattr(adaptation, "ADAPTER_STEPS", 50)
     unlabelled = testdata.class_examples(12, labels=LABELS, seed=300)

@@ -12,11 +12,13 @@ import pytest
 import tensorflow as tf
 
 import testdata
-from tfx_transfer.trainer import control as control_lib
-from tfx_transfer.trainer import base_model, probe, run_fn, selection
-from tfx_transfer.trainer import preprocessing as pp
-from tfx_transfer.trainer.base_source import BaseModelSource
-from tfx_transfer.trainer import strategy as strategy_lib
+from tfx_transfer.trainer import run_fn
+from tfx_transfer.trainer.base import base_model
+from tfx_transfer.trainer.base.base_source import BaseModelSource
+from tfx_transfer.trainer.data import preprocessing as pp
+from tfx_transfer.trainer.selection import control as control_lib
+from tfx_transfer.trainer.selection import probe, cut_scores
+from tfx_transfer.trainer.selection import strategy as strategy_lib
 
 LABELS = ("cat", "dog", "fox")
 
@@ -82,7 +84,7 @@ def test_a_useful_base_beats_the_scratch_control(tmp_path, tiny_cnn_path, monkey
     combined = decision["candidates"][-1]
     best_single = max(c["probe_accuracy"] for c in decision["candidates"][:-1])
     # The rule of `selection`: a single cut must lead the combination by a standard error.
-    assert (chosen[0] is combined) is (best_single <= combined["probe_accuracy"] + selection.standard_error(
+    assert (chosen[0] is combined) is (best_single <= combined["probe_accuracy"] + cut_scores.standard_error(
         combined["probe_accuracy"], 30))
     augmented = decision["augmentation"]  # 30 rows: 'auto' makes 10 copies each, and validation keeps or drops them
     assert augmented["kept"] is (augmented["copies"] == 10) and augmented["seconds"] > 0
@@ -95,7 +97,7 @@ def test_a_useful_base_beats_the_scratch_control(tmp_path, tiny_cnn_path, monkey
 
 def test_a_combined_cut_serves_what_its_probe_learned(tmp_path, tiny_cnn_path, monkeypatch):
     """The served model reads the parts of a combined cut in the order the probe was fitted on."""
-    monkeypatch.setattr(selection, "_best", lambda scores, rows: scores[-1].cut)  # the combination, whatever it scored
+    monkeypatch.setattr(cut_scores, "_best", lambda scores, rows: scores[-1].cut)  # the combination, whatever it scored
     fn_args = _fn_args(tmp_path, tiny_cnn_path, cut_layer="auto", control={"kind": "none"}, augmented_copies=0)
     run_fn.run_fn(fn_args)
     decision = _decision(fn_args)
@@ -110,14 +112,14 @@ def test_a_combined_cut_serves_what_its_probe_learned(tmp_path, tiny_cnn_path, m
         BaseModelSource(model_uri=fn_args.custom_config["model_uri"], cut_layer="auto", preprocessing="unit"))
     pixels = tf.stack([pp.preprocess_image_bytes(image, pp_config) for image in images])
     features = {cut: values.numpy().astype(np.float64) for cut, values in extractor(pixels).items()}
-    matrix, blocks = selection.candidate_features(features, combined["cut"])
+    matrix, blocks = cut_scores.candidate_features(features, combined["cut"])
     expected = probe.fit_probe(matrix, labels, combined["C"], 0, 3, blocks).probabilities(matrix)
     served = tf.saved_model.load(fn_args.serving_model_dir).signatures["serving_raw"](image_bytes=tf.constant(images))
     np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=1e-4)
 
 
 def test_dataset_rows_are_matched_to_bottleneck_rows_by_id():
-    from tfx_transfer.trainer import raw_images
+    from tfx_transfer.trainer.data import raw_images
 
     rows, row_ids = np.array([4, 7, 9]), np.array(["a", "b", "c"], dtype=object)
     order = raw_images.rows_in_dataset_order(np.array(["c", "a", "b"], dtype=object), rows, row_ids)

@@ -10,9 +10,9 @@ from tfx.types import channel_utils, standard_artifacts
 
 from tfx_transfer.components import BottleneckExtractor, specs
 from tfx_transfer.components.bottleneck_extractor import config as config_lib
-from tfx_transfer.trainer import weights_hash
-from tfx_transfer.trainer import model_safety
-from tfx_transfer.trainer import base_source as bs
+from tfx_transfer.trainer.base import base_source as bs
+from tfx_transfer.trainer.base import model_safety
+from tfx_transfer.trainer.base import weights_hash
 
 
 def _examples():

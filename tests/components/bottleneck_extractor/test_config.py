@@ -9,8 +9,8 @@ import pytest
 from tfx_transfer.components import specs
 from tfx_transfer.components.bottleneck_extractor import config as config_lib
 from tfx_transfer.components.bottleneck_extractor.extraction import ExtractionConfig
-from tfx_transfer.trainer import base_source as bs
-from tfx_transfer.trainer.version import plugin_version
+from tfx_transfer.trainer.base import base_source as bs
+from tfx_transfer.trainer.common.version import plugin_version
 
 
 def test_round_trip_through_exec_properties():

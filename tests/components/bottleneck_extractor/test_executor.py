@@ -15,9 +15,9 @@ from testdata import examples_artifact, labelled_examples, make_example, png_byt
 from tfx_transfer.components import specs
 from tfx_transfer.components.bottleneck_extractor import executor as executor_lib
 from tfx_transfer.components.bottleneck_extractor.component import BottleneckExtractor
-from tfx_transfer.trainer import base_source as bs
-from tfx_transfer.trainer import feature_extractor as fe
-from tfx_transfer.trainer import weights_hash
+from tfx_transfer.trainer.base import base_source as bs
+from tfx_transfer.trainer.base import feature_extractor as fe
+from tfx_transfer.trainer.base import weights_hash
 
 
 def _run_executor(tmp_path, examples, component, base_model_artifact=None):
@@ -61,7 +61,7 @@ def test_tiny_cnn_cut_at_flatten(tmp_path, tiny_cnn_path):
     # The saved extractor reproduces the features: same preprocessing, same weights.
     model, info = fe.load_feature_extractor(outputs[specs.FEATURE_EXTRACTOR_KEY].uri)
     assert info.feature_dims == {"flatten_1": 196} and info.fine_tunable
-    from tfx_transfer.trainer import preprocessing as pp
+    from tfx_transfer.trainer.data import preprocessing as pp
 
     image = train[0].features.feature["id"].bytes_list.value[0]
     seed = int(image.decode().split("_")[1].split(".")[0])

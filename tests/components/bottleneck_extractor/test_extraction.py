@@ -10,9 +10,9 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from testdata import labelled_examples, make_example, write_tfrecords
 from tfx_transfer.components.bottleneck_extractor import extraction
-from tfx_transfer.trainer import base_model as bm
-from tfx_transfer.trainer import feature_extractor as fe
-from tfx_transfer.trainer import base_source as bs
+from tfx_transfer.trainer.base import base_model as bm
+from tfx_transfer.trainer.base import base_source as bs
+from tfx_transfer.trainer.base import feature_extractor as fe
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ def test_progress_lines_are_spaced_and_say_how_much_is_left():
 
 
 def test_records_are_counted_unless_too_big(tmp_path):
-    from tfx_transfer.trainer import records
+    from tfx_transfer.trainer.data import records
 
     write_tfrecords(str(tmp_path / "a"), [b"x"] * 7)
     assert records.count_records(str(tmp_path / "a" / "*"), max_bytes=1 << 20) == 7

@@ -14,8 +14,8 @@ import testdata
 from tfx_transfer.components import specs
 from tfx_transfer.components.embedding_drift import executor as executor_lib
 from tfx_transfer.components.embedding_drift.component import EmbeddingDriftValidator
-from tfx_transfer.trainer import feature_extractor as fe
-from tfx_transfer.trainer import preprocessing as pp
+from tfx_transfer.trainer.base import feature_extractor as fe
+from tfx_transfer.trainer.data import preprocessing as pp
 
 CUTS = {"top": 6, "low": 4}
 

@@ -8,11 +8,11 @@ import pytest
 from tfx import types
 from tfx.types import standard_artifacts
 
+from tfx_transfer.components import config_codec
 from tfx_transfer.components import specs
 from tfx_transfer.components.evaluation_report import config as config_lib
 from tfx_transfer.components.evaluation_report.component import EvaluationReport
-from tfx_transfer.components import config_codec
-from tfx_transfer.trainer.version import plugin_version
+from tfx_transfer.trainer.common.version import plugin_version
 
 
 def test_round_trip_through_exec_properties():

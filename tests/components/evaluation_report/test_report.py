@@ -21,11 +21,11 @@ from matplotlib.figure import Figure
 from tensorflow_model_analysis.proto import validation_result_pb2
 from tfx.types import standard_artifacts
 
+from tfx_transfer.components import config_codec
 from tfx_transfer.components import specs
 from tfx_transfer.components.evaluation_report import config as config_lib
 from tfx_transfer.components.evaluation_report import executor, tfma_results
 from tfx_transfer.components.evaluation_report.page import build_report
-from tfx_transfer.components import config_codec
 
 CLASS_NAMES = ["cat", "dog", "<script>alert(1)</script>"]
 REASONS = ["only 10.0 examples per class < 50", "LogME -0.12 is low"]

@@ -8,7 +8,7 @@ import os
 import testdata
 from tfx_transfer.components import specs
 from tfx_transfer.components.evaluation_report import sections, set_aside
-from tfx_transfer.trainer import preprocessing as pp
+from tfx_transfer.trainer.data import preprocessing as pp
 
 
 def _rejected(example_id, reason):

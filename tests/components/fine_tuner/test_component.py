@@ -9,10 +9,10 @@ import pytest
 from tfx.types import channel_utils, standard_artifacts
 
 from tfx_transfer.components import BottleneckExtractor, FineTuner, specs
-from tfx_transfer.components.fine_tuner import config as config_lib
 from tfx_transfer.components import config_codec
-from tfx_transfer.trainer import strategy as strategy_lib
+from tfx_transfer.components.fine_tuner import config as config_lib
 from tfx_transfer.trainer.run_config import RunConfig
+from tfx_transfer.trainer.selection import strategy as strategy_lib
 
 
 def _channel(artifact_type=standard_artifacts.Examples):

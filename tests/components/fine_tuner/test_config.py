@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tfx_transfer.components import config_codec
 from tfx_transfer.components import specs
 from tfx_transfer.components.fine_tuner import config as config_lib
-from tfx_transfer.components import config_codec
-from tfx_transfer.trainer import base_source as bs
+from tfx_transfer.trainer.base import base_source as bs
 from tfx_transfer.trainer.run_config import RunConfig
 
 

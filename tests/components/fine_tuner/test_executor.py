@@ -13,7 +13,7 @@ from tfx.utils import path_utils
 
 from testdata import class_examples, examples_artifact, read_examples, run_executor
 from tfx_transfer.components import BottleneckExtractor, FineTuner, specs
-from tfx_transfer.trainer import feature_extractor as fe
+from tfx_transfer.trainer.base import feature_extractor as fe
 
 
 def _channel(artifact_type):
@@ -224,7 +224,7 @@ def _unlabelled_examples(n: int, seed: int):
 
 
 def test_unlabelled_bottlenecks_are_extracted_and_adapted_to(tmp_path, extracted, tiny_cnn_path, monkeypatch):
-    from tfx_transfer.trainer import adaptation
+    from tfx_transfer.trainer.domain import adaptation
 
     monkeypatch.setattr(adaptation, "ADAPTER_STEPS", 60)
     unlabelled_raw = examples_artifact(str(tmp_path / "unlabelled"), {"unlabelled": _unlabelled_examples(15, seed=500)})

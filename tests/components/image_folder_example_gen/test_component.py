@@ -186,7 +186,7 @@ def test_bad_split_folder_name(tmp_path):
 
 @pytest.fixture
 def unreachable_gs(monkeypatch):
-    from tfx_transfer.trainer import storage
+    from tfx_transfer.trainer.data import storage
 
     real = storage.path_status
     monkeypatch.setattr(

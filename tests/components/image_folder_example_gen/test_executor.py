@@ -20,7 +20,7 @@ from tfx_transfer.components.image_folder_example_gen import executor as executo
 from tfx_transfer.components.image_folder_example_gen import reading
 from tfx_transfer.components.image_folder_example_gen import splits as splits_lib
 from tfx_transfer.components.image_folder_example_gen.component import ImageFolderExampleGen
-from tfx_transfer.trainer import preprocessing as pp
+from tfx_transfer.trainer.data import preprocessing as pp
 
 N_PER_CLASS = 8
 

@@ -9,8 +9,8 @@ from tfx.types import channel_utils, standard_artifacts
 
 from testdata import run_executor
 from tfx_transfer.components import PushedBaseline, specs
-from tfx_transfer.components.pushed_baseline import config as config_lib
 from tfx_transfer.components import config_codec
+from tfx_transfer.components.pushed_baseline import config as config_lib
 
 
 def _model_artifact(root, weights: bytes):

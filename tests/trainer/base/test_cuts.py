@@ -1,0 +1,80 @@
+"""Where a base is cut: the default cut, the 'auto' candidates, and one extractor for all of them."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from testdata import build_tiny_cnn
+from tfx_transfer.trainer.base import cuts
+from tfx_transfer.trainer.base.base_source import BaseModelError
+
+
+def _digits_like_cnn():
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(8, 3, activation="relu", name="conv1")(inputs)
+    x = keras.layers.MaxPooling2D(name="pool1")(x)
+    x = keras.layers.Conv2D(8, 3, activation="relu", name="conv2")(x)
+    x = keras.layers.MaxPooling2D(name="pool2")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(16, activation="relu", name="features")(x)
+    return keras.Model(inputs, keras.layers.Dense(5, activation="softmax", name="classes")(x))
+
+
+def test_the_default_cut_feeds_the_classifier_never_its_output():
+    assert cuts.default_cut(_digits_like_cnn()) == "features"
+    assert cuts.default_cut(build_tiny_cnn()) == "flatten_1"
+    inputs = keras.Input((4,))
+    logits = keras.layers.Dense(3, name="logits")(keras.layers.Dense(6, name="hidden")(inputs))
+    with_softmax = keras.Model(inputs, keras.layers.Softmax(name="softmax")(logits))
+    assert cuts.default_cut(with_softmax) == "hidden"
+    no_classifier = keras.Model(inputs, keras.layers.ReLU(name="relu")(inputs))
+    assert cuts.default_cut(no_classifier) == "relu"
+
+
+def test_auto_candidates_are_the_feature_layers_and_the_deepest_stage_ends():
+    assert cuts.candidate_cuts(_digits_like_cnn()) == ("features", "flatten", "pool2", "conv2", "pool1", "conv1")
+    vgg = keras.applications.VGG16(include_top=False, weights=None, input_shape=(64, 64, 3))
+    assert cuts.candidate_cuts(vgg)[:5] == ("block5_pool", "block5_conv3", "block4_pool", "block4_conv3", "block3_pool")
+    assert len(cuts.candidate_cuts(vgg)) == cuts.AUTO_MAX_CANDIDATES
+    efficientnet = keras.applications.EfficientNetB0(include_top=False, weights=None, input_shape=(64, 64, 3))
+    assert "normalization" in [layer.name for layer in efficientnet.layers]
+    assert "normalization" not in cuts.candidate_cuts(efficientnet)  # input scaling, not a feature
+
+
+def test_resolve_checks_names_and_specs():
+    model = _digits_like_cnn()
+    assert cuts.resolve_cuts(model, None) == ("features",)
+    assert cuts.resolve_cuts(model, ["pool2", "flatten", "pool2"]) == ("pool2", "flatten")
+    with pytest.raises(BaseModelError, match=r"cut_layer 'pool3' is not a layer .*Closest layer names: \['pool2', 'pool1'\]"):
+        cuts.resolve_cuts(model, "pool3")
+    with pytest.raises(BaseModelError, match=r"cut_layer=\[\] is invalid"):
+        cuts.resolve_cuts(model, [])
+
+
+def test_one_pass_computes_every_cut_and_each_cut_has_its_own_sub_model():
+    model = _digits_like_cnn()
+    extractor = cuts.multi_cut_extractor(model, ("features", "pool2", "conv1"), "avg")
+    assert cuts.cut_names(extractor) == ("features", "pool2", "conv1")
+    images = np.random.default_rng(0).uniform(size=(2, 32, 32, 3)).astype(np.float32)
+    outputs = extractor(images)
+    assert {cut: tuple(v.shape) for cut, v in outputs.items()} == {"features": (2, 16), "pool2": (2, 8), "conv1": (2, 8)}
+    single = cuts.cut_extractor(extractor, "pool2")
+    np.testing.assert_allclose(single(images).numpy(), outputs["pool2"].numpy(), atol=1e-6)
+    assert "features" not in [layer.name for layer in single.layers]  # only the layers up to the cut
+    with pytest.raises(BaseModelError, match=r"no cut 'flatten'; its cuts are \['features', 'pool2', 'conv1'\]"):
+        cuts.cut_extractor(extractor, "flatten")
+
+
+def test_a_combined_cut_is_its_parts_side_by_side():
+    extractor = cuts.multi_cut_extractor(_digits_like_cnn(), ("features", "pool2", "conv1"), "avg")
+    images = np.random.default_rng(0).uniform(size=(2, 32, 32, 3)).astype(np.float32)
+    outputs = extractor(images)
+    combined = cuts.combined_cut(["features", "conv1"])
+    assert combined == "features+conv1" and cuts.cut_parts(combined, cuts.cut_names(extractor)) == ("features", "conv1")
+    both = cuts.cut_extractor(extractor, combined)
+    expected = np.concatenate([outputs["features"].numpy(), outputs["conv1"].numpy()], axis=1)
+    np.testing.assert_allclose(both(images).numpy(), expected, atol=1e-6)
+    with pytest.raises(BaseModelError, match=r"no cut 'features\+flatten'; its cuts are \['features', 'pool2', 'conv1'\]"):
+        cuts.cut_extractor(extractor, "features+flatten")

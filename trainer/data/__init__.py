@@ -1,0 +1,7 @@
+"""The data a run reads and writes, before any model: the label vocabulary (`labels`), the one
+image preprocessing function shared by extraction, training and serving (`preprocessing`),
+gzipped TFRecords and their checking pass (`records`), tf.data pipelines (`datasets`), the raw
+images behind the bottleneck rows (`raw_images`) and files through `tf.io.gfile` (`storage`).
+
+May import: `common`.
+"""
