@@ -359,12 +359,14 @@ def fit_and_export(
     decision = _prior(config, training_data, best, num_classes, cut_model, base_model.is_fine_tunable(extractor))
     decision.cut_layer, decision.validation = best.cut, plan.describe()
     decision.candidates = [score.to_dict() for score in scores]
-    decision.reasons.insert(0, _cut_reason(scores, best, forced))
+    decision.reasons.insert(0, cut_scores.reason(scores, best, forced))
     augmented = _augment(decision, cut_model, best, training_data, plan, num_classes, raw, config, vocabulary, pp_config)
     progress.say(f"  FineTuner: training the head on {best.cut}"
                  + (f" with {len(augmented.copies)} augmented copies per image" if augmented.copies is not None else ""))
     head, probabilities, histories = fit_head(
         training_data, num_classes, dataclasses.replace(best, C=augmented.C), plan, config, run_dir, augmented.copies)
+    decision.head = ({"kind": "mlp", "units": list(config.head.head_units)} if config.head.head_units
+                     else {"kind": "probe", "C": augmented.C, "accuracy_by_C": dict(augmented.accuracy_by_C)})
     head, probabilities, adapted = _adapt(
         decision, (head, probabilities), training_data, best.cut, num_classes, plan, config, augmented.copies)
     model = head_lib.build_full_model(cut_model, head)
@@ -388,18 +390,3 @@ def fit_and_export(
     storage.save_keras_model(model, os.path.join(serving_model_dir, export.KERAS_MODEL_FILE))
     return decision
 
-
-def _cut_reason(scores, best: cut_scores.CutScore, forced: Optional[str]) -> str:
-    if forced is not None:
-        return f"The extractor computed one cut, {best.cut!r}; it was used as given."
-    if best.combined:
-        top = max((s for s in scores if not s.combined), key=lambda s: s.probe_accuracy)
-        return (
-            f"The {len(scores) - 1} cuts combined (probe accuracy {best.probe_accuracy:.3f} on the training data) came "
-            f"within a standard error of the best single cut {top.cut!r} ({top.probe_accuracy:.3f}), so the head reads "
-            "them all side by side."
-        )
-    return (
-        f"Cut {best.cut!r} scored best of {len(scores)} candidates on the training data (probe accuracy "
-        f"{best.probe_accuracy:.3f}, k-NN {best.knn_accuracy:.3f})."
-    )

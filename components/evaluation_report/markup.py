@@ -24,6 +24,11 @@ th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .warn{color:#a15c00;font-weight:bold}
 img{max-width:100%;height:auto;border:1px solid #eee}
 pre{background:#f7f7f7;padding:.4em;white-space:pre-wrap;margin:0}
+.verdict{background:#f6f8fa;border:1px solid #d0d7de;border-left:6px solid #0969da;border-radius:6px;
+padding:.4em 1.2em;margin:1em 0 1.2em;font-size:1.08em}
+.verdict p{margin:.6em 0}
+table.facts th{width:22em;font-weight:normal;color:#444}
+code{background:#f3f3f3;padding:0 .25em;border-radius:3px;font-size:.92em}
 """
 
 

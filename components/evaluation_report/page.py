@@ -6,15 +6,21 @@ every image embedded as a base64 PNG data URI, no scripts and no external assets
 file is self-contained it can be opened straight from the artifact store, and the KFP UI shows
 it unchanged as a `system.HTML` artifact.
 
-Sections, each left out when its inputs are missing (their HTML comes from `sections`):
+The first screen (`verdict`) says in three sentences what was exported, its margin over the
+no-transfer control and the drift verdict. Then the sections, each left out when its inputs are
+missing (TFMA's from `sections`, the FineTuner's and drift from `decision`):
 
-* summary: title, blessing (from TFMA's validation result), overall accuracy, example count;
+* summary: blessing (from TFMA's validation result), overall accuracy, example count, URIs;
 * metrics: every scalar metric of the overall slice, per-class metrics (binarized `class_id`
   sub keys) with class names, other sub keys (top-k, ...), and the other slices if any;
 * confusion matrix: heatmap + counts, from `multi_class_confusion_matrix_plot`;
 * calibration: reliability diagram and expected calibration error, from `calibration_plot`;
-* training: `training_curves.png` and the last epoch of each phase of `history.json`;
-* strategy decision: `strategy.json` (strategy, unfreeze, inputs, reasons);
+* training: `training_curves.png` and the last epoch of each phase of `history.json` when
+  something trained in epochs; the probe head's validation accuracy per C when the head is the
+  probe (never an empty chart);
+* strategy decision: `strategy.json` as tables with readable labels (the decision, the cut
+  candidates, augmented copies, the control, adaptation) and the reasons;
+* set aside, embedding drift: when the caller passes them;
 * extra: the caller's key/values (artifact URIs, wall times, ...).
 
 Every user-supplied string (class names, titles, slice values, JSON contents, `extra`) is
@@ -33,7 +39,7 @@ from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Seq
 import numpy as np
 import tensorflow as tf
 
-from tfx_transfer.components.evaluation_report import markup
+from tfx_transfer.components.evaluation_report import decision, markup, verdict
 from tfx_transfer.components.evaluation_report import sections as render
 from tfx_transfer.components.evaluation_report import tfma_results as tr
 from tfx_transfer.components.evaluation_report.tfma_results import ClassNames
@@ -62,25 +68,36 @@ def _read_run_file(path: str, reader: Callable[[str], Any]) -> Any:
         return None
 
 
-def _model_run_sections(model_run_uri: str) -> Tuple[List[_Section], List[str]]:
+@dataclasses.dataclass(frozen=True)
+class _RunFiles:
+    """What the FineTuner's `model_run` holds for the report; None where a file is missing or unreadable."""
+
+    curves: Optional[bytes] = None
+    history: Any = None
+    strategy: Any = None
+
+
+def _read_model_run(model_run_uri: str) -> _RunFiles:
+    if not model_run_uri:
+        return _RunFiles()
+    curves = _read_run_file(os.path.join(model_run_uri, CURVES_FILE), storage.read_bytes)
+    return _RunFiles(
+        curves if curves is not None and curves.startswith(_PNG_MAGIC) else None,
+        _read_run_file(os.path.join(model_run_uri, HISTORY_FILE), storage.read_json),
+        _read_run_file(os.path.join(model_run_uri, STRATEGY_FILE), storage.read_json),
+    )
+
+
+def _model_run_sections(run: _RunFiles) -> Tuple[List[_Section], List[str]]:
     """(training and strategy sections, names of those not available)."""
-    training = ""
-    strategy = None
-    if model_run_uri:
-        curves = _read_run_file(os.path.join(model_run_uri, CURVES_FILE), storage.read_bytes)
-        if curves is not None and curves.startswith(_PNG_MAGIC):
-            training += markup.img(curves, "training curves")
-        history = _read_run_file(os.path.join(model_run_uri, HISTORY_FILE), storage.read_json)
-        if isinstance(history, Mapping):
-            training += render.history_section(history)
-        strategy = _read_run_file(os.path.join(model_run_uri, STRATEGY_FILE), storage.read_json)
     sections, unavailable = [], []
+    training = decision.training_section(run.history, run.curves, run.strategy)
     if training:
         sections.append(_Section("training", "Training", training))
     else:
         unavailable.append("training curves")
-    if strategy is not None:
-        sections.append(_Section("strategy", "Strategy decision", render.strategy_section(strategy)))
+    if run.strategy is not None:
+        sections.append(_Section("strategy", "Strategy decision", decision.strategy_section(run.strategy)))
     else:
         unavailable.append("strategy decision")
     return sections, unavailable
@@ -205,7 +222,8 @@ def _summary_rows(evaluation_uri: str, model_run_uri: str, result: Any, gathered
     return rows
 
 
-def _document(title: str, sections: Sequence[_Section]) -> str:
+def _document(title: str, verdict: str, sections: Sequence[_Section]) -> str:
+    """The page: title, the three-sentence verdict (the first screen), navigation, then the sections."""
     nav = "".join(f'<a href="#{s.id}">{markup.esc(s.heading)}</a>' for s in sections)
     body = "".join(f'<section id="{s.id}"><h2>{markup.esc(s.heading)}</h2>{s.html}</section>' for s in sections)
     generated = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -213,7 +231,8 @@ def _document(title: str, sections: Sequence[_Section]) -> str:
         "<!DOCTYPE html>\n"
         f'<html lang="en"><head><meta charset="utf-8"><title>{markup.esc(title)}</title>'
         f"<style>{markup.CSS}</style></head><body>"
-        f'<h1>{markup.esc(title)}</h1><p class="muted">Generated {generated}</p><nav>{nav}</nav>'
+        f'<h1>{markup.esc(title)}</h1><p class="muted">Generated {generated}</p>'
+        f'<section id="verdict" class="verdict">{verdict}</section><nav>{nav}</nav>'
         f"{body}</body></html>\n"
     )
 
@@ -261,15 +280,18 @@ def build_report(
     gathered = _gather(result, classes)
     validation = tr.read_validation(evaluation_uri, result.config, classes)
     sections, unavailable = _evaluation_sections(gathered)
-    run_sections, run_unavailable = _model_run_sections(model_run_uri)
+    run = _read_model_run(model_run_uri)
+    run_sections, run_unavailable = _model_run_sections(run)
     sections += run_sections
     unavailable += run_unavailable
     if set_aside is not None:
         sections.append(_Section("set-aside", "Set aside", render.set_aside_section(set_aside)))
     if drift is not None:
-        sections.append(_Section("drift", "Embedding drift", render.drift_section(drift)))
+        sections.append(_Section("drift", "Embedding drift", decision.drift_section(drift)))
     if extra:
         sections.append(_Section("extra", "Details", markup.key_value_table(extra.items(), ("key", "value"))))
     rows = _summary_rows(evaluation_uri, model_run_uri, result, gathered, validation, classes, unavailable, data)
-    _write(output_path, _document(title, [_summary_section(rows)] + sections))
+    strategy = run.strategy if isinstance(run.strategy, Mapping) else None
+    first_screen = verdict.verdict_html(strategy, drift, gathered.accuracy, gathered.count, validation)
+    _write(output_path, _document(title, first_screen, [_summary_section(rows)] + sections))
     return output_path

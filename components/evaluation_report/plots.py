@@ -8,7 +8,7 @@ Inputs are plain arrays and label strings; labels are made safe for matplotlib h
 from __future__ import annotations
 
 import io
-from typing import Mapping, Sequence, Tuple
+from typing import Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -69,4 +69,21 @@ def reliability_diagram_png(curves: Mapping[str, Tuple[np.ndarray, np.ndarray]],
     axes.set_title(f"Reliability diagram ({num_bins} bins)")
     if len(curves) <= 20:
         axes.legend(fontsize=8, loc="upper left")
+    return _figure_png(figure)
+
+
+def accuracy_by_C_png(points: Sequence[Tuple[float, float]], chosen: Optional[float]) -> bytes:
+    """The probe's validation accuracy against its regularisation C (log axis), the C used marked."""
+    figure = Figure(figsize=(5.0, 2.8))
+    axes = figure.add_subplot(1, 1, 1)
+    xs, ys = zip(*points)
+    axes.plot(xs, ys, marker="o", color="#1f77b4")
+    if chosen is not None and chosen in xs:
+        axes.plot([chosen], [ys[xs.index(chosen)]], marker="o", markersize=11, fillstyle="none", color="#1a7f37",
+                  linestyle="none", label="C used")
+        axes.legend(fontsize=8, loc="lower right")
+    axes.set_xscale("log")
+    axes.set_xlabel("C (inverse regularisation)")
+    axes.set_ylabel("validation accuracy")
+    axes.set_title("Probe head: validation accuracy per C")
     return _figure_png(figure)

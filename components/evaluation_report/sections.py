@@ -1,5 +1,5 @@
 """The report's sections as HTML: TFMA metrics, slices, confusion matrix, calibration,
-validation, and the FineTuner's training history and strategy decision.
+validation, and the files the run set aside. (The FineTuner's sections and drift are in `decision`.)
 
 Each renderer takes what `tfma_results` parsed (or the parsed JSON of a `model_run` file) and
 returns an HTML fragment; figures come from `plots`, escaping and tables from `markup`. Keeping
@@ -8,7 +8,7 @@ the renderers apart from `page` leaves that module to gather inputs and assemble
 
 from __future__ import annotations
 
-from typing import Any, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -146,90 +146,7 @@ def calibration_section(curves: Mapping[str, np.ndarray]) -> str:
               "class with how often that class is the label.</p>")
 
 
-# ------------------------------------------------------------------ model_run sections
-
-
-def history_section(history: Mapping[str, Any]) -> str:
-    rows = []
-    names: List[str] = []
-    for phase, record in history.items():
-        if not isinstance(record, Mapping):
-            continue
-        last = {}
-        for metric, values in record.items():
-            if metric == "epoch" or not isinstance(values, list) or not values:
-                continue
-            try:
-                last[metric] = float(values[-1])
-            except (TypeError, ValueError):
-                continue
-            if metric not in names:
-                names.append(metric)
-        epochs = record.get("epoch") if isinstance(record.get("epoch"), list) else None
-        count = len(epochs) if epochs is not None else max((len(v) for v in record.values() if isinstance(v, list)),
-                                                          default=0)
-        rows.append((str(phase), count, last))
-    if not rows:
-        return ""
-    names.sort(key=lambda n: (n.startswith("val_"), n))
-    table = [[f"<td>{markup.esc(phase)}</td>", markup.num_cell(count)] + [markup.num_cell(last.get(n)) for n in names]
-             for phase, count, last in rows]
-    return "<h3>Last epoch of each phase</h3>" + markup.table(["phase", "epochs"] + names, table)
-
-
-_CANDIDATE_COLUMNS = ("cut", "dim", "probe_accuracy", "knn_accuracy", "logme", "C", "seconds", "chosen")
-_TABLED = ("reasons", "candidates", "control", "adaptation")
-_CHOSEN_CELL = '<td><span class="ok">chosen</span></td>'
-
-
-def _candidates_table(candidates: Any) -> str:
-    """The measured cut candidates, one row each, the chosen one marked."""
-    if not isinstance(candidates, list) or not all(isinstance(c, Mapping) for c in candidates) or not candidates:
-        return ""
-    rows = []
-    for candidate in candidates:
-        cells = []
-        for column in _CANDIDATE_COLUMNS:
-            value = candidate.get(column)
-            if column == "chosen":
-                cells.append(_CHOSEN_CELL if value else "<td></td>")
-            elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                cells.append(markup.num_cell(float(value)))
-            else:
-                cells.append(f"<td>{markup.esc('' if value is None else value)}</td>")
-        rows.append(cells)
-    return "<h3>Cut candidates (scored on the training data)</h3>" + markup.table(list(_CANDIDATE_COLUMNS), rows)
-
-
-def strategy_section(strategy: Any) -> str:
-    if not isinstance(strategy, Mapping):
-        return markup.value_html(strategy)
-    order = ["strategy", "exported", "negative_transfer", "cut_layer", "transfer_accuracy", "validation", "unfreeze",
-             "examples_per_class", "logme"]
-    keys = [k for k in order if k in strategy] + sorted(k for k in strategy if k not in order and k not in _TABLED)
-    parts = [markup.key_value_table((k, strategy[k]) for k in keys)]
-    parts.append(_candidates_table(strategy.get("candidates")))
-    if isinstance(strategy.get("control"), Mapping):
-        parts.append("<h3>No-transfer control</h3>" + markup.key_value_table(strategy["control"].items()))
-    adaptation = strategy.get("adaptation")
-    if isinstance(adaptation, Mapping) and adaptation:
-        checked = adaptation.get("drift") if isinstance(adaptation.get("drift"), Mapping) else {}
-        parts.append("<h3>Adaptation to the unlabelled images</h3>" + markup.key_value_table(
-            [(k, v) for k, v in adaptation.items() if k != "drift"] + [("drift check", checked.get("reason", ""))]))
-    reasons = strategy.get("reasons")
-    if reasons:
-        parts.append("<h3>Reasons</h3>" + markup.value_html(reasons if isinstance(reasons, list) else [reasons]))
-    return "".join(parts)
-
-
-_DRIFT_ROWS = ("drift", "auc", "mmd2", "p_value", "dims", "rows", "cuts", "reference", "compared", "blocks_push")
-
-
-def drift_section(drift: Mapping[str, Any]) -> str:
-    """The embedding drift check (`EmbeddingDriftValidator`'s `drift.json`): verdict, figures, sentence."""
-    style = "bad" if drift.get("drift") else "ok"
-    return (f'<p><span class="{style}">{markup.esc(str(drift.get("reason", "")))}</span></p>'
-            + markup.key_value_table((key, drift[key]) for key in _DRIFT_ROWS if key in drift))
+# ------------------------------------------------------------------ set aside
 
 
 _SET_ASIDE_COLUMNS = ("id", "reason", "step", "split")

@@ -73,7 +73,8 @@ class DriftResult:
     rows: Dict[str, int]
     dims: int
     drift: bool
-    reason: str
+    reason: str  # the verdict sentence, then the figures
+    verdict: str = ""  # the verdict sentence alone (what each test found), for a page's first lines
 
     def to_dict(self) -> Dict[str, object]:
         """JSON-able: figures that were not computed are None."""
@@ -150,10 +151,10 @@ def mmd_test(reference: np.ndarray, other: np.ndarray, permutations: int, seed: 
 
 def unchecked(reference_rows: int, other_rows: int) -> DriftResult:
     """The result when a set has fewer than `MIN_ROWS` rows: no figures, no drift, and why."""
+    said = (f"Not checked: the drift check needs at least {MIN_ROWS} rows in each set; got {reference_rows} and "
+            f"{other_rows}.")
     return DriftResult(
-        float("nan"), float("nan"), float("nan"), {"reference": reference_rows, "other": other_rows}, 0, False,
-        f"Not checked: the drift check needs at least {MIN_ROWS} rows in each set; got {reference_rows} and "
-        f"{other_rows}.",
+        float("nan"), float("nan"), float("nan"), {"reference": reference_rows, "other": other_rows}, 0, False, said, said,
     )
 
 
@@ -183,9 +184,22 @@ def check_drift(reference: np.ndarray, other: np.ndarray, config: DriftConfig = 
     auc = domain_auc(reference, other, seed)
     mmd2, p_value = mmd_test(reference, other, config.permutations, seed)
     drift = auc > config.auc_threshold and p_value < config.p_threshold
-    reason = (
-        f"{'Drift' if drift else 'No drift'}: a domain classifier tells the sets apart with AUC {auc:.3f} "
-        f"(threshold {config.auc_threshold}), MMD² {mmd2:.4f} with permutation p = {p_value:.3g} "
-        f"(threshold {config.p_threshold}), on {len(reference)} + {len(other)} rows in {dims} PCA dimensions."
-    )
-    return DriftResult(auc, mmd2, p_value, {"reference": len(reference), "other": len(other)}, dims, drift, reason)
+    verdict = verdict_sentence(auc, p_value, config)
+    reason = f"{verdict} MMD² {mmd2:.4f}, on {len(reference)} + {len(other)} rows in {dims} PCA dimensions."
+    return DriftResult(auc, mmd2, p_value, {"reference": len(reference), "other": len(other)}, dims, drift, reason, verdict)
+
+
+def verdict_sentence(auc: float, p_value: float, config: DriftConfig) -> str:
+    """The verdict and what each test said of it: drift needs both, so a sentence that names one
+    test's figure must also say whether the other agreed."""
+    separable = auc > config.auc_threshold
+    significant = p_value < config.p_threshold
+    classifier = (f"a domain classifier tells the sets apart (AUC {auc:.3f}, above {config.auc_threshold})" if separable
+                  else f"a domain classifier cannot tell the sets apart (AUC {auc:.3f}, not above {config.auc_threshold})")
+    mmd = (f"the MMD test finds a difference (p = {p_value:.3g}, below {config.p_threshold})" if significant
+           else f"the MMD test finds no significant difference (p = {p_value:.3g}, not below {config.p_threshold})")
+    if separable and significant:
+        return f"Drift: {classifier}, and {mmd}."
+    if separable or significant:
+        return f"No drift: {classifier}, but {mmd}; drift needs both."
+    return f"No drift: {classifier}, and {mmd}."

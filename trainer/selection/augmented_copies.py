@@ -53,6 +53,8 @@ class Outcome:
     C: float
     record: Dict[str, Any]
     reason: str
+    # The probe's validation accuracy at each C on the rows the head trains on ('0.1' -> accuracy).
+    accuracy_by_C: Mapping[str, Optional[float]] = dataclasses.field(default_factory=dict)
 
 
 def _describe(config: AugmentationConfig) -> str:
@@ -72,7 +74,8 @@ def augment(
     if raw is None or count == 0:
         why = ("the raw examples were not given" if raw is None
                else f"augmented_copies={setting!r} with {len(labels)} training rows")
-        return Outcome(None, score.C, {"copies": 0}, f"The head trained on the images as they are ({why}).")
+        return Outcome(None, score.C, {"copies": 0}, f"The head trained on the images as they are ({why}).",
+                       score.accuracy_by_C)
     start = time.perf_counter()
     used = copies_transforms(config.augmentation)
     copies = augmented_features(
@@ -82,14 +85,14 @@ def augment(
     record: Dict[str, Any] = {"copies": count, "transforms": dataclasses.asdict(used)}
     if copies is None:
         return Outcome(None, score.C, {"copies": 0}, "The head trained on the images as they are (the raw images "
-                       "cannot be matched to the bottlenecks by id, so no augmented copies were made).")
+                       "cannot be matched to the bottlenecks by id, so no augmented copies were made).", score.accuracy_by_C)
     scoring_plan = plan.subsampled(labels, cut_scores.SCORING_MAX_EXAMPLES, seed)
     if not scoring_plan.usable:
         record["seconds"] = time.perf_counter() - start
         return Outcome(copies, score.C, record, f"The head trained on each image and {count} augmented copies "
-                       f"({_describe(used)}); nothing could validate them.")
+                       f"({_describe(used)}); nothing could validate them.", score.accuracy_by_C)
     features, blocks = cut_scores.candidate_features(features_by_cut, score.cut)
-    C, accuracy, _ = probe.cross_validate(features, labels, num_classes, scoring_plan, seed, blocks=blocks, copies=copies)
+    C, accuracy, by_C = probe.cross_validate(features, labels, num_classes, scoring_plan, seed, blocks=blocks, copies=copies)
     rows = sum(len(val) for _, val in scoring_plan.folds)
     margin = cut_scores.standard_error(accuracy, rows)
     kept = setting != COPIES_AUTO or score.probe_accuracy <= accuracy + margin
@@ -98,7 +101,8 @@ def augment(
     said = (f"{count} augmented copies of each training image ({_describe(used)}) scored {accuracy:.3f} on the "
             f"validation rows, without them {score.probe_accuracy:.3f}")
     if kept:
-        return Outcome(copies, C, record, f"The head trained on each image and its copies: {said}.")
+        return Outcome(copies, C, record, f"The head trained on each image and its copies: {said}.",
+                       cut_scores.accuracy_by_C_record(by_C))
     record["copies"] = 0
     return Outcome(None, score.C, record, f"The head trained on the images as they are: {said}, a lead of more than "
-                   "one standard error.")
+                   "one standard error.", score.accuracy_by_C)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -43,12 +43,21 @@ class CutScore:
     seconds: float
     chosen: bool = False
     combined: bool = False  # the concatenation of every cut
+    # The probe's validation accuracy at each C tried ('0.01' -> accuracy): what the report plots
+    # for a head that has no epochs.
+    accuracy_by_C: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> Dict[str, object]:
         row = dataclasses.asdict(self)
         for key in ("probe_accuracy", "knn_accuracy", "logme"):
             row[key] = row[key] if math.isfinite(row[key]) else None
+        row["accuracy_by_C"] = accuracy_by_C_record(self.accuracy_by_C)
         return row
+
+
+def accuracy_by_C_record(by_C: Mapping[Any, float]) -> Dict[str, Optional[float]]:
+    """`probe.cross_validate`'s accuracy per C as JSON: C written as '%g', NaN as None."""
+    return {f"{float(C):g}": (float(value) if math.isfinite(value) else None) for C, value in by_C.items()}
 
 
 def candidate_features(features: Mapping[str, np.ndarray], cut: str) -> Tuple[np.ndarray, probe.Blocks]:
@@ -69,17 +78,17 @@ def score_cut(
     start = time.perf_counter()
     matrix, blocks = candidate_features(features, cut)
     if scoring_plan.usable:
-        C, probe_accuracy, _ = probe.cross_validate(matrix, labels, num_classes, scoring_plan, seed, blocks=blocks)
+        C, probe_accuracy, by_C = probe.cross_validate(matrix, labels, num_classes, scoring_plan, seed, blocks=blocks)
         knn = probe.knn_accuracy(matrix, labels, scoring_plan, blocks=blocks)
     else:
-        C, probe_accuracy, knn = 1.0, float("nan"), float("nan")
+        C, probe_accuracy, knn, by_C = 1.0, float("nan"), float("nan"), {}
     try:
         score = logme.logme_score(matrix[logme_rows], labels[logme_rows], num_classes)
     except logme.LogMEError:  # e.g. features that are all zero: nothing to score
         score = float("nan")
     return CutScore(
         cut, int(matrix.shape[1]), probe_accuracy, knn, float(score), C, round(time.perf_counter() - start, 3),
-        combined=blocks is not None,
+        combined=blocks is not None, accuracy_by_C=accuracy_by_C_record(by_C),
     )
 
 
@@ -125,3 +134,20 @@ def score_cuts(
 
 def chosen(scores: List[CutScore]) -> CutScore:
     return next(score for score in scores if score.chosen)
+
+
+def reason(scores: List[CutScore], best: CutScore, forced: Optional[str]) -> str:
+    """The sentence `strategy.json` records for the cut chosen (`forced`: the only cut extracted)."""
+    if forced is not None:
+        return f"The extractor computed one cut, {best.cut!r}; it was used as given."
+    if best.combined:
+        top = max((s for s in scores if not s.combined), key=lambda s: s.probe_accuracy)
+        return (
+            f"The {len(scores) - 1} cuts combined (probe accuracy {best.probe_accuracy:.3f} on the training data) came "
+            f"within a standard error of the best single cut {top.cut!r} ({top.probe_accuracy:.3f}), so the head reads "
+            "them all side by side."
+        )
+    return (
+        f"Cut {best.cut!r} scored best of {len(scores)} candidates on the training data (probe accuracy "
+        f"{best.probe_accuracy:.3f}, k-NN {best.knn_accuracy:.3f})."
+    )

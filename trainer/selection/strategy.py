@@ -75,7 +75,7 @@ class StrategyDecision:
     """What to train and why. `unfreeze` is the spec for `head.unfreeze` (None: head only).
 
     The run fills in the rest: the chosen cut and the scored candidates, the validation plan, the
-    augmented copies the head trained on, the adaptation to unlabelled images, the transferred model's validation accuracy, the
+    augmented copies the head trained on, the head, the adaptation to unlabelled images, the transferred model's validation accuracy, the
     control, and which model was exported.
     """
 
@@ -88,6 +88,8 @@ class StrategyDecision:
     validation: str = ""
     candidates: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
     augmentation: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    # The head: {'kind': 'probe', 'C', 'accuracy_by_C'} or {'kind': 'mlp', 'units'}.
+    head: Dict[str, Any] = dataclasses.field(default_factory=dict)
     adaptation: Dict[str, Any] = dataclasses.field(default_factory=dict)
     transfer_accuracy: float = float("nan")
     control: Optional[Dict[str, Any]] = None

@@ -295,12 +295,15 @@ def _plot_curves(records: Dict[str, Dict[str, List[float]]]) -> bytes:
 def write_history(histories: Mapping[str, HistoryLike], run_dir: str) -> Dict[str, Dict[str, List[float]]]:
     """Writes `history.json` ({phase: {'epoch': [...], metric: [...]}}) and `training_curves.png`.
 
-    Phases are plotted in the order given, on one continuous epoch axis. Returns the records.
+    Phases are plotted in the order given, on one continuous epoch axis. A run without epochs
+    (the probe head is one convex solve) gets no curves: two empty charts would say nothing.
+    Returns the records.
     """
     records = _phase_records(histories)
     tf.io.gfile.makedirs(run_dir)
     with tf.io.gfile.GFile(os.path.join(run_dir, HISTORY_FILE), "w") as f:
         f.write(json.dumps(records, indent=2))
-    with tf.io.gfile.GFile(os.path.join(run_dir, CURVES_FILE), "wb") as f:
-        f.write(_plot_curves(records))
+    if any(record["epoch"] for record in records.values()):
+        with tf.io.gfile.GFile(os.path.join(run_dir, CURVES_FILE), "wb") as f:
+            f.write(_plot_curves(records))
     return records

@@ -225,11 +225,74 @@ def test_report_shows_metrics_plots_and_run(evaluation, model_run, tmp_path):
     # Strategy and extra.
     for reason in REASONS:
         assert reason.replace("<", "&lt;") in page
-    assert "feature_extraction" in page
+    assert "feature extraction (the base stays frozen" in page
     assert "pusher &lt;uri&gt;" in page and "gs://bucket/&lt;b&gt;" in page
     assert '<span class="ok">BLESSED</span>' in page
     # No external assets.
     assert not re.search(r"(src|href)=\"(?!data:|#)", page)
+
+
+PROBE_RUN = {
+    "strategy": "feature_extraction", "exported": "transfer", "cut_layer": "a+b", "transfer_accuracy": 0.96,
+    "validation": "a 20 % holdout of the training data", "reasons": REASONS,
+    "control": {"kind": "pixels", "reason": "a logistic regression on 16x16 pixels", "validation_accuracy": 0.8},
+    "head": {"kind": "probe", "C": 1.0, "accuracy_by_C": {"0.1": 0.9, "1": 0.96, "10": 0.95}},
+}
+DRIFT = {"drift": False, "auc": 0.678, "p_value": 0.2, "compared": "uri [eval]",
+         "verdict": "No drift: a domain classifier tells the sets apart (AUC 0.678, above 0.55), but the MMD test finds "
+                    "no significant difference (p = 0.2, not below 0.01); drift needs both.",
+         "reason": "(the verdict, then the figures)"}
+
+
+def _probe_run(tmp_path) -> str:
+    """A model_run as FineTuner writes it for a probe head: a decision, an epoch-less history, no curves."""
+    run = tmp_path / "probe_run"
+    run.mkdir()
+    (run / "strategy.json").write_text(json.dumps(PROBE_RUN))
+    (run / "history.json").write_text("{}")
+    return str(run)
+
+
+def test_the_first_screen_states_the_export_the_margin_and_drift(evaluation, tmp_path):
+    page = open(build_report(evaluation, _probe_run(tmp_path), CLASS_NAMES, str(tmp_path / "r.html"), drift=DRIFT),
+                encoding="utf-8").read()
+    body = page.split("<body>")[1]
+    # Title, the generated line, then the verdict: before the navigation and every section.
+    order = [body.index(marker) for marker in ("<h1>", '<section id="verdict"', "<nav>", '<section id="summary">')]
+    assert order == sorted(order)
+    first = body.split('<section id="verdict" class="verdict">')[1].split("</section>")[0]
+    assert re.findall(r'data-topic="(\w+)"', first) == ["exported", "control", "drift"]
+    assert "Exported the transferred model</strong>" in first and "was <span class=\"ok\">blessed</span>" in first
+    assert "Margin over the no-transfer control: +16.0 points</strong>" in first
+    assert "but the MMD test finds no significant difference" in first and "drift needs both" in first
+
+
+def test_no_section_draws_an_empty_chart(evaluation, tmp_path):
+    page = open(build_report(evaluation, _probe_run(tmp_path), CLASS_NAMES, str(tmp_path / "r.html"), drift=DRIFT),
+                encoding="utf-8").read()
+    training = page.split('<section id="training">')[1].split("</section>")[0]
+    assert re.findall(r'<img [^>]*alt="([^"]+)"', training) == ["probe validation accuracy per C"]
+    assert "Last epoch" not in training
+    # Every figure on the page is one of those the page means to draw.
+    assert sorted(re.findall(r'<img [^>]*alt="([^"]+)"', page)) == [
+        "confusion matrix", "probe validation accuracy per C", "reliability diagram"]
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="headless Chromium (Debian package 'chromium') not installed")
+def test_the_verdict_is_on_the_first_screen_as_a_browser_draws_it(evaluation, tmp_path):
+    import subprocess
+    from PIL import Image
+
+    page = build_report(evaluation, _probe_run(tmp_path), CLASS_NAMES, str(tmp_path / "r.html"), drift=DRIFT)
+    shot = tmp_path / "first_screen.png"
+    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,800", f"--screenshot={shot}",
+                    f"file://{page}"], check=True, capture_output=True, timeout=120)
+    pixels = np.asarray(Image.open(shot).convert("RGB")).reshape(-1, 3)
+    # The verdict box's left border (#0969da) is drawn within the first 1280 x 800 pixels.
+    border = np.all(np.abs(pixels.astype(int) - [0x09, 0x69, 0xDA]) <= 8, axis=1)
+    assert border.sum() > 6 * 60
 
 
 def test_missing_model_run_files_are_skipped(evaluation, tmp_path):

@@ -21,7 +21,7 @@ def test_a_shift_is_flagged_and_a_held_out_sample_is_not(seed):
     config = drift.DriftConfig(permutations=100)
     shifted = drift.check_drift(*_gaussians(0.5, seed), config, seed=seed)
     assert shifted.drift and shifted.auc > 0.7 and shifted.p_value < 0.01
-    assert shifted.reason.startswith("Drift: a domain classifier tells the sets apart with AUC")
+    assert shifted.reason.startswith("Drift: a domain classifier tells the sets apart (AUC")
     same = drift.check_drift(*_gaussians(0.0, seed), config, seed=seed)
     assert not same.drift and abs(same.auc - 0.5) < 0.1 and same.p_value > 0.05
     assert same.reason.startswith("No drift")
@@ -61,3 +61,15 @@ def test_unusable_embeddings_are_named(reference, other, message):
 def test_bad_settings_are_named(kwargs, message):
     with pytest.raises(drift.DriftError, match=message):
         drift.DriftConfig(**kwargs)
+
+
+@pytest.mark.parametrize("auc, p_value, starts, says", [
+    (0.99, 0.005, "Drift: a domain classifier tells the sets apart (AUC 0.990", "and the MMD test finds a difference"),
+    (0.678, 0.2, "No drift: a domain classifier tells the sets apart (AUC 0.678", "but the MMD test finds no significant"),
+    (0.52, 0.005, "No drift: a domain classifier cannot tell the sets apart", "but the MMD test finds a difference"),
+    (0.5, 0.6, "No drift: a domain classifier cannot tell the sets apart", "and the MMD test finds no significant"),
+])
+def test_the_verdict_sentence_says_what_each_test_found(auc, p_value, starts, says):
+    sentence = drift.verdict_sentence(auc, p_value, drift.DriftConfig())
+    assert sentence.startswith(starts) and says in sentence
+    assert sentence.endswith("drift needs both.") == (sentence.startswith("No drift") and ", but " in sentence)

@@ -71,7 +71,10 @@ def test_selection_scores_every_cut_and_their_combination():
     forced = cut_scores.score_cuts({"noise": noise, "good": informative}, labels, 3, plan, seed=0, only="noise")
     assert [s.cut for s in forced] == ["noise", "good"] and cut_scores.chosen(forced).cut == "noise"
     assert set(scores[0].to_dict()) == {
-        "cut", "dim", "probe_accuracy", "knn_accuracy", "logme", "C", "seconds", "chosen", "combined"}
+        "cut", "dim", "probe_accuracy", "knn_accuracy", "logme", "C", "seconds", "chosen", "combined", "accuracy_by_C"}
+    by_C = scores[0].to_dict()["accuracy_by_C"]
+    assert list(by_C) == [f"{C:g}" for C in probe.C_GRID]
+    assert by_C[f"{scores[0].C:g}"] == scores[0].probe_accuracy == max(by_C.values())
 
 
 def _score(cut, accuracy, combined=False):

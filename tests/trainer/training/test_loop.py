@@ -157,6 +157,12 @@ def test_write_history_puts_both_phases_on_one_epoch_axis(tmp_path):
     assert (tmp_path / loop.CURVES_FILE).read_bytes().startswith(b"\x89PNG")
 
 
+def test_a_history_without_epochs_draws_no_curves(tmp_path):
+    assert loop.write_history({}, str(tmp_path)) == {}
+    assert json.loads((tmp_path / loop.HISTORY_FILE).read_text()) == {}
+    assert not (tmp_path / loop.CURVES_FILE).exists()
+
+
 def test_write_history_accepts_keras_histories_of_a_resumed_run(bottleneck_files, tmp_path):
     _, history = _train(bottleneck_files, tmp_path / "run", TrainConfig(epochs=2, patience=5))
     history.epoch = [1, 2]  # as after a resume from epoch 1

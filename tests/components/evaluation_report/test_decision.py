@@ -1,0 +1,108 @@
+"""The FineTuner's report sections as a person reads them: labelled tables, no empty charts."""
+
+from __future__ import annotations
+
+import re
+
+from tfx_transfer.components.evaluation_report import decision
+
+STRATEGY = {
+    "strategy": "feature_extraction", "cut_layer": "pool2", "exported": "control", "negative_transfer": True,
+    "transfer_accuracy": 0.8, "validation": "5-fold cross-validation on the training data",
+    "candidates": [
+        {"cut": "dense", "dim": 64, "probe_accuracy": 0.4, "knn_accuracy": 0.35, "logme": None, "C": 1.0, "seconds": 0.2,
+         "chosen": False},
+        {"cut": "<pool2>", "dim": 32, "probe_accuracy": 0.8, "knn_accuracy": 0.7, "logme": 0.1, "C": 0.1, "seconds": 0.1,
+         "chosen": True},
+    ],
+    "augmentation": {"copies": 10, "kept": True, "seconds": 2.24, "validation_accuracy": 0.98, "without_copies": 0.96,
+                     "transforms": {"rotation": 10.0, "zoom": 0.1, "width_shift": 0.08, "horizontal_flip": False,
+                                    "shear": 0.0}},
+    "control": {"kind": "scratch", "validation_accuracy": 0.9, "ensemble_validation_accuracy": 0.85, "seconds": 3.0,
+                "parameters": 1000, "reason": "from scratch"},
+    "reasons": ["Negative transfer: the control beat the transferred model by 10.0 points."],
+    "head": {"kind": "probe", "C": 0.1, "accuracy_by_C": {"0.01": 0.7, "0.1": 0.8, "1": 0.75, "10": None}},
+}
+
+
+def _rows(html: str):
+    """(label, value) of each row of a facts table."""
+    return re.findall(r"<tr><th>(.*?)</th><td>(.*?)</td></tr>", html)
+
+
+def test_the_decision_is_a_labelled_table_in_a_fixed_order():
+    page = decision.strategy_section(STRATEGY)
+    decided = dict(_rows(page.split("<h3>")[0]))
+    assert list(decided)[:4] == ["Exported model", "Strategy", "Cut", "Transferred model, validation accuracy"]
+    assert decided["Exported model"] == "the no-transfer control"
+    assert decided["Negative transfer"] == "yes" and decided["Transferred model, validation accuracy"] == "0.800"
+    # Blocks shown under their own headings are not repeated as raw values; no raw field names.
+    assert not {"Candidates", "Control", "Augmentation", "Head", "Reasons"} & set(decided)
+    assert "negative_transfer" not in page and "ensemble_validation_accuracy" not in page
+
+
+def test_candidates_copies_and_control_have_readable_labels():
+    page = decision.strategy_section(STRATEGY)
+    table = page.split("Cut candidates, scored on the training data</h3>")[1].split("</table>")[0]
+    assert table.count("<tr>") == 3  # header and two candidates
+    assert re.findall(r"<th>(.*?)</th>", table)[:3] == ["Cut", "Dimensions", "Probe accuracy"]
+    assert "&lt;pool2&gt;" in table and '<span class="ok">chosen</span>' in table.split("&lt;pool2&gt;")[1]
+    assert '<span class="ok">chosen</span>' not in table.split("&lt;pool2&gt;")[0]
+    copies = dict(_rows(page.split("<h3>Augmented copies for the head</h3>")[1].split("</table>")[0]))
+    assert copies["Kept"] == "yes" and copies["Copies of each training image"] == "10"
+    assert copies["Transforms"] == "Rotation ±10°, Zoom ±10%, Width shift ±8%"
+    control = dict(_rows(page.split("<h3>No-transfer control</h3>")[1].split("</table>")[0]))
+    assert control["Model"] == "from scratch" and control["Training time"] == "3.0 s"
+    assert control["Average with the transferred model, validation accuracy"] == "0.850"
+    assert "Negative transfer: the control beat" in page
+
+
+def test_an_unknown_field_still_shows_under_a_readable_name():
+    page = decision.strategy_section({**STRATEGY, "new_thing": 3})
+    assert ("New thing", "3") in _rows(page.split("<h3>")[0])
+
+
+def test_the_adaptation_shows_its_drift_sentence_once():
+    strategy = {"strategy": "feature_extraction", "adaptation": {
+        "method": "mcc", "kept": False, "source_validation_adapted": 0.9,
+        "drift": {"reason": "Drift: a domain classifier tells the sets apart (AUC 0.990", "auc": 0.99}}}
+    page = decision.strategy_section(strategy)
+    adapted = page.split("Adaptation to the unlabelled images</h3>")[1]
+    assert "Drift: a domain classifier tells the sets apart (AUC 0.990" in adapted
+    assert ("Method used", "mcc") in _rows(adapted) and ("Adapted head kept", "no") in _rows(adapted)
+    assert "Adaptation" not in page.split("<h3>")[0]  # not repeated as a raw value in the main table
+
+
+def test_drift_section_shows_the_verdict_and_figures_escaped():
+    drift = {"drift": True, "auc": 0.97, "p_value": 0.005, "rows": {"reference": 10, "other": 1200},
+             "compared": "<uri> [unlabelled]", "blocks_push": True, "reason": "Drift: AUC 0.970 & p = 0.005."}
+    html = decision.drift_section(drift)
+    assert html.startswith('<p><span class="bad">Drift: AUC 0.970 &amp; p = 0.005.</span></p>')
+    rows = dict(_rows(html))
+    assert rows["Compared with"] == "&lt;uri&gt; [unlabelled]" and rows["Blocks the push"] == "yes"
+    assert rows["Rows compared"] == "10 reference + 1,200 compared" and rows["Domain-classifier AUC"] == "0.970"
+    assert "blocks_push" not in html and "Reason" not in rows
+    calm = decision.drift_section({**drift, "drift": False, "reason": "No drift: AUC 0.5."})
+    assert calm.startswith('<p><span class="ok">No drift: AUC 0.5.</span></p>')
+
+
+def test_a_probe_head_shows_its_accuracy_per_C_and_no_curves():
+    html = decision.training_section({}, b"\x89PNG-empty-curves", STRATEGY)
+    assert "no epochs to plot" in html
+    assert html.count("<img") == 1 and 'alt="probe validation accuracy per C"' in html
+    rows = re.findall(r"<tr>(.*?)</tr>", html.split("<table>")[1])
+    assert len(rows) == 5  # header and four C values
+    used = [row for row in rows if "used" in row]
+    assert len(used) == 1 and '<td class="num">0.1</td>' in used[0] and '<td class="num">0.8000</td>' in used[0]
+
+
+def test_an_mlp_or_fine_tuning_shows_curves_and_last_epochs():
+    history = {"head": {"epoch": [1, 2], "loss": [1.0, 0.5], "val_accuracy": [0.5, 0.75]}}
+    html = decision.training_section(history, b"\x89PNGcurves", {"head": {"kind": "mlp", "units": [64]}})
+    assert html.count("<img") == 1 and 'alt="training curves"' in html
+    assert "Last epoch of each phase" in html and '<td class="num">0.7500</td>' in html
+
+
+def test_nothing_to_show_gives_no_section():
+    assert decision.training_section({}, None, {"head": {"kind": "probe", "C": 1.0, "accuracy_by_C": {}}}) == ""
+    assert decision.training_section({}, b"\x89PNG", None) == ""
