@@ -60,6 +60,7 @@ def test_run_fn_fine_tunes_and_exports_serving_model_and_keras_file(tmp_path, ti
     run_dir = fn_args.model_run_dir
     decision = json.loads(open(os.path.join(run_dir, strategy_lib.STRATEGY_FILE)).read())
     assert decision["strategy"] == "fine_tune" and decision["unfreeze"] == 3
+    assert decision["head"] == {"kind": "mlp", "units": [8]}
     history = json.loads(open(os.path.join(run_dir, loop.HISTORY_FILE)).read())
     assert list(history) == ["head", "fine_tune"]
     assert history["fine_tune"]["epoch"][0] == history["head"]["epoch"][-1] + 1

@@ -89,6 +89,11 @@ def test_a_useful_base_beats_the_scratch_control(tmp_path, tiny_cnn_path, monkey
     augmented = decision["augmentation"]  # 30 rows: 'auto' makes 10 copies each, and validation keeps or drops them
     assert augmented["kept"] is (augmented["copies"] == 10) and augmented["seconds"] > 0
     assert any(reason.startswith("The head trained on") for reason in decision["reasons"])
+    head = decision["head"]  # the probe, with its validation accuracy per C for the report
+    assert head["kind"] == "probe" and sorted(map(float, head["accuracy_by_C"])) == sorted(probe.C_GRID)
+    assert head["accuracy_by_C"][f"{head['C']:g}"] == max(v for v in head["accuracy_by_C"].values() if v is not None)
+    if not augmented["kept"]:
+        assert head["accuracy_by_C"] == chosen[0]["accuracy_by_C"]
     assert decision["control"]["kind"] == "scratch" and decision["control"]["seconds"] > 0
     assert decision["negative_transfer"] is (decision["exported"] == "control" or any(
         reason.startswith("Negative transfer") for reason in decision["reasons"]))
@@ -104,6 +109,7 @@ def test_a_combined_cut_serves_what_its_probe_learned(tmp_path, tiny_cnn_path, m
     combined = decision["candidates"][-1]
     assert decision["cut_layer"] == combined["cut"] == "flatten_1+pool+conv" and combined["chosen"]
     assert any(reason.startswith("The 3 cuts combined") for reason in decision["reasons"])
+    assert decision["head"] == {"kind": "probe", "C": combined["C"], "accuracy_by_C": combined["accuracy_by_C"]}
 
     examples = testdata.class_examples(30, labels=LABELS, seed=0)
     images = [e.features.feature["image"].bytes_list.value[0] for e in examples]
