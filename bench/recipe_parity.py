@@ -257,7 +257,7 @@ def digits_and_source(workdir: str):
     import tensorflow as tf
     from sklearn.datasets import load_digits
 
-    from tfx_transfer.pipeline.demo_data import digit_png
+    from tfx_transfer.pipeline.demo.data import digit_png
 
     os.makedirs(workdir, exist_ok=True)
     digits = load_digits()

@@ -33,7 +33,7 @@ class UserError(ValueError):
 
 
 def _make_demo_data(args: argparse.Namespace) -> None:
-    from tfx_transfer.pipeline import demo_data
+    from tfx_transfer.pipeline.demo import data as demo_data
 
     counts = demo_data.write_digits_demo(args.dir)
     for split, labels in counts.items():
@@ -41,7 +41,7 @@ def _make_demo_data(args: argparse.Namespace) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
-    from tfx_transfer.pipeline import demo
+    from tfx_transfer.pipeline.demo import run as demo
 
     demo.run_demo(args.workdir)
 
@@ -124,7 +124,7 @@ def build_pipeline(settings: Dict[str, Any], pipeline_root: str):
 
 def _preflight(data_root: str, skip_bad_files: bool) -> None:
     """Refuses unreadable or non-image files in a local data root, unless told to skip them."""
-    from tfx_transfer.pipeline import preflight
+    from tfx_transfer.pipeline.local import preflight
     from tfx_transfer.trainer.data.storage import is_remote
 
     if is_remote(data_root) or not os.path.isdir(data_root):
@@ -159,7 +159,7 @@ def _prefetch_weights(extractor_kwargs: Dict[str, Any]) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from tfx_transfer.pipeline import jobs
+    from tfx_transfer.pipeline.local import jobs
 
     settings = load_settings(args)
     for root in (settings["data_root"], settings.get("unlabelled_root")):
@@ -174,9 +174,9 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def _compile(args: argparse.Namespace) -> None:
-    from tfx_transfer.pipeline import kfp_package, kfp_resources
-    from tfx_transfer.pipeline import kubeflow_v2_runner as kfp_runner
     from tfx_transfer.pipeline import pipeline as pipeline_lib
+    from tfx_transfer.pipeline.kubeflow import package as kfp_package, resources as kfp_resources
+    from tfx_transfer.pipeline.kubeflow import runner as kfp_runner
 
     settings = load_settings(args)
     pipeline_root = settings.get("pipeline_root") or configs.KFP_PIPELINE_ROOT
@@ -204,7 +204,7 @@ def _compile(args: argparse.Namespace) -> None:
 
 
 def _submit(args: argparse.Namespace) -> None:
-    from tfx_transfer.pipeline import kfp_package, kfp_submit
+    from tfx_transfer.pipeline.kubeflow import package as kfp_package, submit as kfp_submit
 
     params = kfp_package.parse_params(args.param or [])
     run_id = kfp_submit.submit(
@@ -216,7 +216,7 @@ def _submit(args: argparse.Namespace) -> None:
 
 
 def _drift(args: argparse.Namespace) -> int:
-    from tfx_transfer.pipeline import serving_drift
+    from tfx_transfer.pipeline.local import serving_drift
 
     result = serving_drift.check_serving(args.serving_root, os.path.abspath(args.pipeline_root))
     print(f"{result['reason']} ({result['serving_images']} serving image(s) against the training bottlenecks of "

@@ -15,7 +15,9 @@ from typing import Any, Dict
 from tfx import v1 as tfx
 
 from tfx_transfer.components import ImageFolderExampleGen
-from tfx_transfer.pipeline import configs, demo_data, demo_source_model, jobs
+from tfx_transfer.pipeline import configs
+from tfx_transfer.pipeline.demo import data as demo_data, source_model as demo_source_model
+from tfx_transfer.pipeline.local import jobs
 from tfx_transfer.pipeline.pipeline import create_pipeline
 
 SOURCE_DIGITS = range(0, 5)

@@ -17,7 +17,7 @@ from tfx_transfer.trainer.data import datasets, labels, records, storage
 from tfx_transfer.trainer.data import preprocessing as pp
 from tfx_transfer.trainer.training import export
 
-RUN_FN = "tfx_transfer.pipeline.demo_source_model.run_fn"
+RUN_FN = "tfx_transfer.pipeline.demo.source_model.run_fn"
 IMAGE_SIZE = 32
 CUT_LAYER = "flatten"
 

@@ -1,6 +1,6 @@
 """The container entrypoint of every step on open-source Kubeflow Pipelines 2.x.
 
-`python -m tfx_transfer.pipeline.kfp_entrypoint` takes the arguments of TFX's entrypoint
+`python -m tfx_transfer.pipeline.kubeflow.entrypoint` takes the arguments of TFX's entrypoint
 (`tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor`), adapts what the OSS
 driver and launcher send and expect to what TFX 1.16 reads and writes, and runs TFX's own
 entrypoint in between. TFX's files are not patched. What it adapts (KFP backend 2.x sources:
@@ -145,7 +145,7 @@ def _import_s3_filesystem(uris: Iterable[str]) -> None:
 
 def _parse_args(argv: List[str]) -> Tuple[argparse.Namespace, List[str]]:
     """The flags of TFX's entrypoint; everything else is Beam args, as there."""
-    parser = argparse.ArgumentParser(prog="tfx_transfer.pipeline.kfp_entrypoint")
+    parser = argparse.ArgumentParser(prog="tfx_transfer.pipeline.kubeflow.entrypoint")
     parser.add_argument("--executor_class_path", required=True)
     parser.add_argument("--json_serialized_invocation_args", required=True)
     parser.add_argument("--json_serialized_inputs_spec_args", default=None)

@@ -12,7 +12,7 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from tfx_transfer.pipeline import kfp_compat
+from tfx_transfer.pipeline.kubeflow import compat as kfp_compat
 
 def parse_params(items: Sequence[str]) -> Dict[str, str]:
     """['epochs=10', 'note=a=b'] -> {'epochs': '10', 'note': 'a=b'}: CLI 'name=value' pairs.

@@ -31,11 +31,12 @@ from tfx.dsl.components.base import base_component, base_node
 from tfx.orchestration import pipeline as tfx_pipeline
 
 from tfx_transfer.components import tfx_compat
-from tfx_transfer.pipeline import configs, kfp_package
-from tfx_transfer.pipeline.kfp_resources import TARGET_KUBEFLOW, NodePlacement, ResourceConfig, check_target, platform_spec
+from tfx_transfer.pipeline import configs
+from tfx_transfer.pipeline.kubeflow import package as kfp_package
+from tfx_transfer.pipeline.kubeflow.resources import TARGET_KUBEFLOW, NodePlacement, ResourceConfig, check_target, platform_spec
 
 # Every step runs through our entrypoint, which normalises the OSS launcher's input for TFX.
-ENTRYPOINT_COMMAND = ("python", "-m", "tfx_transfer.pipeline.kfp_entrypoint")
+ENTRYPOINT_COMMAND = ("python", "-m", "tfx_transfer.pipeline.kubeflow.entrypoint")
 SCHEMA_VERSION_KUBEFLOW = "2.1.0"
 OUTPUT_SUFFIXES = {TARGET_KUBEFLOW: (".yaml", ".yml"), "vertex": (".json", ".yaml", ".yml")}
 

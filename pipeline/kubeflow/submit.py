@@ -28,10 +28,10 @@ import kfp_server_api
 import urllib3
 import yaml
 
-from tfx_transfer.pipeline import kfp_compat
-from tfx_transfer.pipeline.kfp_cron import to_kfp_cron
-from tfx_transfer.pipeline.kfp_package import PipelinePackage, check_params, check_pipeline_root, load_package
-from tfx_transfer.pipeline.kfp_resources import TARGET_KUBEFLOW
+from tfx_transfer.pipeline.kubeflow import compat as kfp_compat
+from tfx_transfer.pipeline.kubeflow.cron import to_kfp_cron
+from tfx_transfer.pipeline.kubeflow.package import PipelinePackage, check_params, check_pipeline_root, load_package
+from tfx_transfer.pipeline.kubeflow.resources import TARGET_KUBEFLOW
 
 HEALTHZ_PATH = "/apis/v2beta1/healthz"
 

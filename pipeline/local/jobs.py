@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterator
 
 from tfx import v1 as tfx
 
-from tfx_transfer.pipeline import local_runner, run_summary
+from tfx_transfer.pipeline.local import runner as local_runner, run_summary
 
 try:
     import fcntl

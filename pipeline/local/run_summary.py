@@ -11,7 +11,8 @@ from ml_metadata.metadata_store import metadata_store
 
 from tfx_transfer.components import specs
 from tfx_transfer.components.evaluation_report import set_aside, tfma_results
-from tfx_transfer.pipeline import configs, outputs
+from tfx_transfer.pipeline import configs
+from tfx_transfer.pipeline.local import outputs
 from tfx_transfer.trainer.base import feature_extractor as fe
 from tfx_transfer.trainer.data import storage
 from tfx_transfer.trainer.training import loop

@@ -69,7 +69,7 @@ def pushed_lineage(pipeline_root: str) -> PushedLineage:
     from ml_metadata.metadata_store import metadata_store
     from ml_metadata.proto import metadata_store_pb2
 
-    from tfx_transfer.pipeline import jobs, local_runner
+    from tfx_transfer.pipeline.local import jobs, runner as local_runner
 
     if not os.path.isfile(os.path.join(pipeline_root, local_runner.METADATA_FILE)):
         raise NoPushedModelError(

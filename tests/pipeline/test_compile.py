@@ -10,7 +10,8 @@ import pytest
 from google.protobuf import json_format
 
 from testdata import executors, load_pipeline_spec
-from tfx_transfer.pipeline import cli, kfp_compat
+from tfx_transfer.pipeline import cli
+from tfx_transfer.pipeline.kubeflow import compat as kfp_compat
 
 HEAVY = {"BottleneckExtractor", "FineTuner"}
 

@@ -10,7 +10,8 @@ import tensorflow as tf
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from tfx_transfer.pipeline import jobs, pipeline as pipeline_lib
+from tfx_transfer.pipeline import pipeline as pipeline_lib
+from tfx_transfer.pipeline.local import jobs
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +67,8 @@ def _executions(root):
 
 def _check_serving_drift(root, image_folder, pushed: bool) -> None:
     """`tfx-transfer drift` on the eval images, against the pushed model's training bottlenecks."""
-    from tfx_transfer.pipeline import cli, serving_drift
+    from tfx_transfer.pipeline import cli
+    from tfx_transfer.pipeline.local import serving_drift
 
     if not pushed:
         with pytest.raises(serving_drift.NoPushedModelError, match="No model was pushed from"):

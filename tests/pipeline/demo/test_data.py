@@ -10,7 +10,7 @@ import tensorflow as tf
 from sklearn.datasets import load_digits
 
 from tfx_transfer.components.image_folder_example_gen.component import ImageFolderExampleGen
-from tfx_transfer.pipeline.demo_data import write_digits_demo
+from tfx_transfer.pipeline.demo.data import write_digits_demo
 
 
 def _files(root) -> dict:

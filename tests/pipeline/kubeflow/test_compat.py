@@ -1,4 +1,4 @@
-"""The private kfp internal `pipeline/kfp_compat.py` uses still exists and is shared as assumed.
+"""The private kfp internal `pipeline/kubeflow/compat.py` uses still exists and is shared as assumed.
 
 A failure here means a kfp upgrade changed it: the message names it, and the fix belongs in
 `kfp_compat.py` alone.
@@ -12,7 +12,7 @@ import warnings
 
 import kfp
 
-from tfx_transfer.pipeline import kfp_compat
+from tfx_transfer.pipeline.kubeflow import compat as kfp_compat
 
 
 def _fail(what: str) -> str:

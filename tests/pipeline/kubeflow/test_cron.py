@@ -2,7 +2,7 @@
 
 import pytest
 
-from tfx_transfer.pipeline import kfp_cron
+from tfx_transfer.pipeline.kubeflow import cron as kfp_cron
 
 
 @pytest.mark.parametrize(

@@ -21,8 +21,8 @@ from tfx import v1 as tfx
 
 from testdata import class_examples, examples_artifact, read_examples
 from tfx_transfer.components import BottleneckExtractor, FineTuner, ImageFolderExampleGen
-from tfx_transfer.pipeline import kfp_entrypoint, kfp_resources
-from tfx_transfer.pipeline import kubeflow_v2_runner as runner
+from tfx_transfer.pipeline.kubeflow import entrypoint as kfp_entrypoint, resources as kfp_resources
+from tfx_transfer.pipeline.kubeflow import runner as runner
 
 EXAMPLES_SCHEMA = "title: tfx.Examples\ntype: object\n"
 MODEL_SCHEMA = "title: tfx.Model\ntype: object\n"
@@ -157,7 +157,7 @@ def _step(spec, component):
 
 def _run_step(argv, executor_input):
     replaced = [json.dumps(executor_input) if arg == "{{$}}" else arg for arg in argv]
-    assert replaced[:3] == ["python", "-m", "tfx_transfer.pipeline.kfp_entrypoint"]
+    assert replaced[:3] == ["python", "-m", "tfx_transfer.pipeline.kubeflow.entrypoint"]
     result = subprocess.run(
         [sys.executable] + replaced[1:], capture_output=True, text=True, timeout=600,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},

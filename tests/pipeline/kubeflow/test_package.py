@@ -2,7 +2,7 @@
 
 import pytest
 
-from tfx_transfer.pipeline import kfp_package
+from tfx_transfer.pipeline.kubeflow import package as kfp_package
 
 
 def test_parse_params():

@@ -11,9 +11,9 @@ from tfx import v1 as tfx
 
 from testdata import executors, load_pipeline_spec, png_bytes
 from tfx_transfer.components import BottleneckExtractor, ImageFolderExampleGen
-from tfx_transfer.pipeline import kfp_compat, kfp_package
-from tfx_transfer.pipeline import kubeflow_v2_runner as runner
-from tfx_transfer.pipeline.kfp_resources import NodePlacement, ResourceConfig, Toleration, parse_toleration
+from tfx_transfer.pipeline.kubeflow import compat as kfp_compat, package as kfp_package
+from tfx_transfer.pipeline.kubeflow import runner as runner
+from tfx_transfer.pipeline.kubeflow.resources import NodePlacement, ResourceConfig, Toleration, parse_toleration
 
 IMAGE = "gcr.io/example/tfx-transfer:test"
 BEAM_ARGS = ("--direct_num_workers=2", "--direct_running_mode=multi_processing")

@@ -16,8 +16,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
-from tfx_transfer.pipeline import kfp_package, kfp_submit
-from tfx_transfer.pipeline.kfp_submit import SubmitError
+from tfx_transfer.pipeline.kubeflow import package as kfp_package, submit as kfp_submit
+from tfx_transfer.pipeline.kubeflow.submit import SubmitError
 
 API = "/apis/v2beta1"
 PIPELINE_NAME = "tfx-transfer-test"

@@ -9,11 +9,11 @@ import sys
 import pytest
 
 from testdata import png_bytes
-from tfx_transfer.pipeline import jobs
+from tfx_transfer.pipeline.local import jobs
 
 _HOLDER = """
 import os, sys, time
-from tfx_transfer.pipeline import jobs
+from tfx_transfer.pipeline.local import jobs
 with jobs.root_lock(sys.argv[1]):
     print("locked", flush=True)
     while not os.path.exists(sys.argv[2]):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 from testdata import png_bytes
-from tfx_transfer.pipeline import cli, preflight
+from tfx_transfer.pipeline import cli
+from tfx_transfer.pipeline.local import preflight
 from tfx_transfer.trainer.data import preprocessing as pp
 
 OS_FILES = (".DS_Store", "train/cat/._0.png", "__MACOSX/train/cat/._0.png", "train/dog/Thumbs.db", "eval/cat/desktop.ini",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tfx_transfer.pipeline import run_summary
+from tfx_transfer.pipeline.local import run_summary
 
 
 def test_the_decision_prints_the_exported_model_the_control_and_its_cost(capsys):

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from testdata import png_bytes
-from tfx_transfer.pipeline import serving_drift
+from tfx_transfer.pipeline.local import serving_drift
 
 
 def _write(path, data: bytes) -> None:
