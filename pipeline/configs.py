@@ -35,7 +35,7 @@ DEMO = {
 }
 
 # KFP: the image the compiled pipeline runs in, and how many GPUs each heavy step gets (the GPU
-# name's default depends on the target, see kfp_resources.DEFAULT_GPU_TYPES).
+# name's default depends on the target, see kubeflow.resources.DEFAULT_GPU_TYPES).
 DEFAULT_IMAGE = "gcr.io/my-project/tfx-transfer:latest"
 DEFAULT_GPUS = 1
 

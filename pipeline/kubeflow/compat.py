@@ -1,6 +1,6 @@
 """Every use of a private kfp internal, in one place (kfp 2.5).
 
-`tests/pipeline/test_kfp_compat.py` checks each one and fails with a message naming it when a
+`tests/pipeline/kubeflow/test_compat.py` checks each one and fails with a message naming it when a
 kfp upgrade removes it or changes its shape.
 
 - `load_yaml_package(path)`: how `kfp.Client` reads a YAML package (`_extract_pipeline_yaml`:

@@ -2,14 +2,14 @@
 
 `pipeline.py` builds the pipeline; this module attaches per-component resources (GPUs for the
 heavy steps), Beam args and the container image, lets TFX's `KubeflowV2DagRunner` build the
-PipelineJob, and writes what the target's backend accepts (`kfp_resources` says what each
+PipelineJob, and writes what the target's backend accepts (`resources` says what each
 reads):
 
 - `kubeflow`: a bare PipelineSpec YAML at schema 2.1.0 (the OSS backend refuses 2.0.0), its
   `defaultPipelineRoot` set, accelerators in both the old (`type`/`count`) and new
   (`resourceType`/`resourceCount`) fields, and a second YAML document, the PlatformSpec, with
   the heavy executors' node selector and tolerations. Every step runs our entrypoint
-  (`kfp_entrypoint`), which adapts the OSS launcher's ExecutorInput for TFX.
+  (`entrypoint`), which adapts the OSS launcher's ExecutorInput for TFX.
 - `vertex`: TFX's PipelineJob JSON (or its PipelineSpec YAML) at schema 2.0.0, as before.
 
 Where things land (`<spec>` is the PipelineSpec): accelerators and limits in

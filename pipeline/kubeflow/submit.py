@@ -1,7 +1,7 @@
 """Submits a compiled pipeline to Kubeflow Pipelines (v2 API) as a run or a recurring run.
 
-`submit(...)` checks everything it can locally first (the cron schedule in `kfp_cron`, the
-parameters against the pipeline's declared inputs and the package itself in `kfp_package`),
+`submit(...)` checks everything it can locally first (the cron schedule in `cron`, the
+parameters against the pipeline's declared inputs and the package itself in `package`),
 then probes the host's health endpoint with a short timeout, so a wrong or unreachable host
 fails fast with a `SubmitError` that names it. Only then does it use `kfp.Client`: get or create
 the experiment, upload the pipeline (or a new version of it, named after the package's content

@@ -1,6 +1,6 @@
 """Every use of a private Keras internal, in one place (Keras 3.12).
 
-`tests/trainer/test_keras_compat.py` checks each one and fails with a message naming it when a
+`tests/trainer/common/test_keras_compat.py` checks each one and fails with a message naming it when a
 Keras upgrade removes it or changes its meaning.
 
 - `reset_initial_epoch(model)`: `BackupAndRestore` resumes a killed fit by setting the model's

@@ -1,7 +1,7 @@
 """The private kfp internal `pipeline/kubeflow/compat.py` uses still exists and is shared as assumed.
 
 A failure here means a kfp upgrade changed it: the message names it, and the fix belongs in
-`kfp_compat.py` alone.
+`kubeflow/compat.py` alone.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from tfx_transfer.pipeline.kubeflow import compat as kfp_compat
 
 
 def _fail(what: str) -> str:
-    return f"kfp internal {kfp_compat.REST_CLIENT} changed: {what}. Update tfx_transfer/pipeline/kfp_compat.py."
+    return f"kfp internal {kfp_compat.REST_CLIENT} changed: {what}. Update tfx_transfer/pipeline/kubeflow/compat.py."
 
 
 def _client(monkeypatch) -> kfp.Client:
