@@ -99,6 +99,17 @@ def facts_table(record: Mapping[str, Any], fields: Sequence[Field], skip: Iterab
     return f'<table class="facts"><tbody>{body}</tbody></table>'
 
 
+def _head_words(head: Any) -> str:
+    """The head in words: 'logistic-regression probe, C = 0.1' or 'Keras MLP, hidden units 256'."""
+    if not isinstance(head, Mapping):
+        return _text(head)
+    if head.get("kind") == "probe":
+        return "logistic-regression probe" + (f", C = {head['C']:g}" if _finite(head.get("C")) else "")
+    if head.get("kind") == "mlp":
+        return markup.esc(f"Keras MLP, hidden units {', '.join(str(u) for u in head.get('units') or [])}")
+    return _text(head)
+
+
 _EXPORTED = {"transfer": "the transferred model", "ensemble": "the average of the transferred model and the control",
              "control": "the no-transfer control"}
 _STRATEGIES = {"feature_extraction": "feature extraction (the base stays frozen; only the head trains)",
@@ -108,6 +119,7 @@ DECISION_FIELDS: Sequence[Field] = (
     ("exported", "Exported model", lambda v: markup.esc(_EXPORTED.get(v, v))),
     ("strategy", "Strategy", lambda v: markup.esc(_STRATEGIES.get(v, v))),
     ("cut_layer", "Cut", _text),
+    ("head", "Head", _head_words),
     ("transfer_accuracy", "Transferred model, validation accuracy", _ACCURACY),
     ("negative_transfer", "Negative transfer", _yes_no),
     ("validation", "Validation rows", _text),
@@ -193,7 +205,7 @@ def strategy_section(strategy: Any) -> str:
     """The decision, the candidates, augmented copies, the control, adaptation and the reasons."""
     if not isinstance(strategy, Mapping):
         return markup.value_html(strategy)
-    blocks = ("candidates", "augmentation", "control", "adaptation", "reasons", "head")
+    blocks = ("candidates", "augmentation", "control", "adaptation", "reasons")
     parts = [facts_table(strategy, DECISION_FIELDS, skip=blocks), _candidates_table(strategy.get("candidates"))]
     copies = strategy.get("augmentation")
     if isinstance(copies, Mapping) and (copies.get("copies") or "kept" in copies):

@@ -33,11 +33,12 @@ def _rows(html: str):
 def test_the_decision_is_a_labelled_table_in_a_fixed_order():
     page = decision.strategy_section(STRATEGY)
     decided = dict(_rows(page.split("<h3>")[0]))
-    assert list(decided)[:4] == ["Exported model", "Strategy", "Cut", "Transferred model, validation accuracy"]
+    assert list(decided)[:5] == ["Exported model", "Strategy", "Cut", "Head", "Transferred model, validation accuracy"]
+    assert decided["Head"] == "logistic-regression probe, C = 0.1"
     assert decided["Exported model"] == "the no-transfer control"
     assert decided["Negative transfer"] == "yes" and decided["Transferred model, validation accuracy"] == "0.800"
     # Blocks shown under their own headings are not repeated as raw values; no raw field names.
-    assert not {"Candidates", "Control", "Augmentation", "Head", "Reasons"} & set(decided)
+    assert not {"Candidates", "Control", "Augmentation", "Reasons"} & set(decided)
     assert "negative_transfer" not in page and "ensemble_validation_accuracy" not in page
 
 
@@ -55,6 +56,11 @@ def test_candidates_copies_and_control_have_readable_labels():
     assert control["Model"] == "from scratch" and control["Training time"] == "3.0 s"
     assert control["Average with the transferred model, validation accuracy"] == "0.850"
     assert "Negative transfer: the control beat" in page
+
+
+def test_an_mlp_head_is_named_with_its_units():
+    page = decision.strategy_section({**STRATEGY, "head": {"kind": "mlp", "units": [256, 64]}})
+    assert ("Head", "Keras MLP, hidden units 256, 64") in _rows(page.split("<h3>")[0])
 
 
 def test_an_unknown_field_still_shows_under_a_readable_name():
