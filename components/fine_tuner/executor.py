@@ -16,13 +16,11 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
-from tfx_transfer.components import artifacts, specs
-from tfx_transfer.components import config_codec
+from tfx_transfer.components import artifacts, config_codec, specs
 from tfx_transfer.components.fine_tuner import config as config_lib
 from tfx_transfer.trainer import transfer
 from tfx_transfer.trainer.base import feature_extractor as fe
-from tfx_transfer.trainer.data import labels as labels_lib
-from tfx_transfer.trainer.data import raw_images, records, storage
+from tfx_transfer.trainer.data import labels as labels_lib, raw_images, records, storage
 from tfx_transfer.trainer.run_config import RunConfig
 from tfx_transfer.trainer.selection import strategy as strategy_lib
 
