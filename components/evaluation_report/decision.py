@@ -12,6 +12,7 @@ import math
 from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from tfx_transfer.components.evaluation_report import markup, plots
+from tfx_transfer.trainer.selection import strategy as strategy_lib
 
 Formatter = Callable[[Any], str]
 Field = Tuple[str, str, Formatter]  # key, label, value -> escaped HTML
@@ -110,13 +111,17 @@ def _head_words(head: Any) -> str:
     return _text(head)
 
 
-_EXPORTED = {"transfer": "the transferred model", "ensemble": "the average of the transferred model and the control",
-             "control": "the no-transfer control"}
-_STRATEGIES = {"feature_extraction": "feature extraction (the base stays frozen; only the head trains)",
-               "fine_tune": "fine-tuning (the top of the base trains with the head)"}
+# What strategy.json's `exported` and `strategy` values mean, in words (the verdict uses them too).
+EXPORTED_WORDS = {
+    strategy_lib.EXPORTED_TRANSFER: "the transferred model",
+    strategy_lib.EXPORTED_ENSEMBLE: "the average of the transferred model and the no-transfer control",
+    strategy_lib.EXPORTED_CONTROL: "the no-transfer control",
+}
+_STRATEGIES = {strategy_lib.STRATEGY_FEATURE_EXTRACTION: "feature extraction (the base stays frozen; only the head trains)",
+               strategy_lib.STRATEGY_FINE_TUNE: "fine-tuning (the top of the base trains with the head)"}
 
 DECISION_FIELDS: Sequence[Field] = (
-    ("exported", "Exported model", lambda v: markup.esc(_EXPORTED.get(v, v))),
+    ("exported", "Exported model", lambda v: markup.esc(EXPORTED_WORDS.get(v, v))),
     ("strategy", "Strategy", lambda v: markup.esc(_STRATEGIES.get(v, v))),
     ("cut_layer", "Cut", _text),
     ("head", "Head", _head_words),

@@ -14,8 +14,9 @@ import math
 import re
 from typing import Any, Mapping, Optional
 
-from tfx_transfer.components.evaluation_report import markup
+from tfx_transfer.components.evaluation_report import decision, markup
 from tfx_transfer.components.evaluation_report import tfma_results as tr
+from tfx_transfer.trainer.selection import strategy as strategy_lib
 
 TOPICS = ("exported", "control", "drift")
 
@@ -23,11 +24,6 @@ _BLESSING = {
     tr.BLESSED: '<span class="ok">blessed</span>',
     tr.NOT_BLESSED: '<span class="bad">not blessed</span>',
     tr.NOT_VALIDATED: '<span class="warn">not validated</span> (no thresholds were set)',
-}
-_EXPORTED = {
-    "transfer": "the transferred model",
-    "ensemble": "the average of the transferred model and the no-transfer control",
-    "control": "the no-transfer control",
 }
 
 
@@ -41,8 +37,9 @@ def exported_sentence(strategy: Optional[Mapping[str, Any]], accuracy: Optional[
     if strategy is None:
         what = "The model run holds no FineTuner decision (strategy.json), so which model was exported is not known"
     else:
-        model = _EXPORTED.get(strategy.get("exported"), markup.esc(strategy.get("exported", "the transferred model")))
-        how = "fine-tuned" if strategy.get("strategy") == "fine_tune" else "on the frozen base"
+        exported = strategy.get("exported", strategy_lib.EXPORTED_TRANSFER)
+        model = decision.EXPORTED_WORDS.get(exported, markup.esc(exported))
+        how = "fine-tuned" if strategy.get("strategy") == strategy_lib.STRATEGY_FINE_TUNE else "on the frozen base"
         cut = f", cut at <code>{markup.esc(strategy['cut_layer'])}</code>" if strategy.get("cut_layer") else ""
         what = f"<strong>Exported {model}</strong> ({how}{cut})"
     figures = []
@@ -68,15 +65,15 @@ def control_sentence(strategy: Optional[Mapping[str, Any]]) -> str:
         return f"The no-transfer control ({name}) could not be compared with the transferred model on {where}."
     exported = strategy.get("exported")
     average = _accuracy(control.get("ensemble_validation_accuracy"))
-    if exported == "control":
+    if exported == strategy_lib.EXPORTED_CONTROL:
         return (f"<strong>Negative transfer</strong>: the control ({name}) scored {reference:.3f} on {where}, the "
                 f"transferred model {transfer:.3f} ({100 * (transfer - reference):+.1f} points)"
                 + (f" and their average {average:.3f}" if average is not None else "") + ".")
-    score = average if exported == "ensemble" and average is not None else transfer
+    score = average if exported == strategy_lib.EXPORTED_ENSEMBLE and average is not None else transfer
     lead = 100 * (score - reference)
     sentence = (f"<strong>Margin over the no-transfer control: {lead:+.1f} points</strong> on {where} "
                 f"({score:.3f} against {reference:.3f} for {name})")
-    if exported == "ensemble":
+    if exported == strategy_lib.EXPORTED_ENSEMBLE:
         alone = "below the control: negative transfer" if transfer < reference else "too close to the control to tell apart"
         sentence += f"; the transferred model alone scored {transfer:.3f}, {alone}"
     return sentence + "."
