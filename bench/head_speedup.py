@@ -2,12 +2,12 @@
 
 Both train the same head (`head.build_head`, same HeadConfig and seed) on the same synthetic
 JPEGs (gzipped TFRecords, 10 classes) with MobileNetV2 (weights=None) as the base, through the
-plugin's own training code (`training.train_head` / `training.fine_tune`, same callbacks):
+plugin's own training code (`loop.train_head` / `loop.fine_tune`, same callbacks):
 
 * bottleneck: the features are computed once with the extractor of
-  `base_model.build_feature_extractor`, then the head trains on `data.array_dataset` batches.
+  `base_model.build_feature_extractor`, then the head trains on `datasets.array_dataset` batches.
 * frozen base: `head.build_full_model(extractor, head)` with the base frozen trains on the raw
-  images decoded by `data.raw_image_dataset` (`preprocessing.preprocess_image_bytes`).
+  images decoded by `datasets.raw_image_dataset` (`preprocessing.preprocess_image_bytes`).
 
 Each side runs two epochs and the second is timed, so tracing and compilation are not counted.
 The figure to compare is `speedup = frozen_epoch / bottleneck_epoch` (target >= 20). The one-off

@@ -18,7 +18,7 @@ one set of defaults. The dict form (`to_dict` / `from_dict`) is what a user writ
     augmentation  {rotation, shear, zoom, width_shift, height_shift,
                    horizontal_flip, vertical_flip}                      -> AugmentationConfig
     augmented_copies  'auto' (default) | int >= 0: augmented copies of each training image
-                  the head trains on (`feature_augmentation`; 0: none)
+                  the head trains on (`selection.augmented_copies`; 0: none)
     strategy      'auto' (default) | 'feature_extraction' | 'fine_tune'
     adaptation    'auto' (default) | 'none' | 'dann' | 'mcc': how the head adapts to unlabelled
                   images of the serving domain, when a run has them (`adaptation`)

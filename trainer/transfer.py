@@ -4,11 +4,11 @@ Shared by the FineTuner executor (bottlenecks read from the BottleneckExtractor'
 the standard Trainer's `run_fn` (bottlenecks computed in-process), so both select, train and
 export the same way. Only training data is ever looked at (`validation`):
 
-1. every cut the extractor computed, and their combination, is scored (`selection`), and the
+1. every cut the extractor computed, and their combination, is scored (`cut_scores`), and the
    best one chosen;
 2. the head is fitted on it: the cross-validated probe by default (`probe`), the Keras MLP when
    `head_units` are given; on the training images and, unless validation rejects them, their
-   augmented copies (`feature_augmentation`); with unlabelled images of the serving domain, it
+   augmented copies (`augmented_copies`); with unlabelled images of the serving domain, it
    is adapted to them when `adaptation` asks for it or (under 'auto') drift calls for it and
    the label-free signals agree (`adaptation`);
 3. 'auto' considers fine-tuning only for large data sets (the 2x2 rule of `strategy` is the
@@ -117,7 +117,7 @@ def _train_mlp(
     features: np.ndarray, labels: np.ndarray, num_classes: int, config: RunConfig, run_dir: str, backup_dir: str,
     blocks: probe.Blocks = None,
 ) -> Tuple[keras.Model, keras.callbacks.History]:
-    """The Keras MLP head, trained on all given rows for at least `training.MIN_HEAD_STEPS` steps;
+    """The Keras MLP head, trained on all given rows for at least `loop.MIN_HEAD_STEPS` steps;
     its input is standardised as the probe's is."""
     train, repeats = loop.head_schedule(config.train, len(labels))
     head = head_lib.build_head(
@@ -172,7 +172,7 @@ def _augment(
     training_data: TrainingData, plan: validation.ValidationPlan, num_classes: int,
     raw: Optional[raw_images.RawExamples], config: RunConfig, vocabulary, pp_config,
 ) -> augmented_copies.Outcome:
-    """The augmented copies the head trains on (`feature_augmentation`); the decision records them."""
+    """The augmented copies the head trains on (`augmented_copies`); the decision records them."""
     outcome = augmented_copies.augment(
         cut_model, best, training_data.features, training_data.labels, training_data.ids, plan, num_classes, raw,
         config, vocabulary, pp_config,

@@ -3,7 +3,7 @@
 Records that cannot be used (no image, an image whose header says it cannot be decoded, no
 label, a label outside the vocabulary, a bottleneck of the wrong size) are never dropped
 silently: a first pass in Python (`scan_raw_records`, `load_bottlenecks`) gives every record a
-reason or None, and the reasons are counted and logged. The tf.data pipelines of `data` then
+reason or None, and the reasons are counted and logged. The tf.data pipelines of `datasets` then
 keep exactly the records that pass.
 
 Labels in the files are either bytes names (b'cat') or int64 class indices already written by a

@@ -9,7 +9,7 @@ text and digits) gives the head the variation it will meet at serving time, at t
 Validation stays honest: in each fold only the fold's training rows bring their copies, and the
 validation rows are the original images. Under `augmented_copies='auto'` the copies are kept
 unless the head without them leads on the validation rows by more than one standard error (the
-rule `selection` applies to the combined cut): on a few dozen validation rows a smaller lead is
+rule `cut_scores` applies to the combined cut): on a few dozen validation rows a smaller lead is
 noise, while the copies gained on every task of `bench/recipe_parity.py`. The number of copies
 shrinks as the data grows (`MAX_AUGMENTED_IMAGES`), where augmentation matters less and costs more.
 """

@@ -4,7 +4,7 @@ It is convex, so it is trained to convergence whatever the data size (the head's
 not shrink with the number of examples), and its regularisation is chosen by the validation
 plan on the training data. The fitted probe becomes an ordinary Keras head (Normalization,
 then the Dense softmax of `head.build_head`), so serving, fine-tuning and TFMA see the same
-model as before. `knn_accuracy` is the second transferability score of `selection`.
+model as before. `knn_accuracy` is the second transferability score of `cut_scores`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ C_GRID = (0.01, 0.1, 1.0, 10.0)
 VARIANCE_SHRINKAGE = 0.5
 _MIN_SCALE = 1e-6
 # Solver iterations of a fit that is kept (the head), and of the fits that only score a cut or a C
-# on at most `selection.SCORING_MAX_EXAMPLES` rows: there the ranking is what counts, real
+# on at most `cut_scores.SCORING_MAX_EXAMPLES` rows: there the ranking is what counts, real
 # features converge well within it, and features that cannot separate the classes (where the
 # solver would run on for nothing) stop early. bench/extract_throughput.py measures the cost.
 _MAX_ITER = 1000
@@ -151,7 +151,7 @@ def with_copies(
     features: np.ndarray, labels: np.ndarray, rows: np.ndarray, copies: Optional[np.ndarray]
 ) -> Tuple[np.ndarray, np.ndarray]:
     """The training matrix of `rows`: their features, then those of their augmented `copies`
-    ([copies, all rows, dim], from `feature_augmentation`; None: no copies), with the labels."""
+    ([copies, all rows, dim], from `augmented_copies`; None: no copies), with the labels."""
     if copies is None:
         return features[rows], labels[rows]
     if copies.shape[1:] != features.shape:

@@ -95,7 +95,7 @@ def build_augmentation(config: AugmentationConfig, seed: int) -> Optional[keras.
     return keras.Sequential(layers, name="augmentation")
 
 
-# ------------------------------------------------ augmented copies for the head (`feature_augmentation`)
+# ------------------------------------------------ augmented copies for the head (`selection.augmented_copies`)
 
 COPIES_AUTO = "auto"
 # The copies' transforms when the run's own `augmentation` is all off.

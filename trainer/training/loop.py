@@ -7,7 +7,7 @@ same callbacks: EarlyStopping (restoring the best weights), ReduceLROnPlateau, B
 `history.json` and `training_curves.png` into the run directory.
 
 Runs are reproducible on CPU: seeded initialisers and dropout (`head.build_head`), seeded
-shuffles (`data`) and `keras.utils.set_random_seed(seed)` before fitting. A tf.data shuffle
+shuffles (`datasets`) and `keras.utils.set_random_seed(seed)` before fitting. A tf.data shuffle
 combines its seed with TF's global seed when the dataset is built, so callers call
 `keras.utils.set_random_seed(seed)` once before building datasets and models.
 """
