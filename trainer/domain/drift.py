@@ -3,7 +3,8 @@
 The embeddings are the bottlenecks the head actually reads, so this sees the shifts that matter
 to the model, which per-feature checks cannot: TFDV's drift comparator compares one histogram per
 feature, and a bottleneck is one list feature. Two figures, on at most `max_rows` rows of each set
-after standardising with the reference's statistics and a PCA to `pca_dims` dimensions:
+after standardising and a PCA to `pca_dims` dimensions, both fitted on the two sets pooled so
+that they treat the two alike, as the permutation test assumes:
 
 - the domain classifier's AUC: a logistic regression trained to tell the two sets apart,
   cross-validated (out-of-fold scores); 0.5 when it cannot, 1.0 when it always can. Evidently
@@ -88,12 +89,21 @@ def _sample(values: np.ndarray, max_rows: int, rng: np.random.Generator) -> np.n
 
 
 def _project(reference: np.ndarray, other: np.ndarray, dims: int, seed: int):
-    """Both sets standardised with the reference's statistics, then PCA-reduced (fitted on both)."""
+    """Both sets standardised with the pooled statistics, then PCA-reduced (fitted on both).
+
+    Every step treats the two sets alike, so relabelling the pooled rows at random changes
+    nothing but the labels, which is what the permutation test assumes. Standardising with the
+    reference's statistics alone broke that: on 20 reference rows, a sparse ReLU feature that
+    happened to be near zero in all of them got a tiny scale, and every other row looked far
+    out. On random splits of one set of digits that raised 'drift' on 7 of 20 splits
+    (`bench/drift_false_alarms.py`).
+    """
     from sklearn.decomposition import PCA
 
-    mean, scale = reference.mean(axis=0), reference.std(axis=0)
+    pooled = np.concatenate([reference, other])
+    mean, scale = pooled.mean(axis=0), pooled.std(axis=0)
     scale = np.where(scale > 1e-12, scale, 1.0)
-    pooled = np.concatenate([(reference - mean) / scale, (other - mean) / scale])
+    pooled = (pooled - mean) / scale
     dims = min(dims, pooled.shape[1], len(pooled) - 1)
     projected = PCA(n_components=dims, random_state=seed).fit_transform(pooled)
     return projected[: len(reference)], projected[len(reference):], dims

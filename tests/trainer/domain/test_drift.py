@@ -73,3 +73,19 @@ def test_the_verdict_sentence_says_what_each_test_found(auc, p_value, starts, sa
     sentence = drift.verdict_sentence(auc, p_value, drift.DriftConfig())
     assert sentence.startswith(starts) and says in sentence
     assert sentence.endswith("drift needs both.") == (sentence.startswith("No drift") and ", but " in sentence)
+
+
+def _sparse(rows: int, seed: int, threshold: float = 1.5) -> np.ndarray:
+    """ReLU-like features: each is non-zero in about 7 % of the rows (at threshold 1.5)."""
+    return np.maximum(np.random.default_rng(seed).normal(size=(rows, 200)) - threshold, 0.0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_few_reference_rows_of_sparse_features_raise_no_false_alarm(seed):
+    # Standardising with the 20 reference rows' statistics alone flagged every one of these
+    # (a feature non-zero in one reference row got a tiny scale); pooled statistics do not.
+    config = drift.DriftConfig(permutations=100)
+    same = drift.check_drift(_sparse(20, seed), _sparse(200, 100 + seed), config, seed=seed)
+    assert not same.drift and same.p_value > 0.05
+    shifted = drift.check_drift(_sparse(20, seed), _sparse(200, 100 + seed, threshold=1.0), config, seed=seed)
+    assert shifted.drift
