@@ -110,6 +110,7 @@ def test_run_fn_auto_strategy_with_int_labels_and_a_vocabulary_file(tmp_path, ti
 def test_run_fn_adapts_to_unlabelled_files_from_custom_config(tmp_path, tiny_cnn_path, monkeypatch):
     from tfx_transfer.trainer.domain import adaptation
 
+    monkeypatch.setattr(adaptation, "MIN_UNLABELLED_ROWS", 10)  # 12 tiny images stand for a serving folder
     monkeypatch.setattr(adaptation, "ADAPTER_STEPS", 50)
     unlabelled = testdata.class_examples(12, labels=LABELS, seed=300)
     for example in unlabelled:

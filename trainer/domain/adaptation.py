@@ -49,6 +49,9 @@ ADAPTER_LEARNING_RATE = 1e-3
 MCC_TEMPERATURE = 2.5  # Jin et al.'s temperature
 MCC_WEIGHT = 1.0
 _DOMAIN_UNITS = 256
+# Fewer unlabelled images than this are not adapted to: a handful of serving images say little
+# about a domain, and the drift check that decides 'auto' is least reliable there.
+MIN_UNLABELLED_ROWS = 50
 
 
 class AdaptationError(ValueError):
@@ -242,16 +245,23 @@ def adapt_in_run(
 ) -> Outcome:
     """Adapts the head of a run to the unlabelled `target` rows, as `requested`.
 
-    The drift check (`drift.check_drift`) runs first, on the chosen cut's features. 'auto' adapts
-    with `AUTO_METHOD` only when it finds drift, and keeps the adapted head only when two signals
-    that need no target labels agree: its out-of-fold accuracy on the labelled validation rows is
+    Fewer than `MIN_UNLABELLED_ROWS` unlabelled rows are not adapted to, whatever was asked, and
+    the reason says so. Otherwise the drift check (`drift.check_drift`) runs first, on the chosen
+    cut's features. 'auto' adapts with `AUTO_METHOD` only when it finds drift, and keeps the
+    adapted head only when two signals that need no target labels agree: its out-of-fold accuracy on the labelled validation rows is
     within one paired standard error of the unadapted head's, and the domain classifier's AUC on
     the two heads' predictions falls. 'dann' and 'mcc' keep the adapted head as asked; the
     no-transfer gate still judges it afterwards.
     """
     start = time.perf_counter()
+    if len(target) < MIN_UNLABELLED_ROWS:
+        record: Dict[str, Any] = {"requested": requested, "unlabelled_rows": int(len(target)), "method": None,
+                                  "kept": False, "seconds": 0.0}
+        return Outcome(None, None, record, f"Adaptation {requested!r}: {len(target)} unlabelled image(s) are too few to "
+                       f"adapt to (at least {MIN_UNLABELLED_ROWS}); the head was not adapted. Give at least "
+                       f"{MIN_UNLABELLED_ROWS} images of the serving domain to adapt to them.")
     check = drift.check_drift(features, target, seed=seed)
-    record: Dict[str, Any] = {"requested": requested, "unlabelled_rows": int(len(target)), "drift": check.to_dict()}
+    record = {"requested": requested, "unlabelled_rows": int(len(target)), "drift": check.to_dict()}
     method = requested if requested != ADAPTATION_AUTO else (AUTO_METHOD if check.drift else None)
     if method is None:
         record.update(method=None, kept=False, seconds=round(time.perf_counter() - start, 2))

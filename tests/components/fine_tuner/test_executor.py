@@ -226,6 +226,7 @@ def _unlabelled_examples(n: int, seed: int):
 def test_unlabelled_bottlenecks_are_extracted_and_adapted_to(tmp_path, extracted, tiny_cnn_path, monkeypatch):
     from tfx_transfer.trainer.domain import adaptation
 
+    monkeypatch.setattr(adaptation, "MIN_UNLABELLED_ROWS", 10)  # 15 tiny images stand for a serving folder
     monkeypatch.setattr(adaptation, "ADAPTER_STEPS", 60)
     unlabelled_raw = examples_artifact(str(tmp_path / "unlabelled"), {"unlabelled": _unlabelled_examples(15, seed=500)})
     strict = BottleneckExtractor(examples=_channel(standard_artifacts.Examples), model_uri=tiny_cnn_path,

@@ -97,3 +97,16 @@ def test_an_asked_for_method_adapts_and_records_its_signals(monkeypatch):
     assert not np.isnan(outcome.probabilities).all()
     assert set(outcome.record) >= {"source_validation_adapted", "prediction_domain_auc_adapted", "domain_accuracy_end"}
     assert outcome.reason.startswith("Adapted with dann as asked")
+
+
+@pytest.mark.parametrize("requested", ["auto", "mcc"])
+def test_too_few_unlabelled_rows_are_not_adapted_to_and_the_run_says_why(requested, monkeypatch):
+    source, labels, target = _domains()
+    few = target[: adaptation.MIN_UNLABELLED_ROWS - 1]
+    outcome = _in_run(requested, source, labels, few, monkeypatch)
+    assert outcome.head is None and outcome.probabilities is None
+    assert outcome.record == {"requested": requested, "unlabelled_rows": len(few), "method": None, "kept": False,
+                              "seconds": 0.0}
+    assert f"{len(few)} unlabelled image(s) are too few to adapt to (at least 50)" in outcome.reason
+    enough = _in_run(requested, source, labels, target[: adaptation.MIN_UNLABELLED_ROWS], monkeypatch)
+    assert "drift" in enough.record  # at the minimum, the run checks and adapts as before
