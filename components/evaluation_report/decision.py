@@ -25,12 +25,11 @@ def _number(digits: int) -> Formatter:
     return lambda value: markup.esc(f"{value:.{digits}f}") if _finite(value) else _none()
 
 
+_finite = markup.is_finite_number
+
+
 def _none() -> str:
     return '<span class="muted">—</span>'
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _yes_no(value: Any) -> str:

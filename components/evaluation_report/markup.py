@@ -48,6 +48,11 @@ def fmt(value: Optional[float]) -> str:
     return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.6g}"
 
 
+def is_finite_number(value: Any) -> bool:
+    """A real int or float (not a bool) that is neither NaN nor infinite: a figure worth printing."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def num_cell(value: Optional[float]) -> str:
     return f'<td class="num">{esc(fmt(value))}</td>'
 

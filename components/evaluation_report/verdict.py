@@ -10,7 +10,6 @@ so plainly when its input is missing, instead of leaving the line out.
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any, Mapping, Optional
 
@@ -28,7 +27,7 @@ _BLESSING = {
 
 
 def _accuracy(value: Any) -> Optional[float]:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) else None
+    return float(value) if markup.is_finite_number(value) else None
 
 
 def exported_sentence(strategy: Optional[Mapping[str, Any]], accuracy: Optional[float], count: Optional[float],

@@ -43,15 +43,14 @@ class CutScore:
     seconds: float
     chosen: bool = False
     combined: bool = False  # the concatenation of every cut
-    # The probe's validation accuracy at each C tried ('0.01' -> accuracy): what the report plots
-    # for a head that has no epochs.
+    # The probe's validation accuracy at each C tried, in JSON form (`accuracy_by_C_record`:
+    # '0.01' -> accuracy, None where NaN): what the report plots for a head that has no epochs.
     accuracy_by_C: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> Dict[str, object]:
         row = dataclasses.asdict(self)
         for key in ("probe_accuracy", "knn_accuracy", "logme"):
             row[key] = row[key] if math.isfinite(row[key]) else None
-        row["accuracy_by_C"] = accuracy_by_C_record(self.accuracy_by_C)
         return row
 
 
