@@ -169,3 +169,14 @@ def executors(spec):
         ignore_unknown_fields=True,
     )
     return {cid: deployment.executors[c.executor_label] for cid, c in spec.components.items()}
+
+
+def shifted_domains(seed: int = 0, shift: float = 3.0, rows: int = 60):
+    """(source rows, their labels, target rows) of two classes in 4 dims; the target is drawn like
+    the source and moved by `shift` along the first axis."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat([0, 1], rows // 2)
+    source = rng.normal(size=(rows, 4)) + labels[:, None] * np.array([0, 0, 3.0, 0])
+    target = rng.normal(size=(rows, 4)) + labels[:, None] * np.array([0, 0, 3.0, 0])
+    target[:, 0] += shift
+    return source.astype(np.float32), labels, target.astype(np.float32)

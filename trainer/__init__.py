@@ -11,7 +11,7 @@ rooms, lowest first; a room imports only from the rooms listed before it (the te
   training/   the head, the two training phases, augmentation, the serving export
   selection/  the validation plan, the probe, cut scores (k-NN, LogME), augmented copies, the
               strategy, the no-transfer control and the gate
-  domain/     drift between two sets of embeddings, and adaptation to unlabelled images
+  domain/     drift, and learning from unlabelled images: semi-supervision, adaptation
 
 At the top, importing any room:
   run_config.py  `RunConfig`, the one typed configuration of a run

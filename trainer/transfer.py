@@ -8,9 +8,9 @@ export the same way. Only training data is ever looked at (`validation`):
    best one chosen;
 2. the head is fitted on it: the cross-validated probe by default (`probe`), the Keras MLP when
    `head_units` are given; on the training images and, unless validation rejects them, their
-   augmented copies (`augmented_copies`); with unlabelled images of the serving domain, it
-   is adapted to them when `adaptation` asks for it or (under 'auto') drift calls for it and
-   the label-free signals agree (`adaptation`);
+   augmented copies (`augmented_copies`); with unlabelled images, it is adapted to them when
+   they drifted and a label-free criterion prefers it, or refitted with their spread labels
+   when they did not drift and that pays on the validation rows (`unlabelled`);
 3. 'auto' considers fine-tuning only for large data sets (the 2x2 rule of `strategy` is the
    prior), and keeps it only when it beats the head on the validation rows;
 4. the no-transfer control (`control`) is trained on the same rows and plan; when it beats the
@@ -38,7 +38,7 @@ from tfx_transfer.trainer.data import datasets
 from tfx_transfer.trainer.data import labels as labels_lib
 from tfx_transfer.trainer.data import preprocessing as pp
 from tfx_transfer.trainer.data import raw_images, records, storage
-from tfx_transfer.trainer.domain import adaptation as adaptation_lib
+from tfx_transfer.trainer.domain import adaptation as adaptation_lib, unlabelled as unlabelled_lib
 from tfx_transfer.trainer.run_config import RunConfig
 from tfx_transfer.trainer.selection import control as control_lib, augmented_copies, gate
 from tfx_transfer.trainer.selection import probe, cut_scores, validation
@@ -185,24 +185,27 @@ def _augment(
 def _adapt(
     decision: strategy_lib.StrategyDecision, head_model: Tuple[keras.Model, Optional[np.ndarray]],
     training_data: TrainingData, cut: str, num_classes: int, plan: validation.ValidationPlan, config: RunConfig,
-    copies: Optional[np.ndarray],
-) -> Tuple[keras.Model, Optional[np.ndarray], bool]:
-    """(head, its out-of-fold probabilities, whether it was adapted) after `adaptation.adapt_in_run`."""
+    augmented: augmented_copies.Outcome,
+) -> Tuple[keras.Model, Optional[np.ndarray], Optional[str]]:
+    """(head, its out-of-fold probabilities, the method that changed it or None) after
+    `unlabelled.use_unlabelled`."""
     head, probabilities = head_model
     if training_data.unlabelled is None or config.adaptation == adaptation_lib.ADAPTATION_NONE:
-        return head, probabilities, False
-    features, _ = cut_scores.candidate_features(training_data.features, cut)
+        return head, probabilities, None
+    features, blocks = cut_scores.candidate_features(training_data.features, cut)
     target, _ = cut_scores.candidate_features(training_data.unlabelled, cut)
     progress.say(f"  FineTuner: checking {len(target)} unlabelled image(s) for drift (adaptation={config.adaptation!r})")
-    outcome = adaptation_lib.adapt_in_run(
-        config.adaptation, features, training_data.labels, target, num_classes, plan, head, probabilities,
-        config.head, config.train.seed, copies,
+    head_fit = unlabelled_lib.HeadFit(head, probabilities, augmented.C, blocks, augmented.copies,
+                                      is_probe=not config.head.head_units)
+    outcome = unlabelled_lib.use_unlabelled(
+        config.adaptation, features, training_data.labels, target, num_classes, plan, head_fit, config.head,
+        config.train.seed,
     )
     decision.adaptation = outcome.record
     decision.reasons.append(outcome.reason)
     if outcome.head is None:
-        return head, probabilities, False
-    return outcome.head, outcome.probabilities, True
+        return head, probabilities, None
+    return outcome.head, outcome.probabilities, outcome.record["method"]
 
 
 # --------------------------------------------------------------------------------------- fine-tuning
@@ -265,10 +268,10 @@ def run_control(
 
 def _gate(
     decision: strategy_lib.StrategyDecision, model: keras.Model, probabilities: Optional[np.ndarray],
-    result: control_lib.ControlResult, labels: np.ndarray, margin: float,
+    result: control_lib.ControlResult, labels: np.ndarray, margin: float, serving_shift: bool,
 ) -> keras.Model:
     """The model the negative-transfer gate (`gate`) exports; the decision records why."""
-    verdict = gate.judge(probabilities, result, labels, margin, decision.validation)
+    verdict = gate.judge(probabilities, result, labels, margin, decision.validation, serving_shift)
     decision.control = {**result.to_dict(), "ensemble_validation_accuracy": _finite_or_none(verdict.ensemble_accuracy)}
     decision.exported, decision.negative_transfer = verdict.exported, verdict.negative_transfer
     decision.reasons.append(verdict.reason)
@@ -322,6 +325,8 @@ def _fine_tune_step(
         cut_model, training_data, best, num_classes, rows, raw, config, vocabulary, pp_config, decision.unfreeze, run_dir,
     )
     tuned_accuracy = validation.validated_accuracy(tuned_probabilities, training_data.labels)
+    current = validation.validated_accuracy(head_model[1], training_data.labels) if validated else float("nan")
+    head_accuracy = max(head_accuracy, current) if math.isfinite(current) else head_accuracy  # e.g. semi-supervised
     if explicit or tuned_accuracy > head_accuracy:
         histories.update(tuned_history)
         if not validated:
@@ -368,9 +373,9 @@ def fit_and_export(
     decision.head = ({"kind": "mlp", "units": list(config.head.head_units)} if config.head.head_units
                      else {"kind": "probe", "C": augmented.C, "accuracy_by_C": dict(augmented.accuracy_by_C)})
     head, probabilities, adapted = _adapt(
-        decision, (head, probabilities), training_data, best.cut, num_classes, plan, config, augmented.copies)
+        decision, (head, probabilities), training_data, best.cut, num_classes, plan, config, augmented)
     model = head_lib.build_full_model(cut_model, head)
-    if decision.fine_tune and adapted:
+    if decision.fine_tune and adapted not in (None, adaptation_lib.ADAPTATION_SEMI_SUPERVISED):
         _head_only(decision, "Fine-tuning was not tried: the head was adapted to the unlabelled images, which "
                    "fine-tuning on the labelled ones alone would undo.")
     if decision.fine_tune:
@@ -382,7 +387,8 @@ def fit_and_export(
     if raw is not None and config.control.kind != control_lib.CONTROL_NONE:
         progress.say("  FineTuner: training the no-transfer control")
         result = run_control(cut_model, training_data, num_classes, plan, raw, config, vocabulary, pp_config)
-        model = _gate(decision, model, probabilities, result, training_data.labels, config.control.margin)
+        shifted = adapted not in (None, adaptation_lib.ADAPTATION_SEMI_SUPERVISED)
+        model = _gate(decision, model, probabilities, result, training_data.labels, config.control.margin, shifted)
     loop.write_history(histories, run_dir)
     storage.write_text(os.path.join(run_dir, strategy_lib.STRATEGY_FILE), decision.to_json())
     logging.info("Training decision: %s", decision.to_json())

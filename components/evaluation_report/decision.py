@@ -160,6 +160,7 @@ ADAPTATION_FIELDS: Sequence[Field] = (
     ("requested", "Asked for", _text),
     ("method", "Method used", lambda v: markup.esc(v) if v else "none"),
     ("kept", "Adapted head kept", _yes_no),
+    ("decided_by", "Decided by", _text),
     ("unlabelled_rows", "Unlabelled images", _count),
     ("source_validation_adapted", "Labelled validation accuracy, adapted", _ACCURACY),
     ("source_validation_unadapted", "Labelled validation accuracy, unadapted", _ACCURACY),
@@ -169,6 +170,21 @@ ADAPTATION_FIELDS: Sequence[Field] = (
     ("domain_accuracy_end", "Domain accuracy, last steps", _ACCURACY),
     ("steps", "Steps", _count),
     ("seconds", "Time", _seconds),
+)
+ADAPTATION_CANDIDATE_COLUMNS: Sequence[Field] = (
+    ("name", "Candidate", _text),
+    ("source_validation", "Labelled validation accuracy", _ACCURACY),
+    ("passes_floor", "Above the floor", _yes_no),
+    ("snd", "Soft neighbourhood density (unlabelled)", _number(3)),
+)
+SEMI_SUPERVISED_FIELDS: Sequence[Field] = (
+    ("method", "Method", _text),
+    ("setting", "Setting chosen", lambda v: markup.esc(f"{v['space']} space, {v['neighbours']} neighbours")
+     if isinstance(v, Mapping) and "space" in v and "neighbours" in v else _text(v)),
+    ("validation_accuracy", "Validation accuracy, with the unlabelled images", _ACCURACY),
+    ("labelled_only_validation_accuracy", "Validation accuracy, labelled images only", _ACCURACY),
+    ("unlabelled_rows_used", "Unlabelled images used", _count),
+    ("kept", "Kept", _yes_no),
 )
 DRIFT_FIELDS: Sequence[Field] = (
     ("drift", "Drift", _yes_no),
@@ -186,6 +202,20 @@ DRIFT_FIELDS: Sequence[Field] = (
 
 
 _TEXT_CELL, _NUM_CELL = "", ' class="num"'
+
+
+def _adaptation_candidates_table(adaptation: Mapping[str, Any]) -> str:
+    """The shifted-domain candidates compared without serving labels, the exported one marked."""
+    candidates = adaptation.get("candidates")
+    if not isinstance(candidates, list) or not all(isinstance(c, Mapping) for c in candidates) or not candidates:
+        return ""
+    chosen = adaptation.get("method") or "unadapted"
+    rows = [[f"<td{_TEXT_CELL if key == 'name' else _NUM_CELL}>{show(candidate.get(key))}</td>"
+             for key, _, show in ADAPTATION_CANDIDATE_COLUMNS]
+            + ['<td><span class="ok">chosen</span></td>' if candidate.get("name") == chosen else "<td></td>"]
+            for candidate in candidates]
+    return ("<h3>Adaptation candidates, compared without serving labels</h3>"
+            + markup.table([label for _, label, _ in ADAPTATION_CANDIDATE_COLUMNS] + [""], rows))
 
 
 def _candidates_table(candidates: Any) -> str:
@@ -221,7 +251,11 @@ def strategy_section(strategy: Any) -> str:
         checked = adaptation.get("drift") if isinstance(adaptation.get("drift"), Mapping) else {}
         parts.append("<h3>Adaptation to the unlabelled images</h3>"
                      + (f"<p>{markup.esc(checked['reason'])}</p>" if checked.get("reason") else "")
-                     + facts_table(adaptation, ADAPTATION_FIELDS, skip=("drift",)))
+                     + facts_table(adaptation, ADAPTATION_FIELDS, skip=("drift", "semi_supervised", "candidates"))
+                     + _adaptation_candidates_table(adaptation))
+        if isinstance(adaptation.get("semi_supervised"), Mapping):
+            parts.append("<h3>Semi-supervised learning (label spreading)</h3>"
+                         + facts_table(adaptation["semi_supervised"], SEMI_SUPERVISED_FIELDS))
     reasons = strategy.get("reasons")
     if reasons:
         parts.append("<h3>Reasons</h3>" + markup.value_html(reasons if isinstance(reasons, list) else [reasons]))

@@ -98,8 +98,14 @@ def drift_sentence(drift: Optional[Mapping[str, Any]], strategy: Optional[Mappin
         sentence += " Drift withholds the push (block_push)."
     adaptation = strategy.get("adaptation") if strategy else None
     if isinstance(adaptation, Mapping) and adaptation.get("method"):
-        kept = "and kept it" if adaptation.get("kept") else "but did not keep it"
-        sentence += f" The head adapted to the unlabelled images with {markup.esc(adaptation['method'])} {kept}."
+        decided = f" (decided by {markup.esc(adaptation['decided_by'])})" if adaptation.get("decided_by") else ""
+        if adaptation["method"] == strategy_lib.ADAPTATION_SEMI_SUPERVISED:
+            kept = "kept" if adaptation.get("kept") else "set aside: it did not pay"
+            sentence += f" The head refitted with the unlabelled images' spread labels was {kept}{decided}."
+        else:
+            kept = "and kept it" if adaptation.get("kept") else "but did not keep it"
+            sentence += (f" The head adapted to the unlabelled images with {markup.esc(adaptation['method'])} "
+                         f"{kept}{decided}.")
     return sentence
 
 

@@ -65,7 +65,7 @@ class FineTuner(base_component.BaseComponent):
       schema: the data schema (accepted for pipeline symmetry; not read).
       unlabelled_bottlenecks: bottlenecks of unlabelled images from the serving domain (a second
         BottleneckExtractor's, `labelled=False`, with the same base and cuts; every split is
-        read); the head adapts to them as `adaptation` says.
+        read); the head learns from them as `adaptation` says.
       strategy: 'auto' (decide from the data), 'feature_extraction' (head only) or 'fine_tune'.
       label_feature: the label feature: bytes names, or int64 indices of a Transform vocabulary.
       image_feature: the encoded image feature of `examples`.
@@ -89,12 +89,13 @@ class FineTuner(base_component.BaseComponent):
         that the head also trains on: 'auto' (up to 10 per image, fewer for large data sets;
         mild rotation, zoom and shifts unless `augmentation` names others; dropped when the
         validation rows score the head better without them) or an int >= 0 (0: none).
-      adaptation: how the head adapts to `unlabelled_bottlenecks`: 'auto' (when the drift check
-        finds that they differ from the training bottlenecks, with MCC, kept only when the
-        label-free signals agree: source validation accuracy within one paired standard error,
-        and the domain classifier's AUC on the predictions falling), 'dann' (a domain classifier
-        behind a gradient-reversal layer), 'mcc' (Minimum Class Confusion) or 'none'. Without
-        unlabelled bottlenecks it does nothing.
+      adaptation: how the head uses `unlabelled_bottlenecks`: 'auto' (without drift, refitted
+        with labels spread along a k-NN graph when that beats the labelled-only head on the
+        validation rows; with drift, the unadapted head, MCC, per-domain standardisation or
+        that with spread labels, whichever has the highest soft neighbourhood density on the
+        unlabelled rows above a floor on the labelled ones), 'semi_supervised', 'align', 'mcc'
+        (Minimum Class Confusion), 'dann' (a domain classifier behind a gradient-reversal
+        layer) or 'none'. Without unlabelled bottlenecks it does nothing.
       strategy_thresholds: `StrategyThresholds` fields of 'auto'.
       batch_size: training batch size.
       seed: seed of initialisers, dropout, shuffles and augmentation.

@@ -154,7 +154,8 @@ def _print_decision(strategy: Dict[str, Any]) -> None:
     adaptation = strategy.get("adaptation") or {}
     if adaptation.get("method"):
         print(f"  adaptation: {adaptation['method']} on {adaptation.get('unlabelled_rows')} unlabelled image(s), "
-              f"{'kept' if adaptation.get('kept') else 'not kept'}, {adaptation.get('seconds', 0):.1f} s")
+              f"{'kept' if adaptation.get('kept') else 'not kept'}, {adaptation.get('seconds', 0):.1f} s"
+              + (f"; decided by {adaptation['decided_by']}" if adaptation.get("decided_by") else ""))
     for reason in strategy.get("reasons", []):
         print(f"    - {reason}")
 

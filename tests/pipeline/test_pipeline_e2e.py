@@ -137,9 +137,9 @@ def test_three_runs_cache_what_did_not_change(tmp_path, image_folder, tiny_cnn_p
 
 
 def test_unlabelled_images_are_extracted_checked_and_adapted_to(tmp_path, image_folder, tiny_cnn_path, monkeypatch):
-    from tfx_transfer.trainer.domain import adaptation as adaptation_lib
+    from tfx_transfer.trainer.domain import unlabelled as unlabelled_lib
 
-    monkeypatch.setattr(adaptation_lib, "MIN_UNLABELLED_ROWS", 10)  # 12 tiny images stand for a serving folder
+    monkeypatch.setattr(unlabelled_lib, "MIN_UNLABELLED_ROWS", 10)  # 12 tiny images stand for a serving folder
     root = str(tmp_path)
     pipeline = pipeline_lib.create_pipeline(
         pipeline_name="e2e-unlabelled",

@@ -108,21 +108,41 @@ def test_run_fn_auto_strategy_with_int_labels_and_a_vocabulary_file(tmp_path, ti
 
 
 def test_run_fn_adapts_to_unlabelled_files_from_custom_config(tmp_path, tiny_cnn_path, monkeypatch):
-    from tfx_transfer.trainer.domain import adaptation
+    from tfx_transfer.trainer.domain import adaptation, unlabelled as unlabelled_lib
 
-    monkeypatch.setattr(adaptation, "MIN_UNLABELLED_ROWS", 10)  # 12 tiny images stand for a serving folder
+    monkeypatch.setattr(unlabelled_lib, "MIN_UNLABELLED_ROWS", 10)  # 12 tiny images stand for a serving folder
     monkeypatch.setattr(adaptation, "ADAPTER_STEPS", 50)
-    unlabelled = testdata.class_examples(12, labels=LABELS, seed=300)
-    for example in unlabelled:
-        del example.features.feature["label"]
-    unlabelled.append(testdata.make_example(b"junk", None))  # set aside by the image check, not fatal
-    testdata.write_tfrecords(str(tmp_path / "unlabelled"), [e.SerializeToString() for e in unlabelled])
     fn_args = _fn_args(tmp_path, tiny_cnn_path, adaptation="dann", control={"kind": "none"},
-                       unlabelled_files=[str(tmp_path / "unlabelled" / "*")])
+                       unlabelled_files=[_unlabelled_files(tmp_path)])
     run_fn.run_fn(fn_args)
     decision = json.loads(open(os.path.join(fn_args.model_run_dir, strategy_lib.STRATEGY_FILE)).read())
     assert decision["adaptation"]["method"] == "dann" and decision["adaptation"]["unlabelled_rows"] == 12
     assert decision["adaptation"]["domain_accuracy_end"] is not None
+
+
+def _unlabelled_files(tmp_path) -> str:
+    """12 unlabelled images and one undecodable body (set aside by the image check, not fatal)."""
+    examples = testdata.class_examples(12, labels=LABELS, seed=300)
+    for example in examples:
+        del example.features.feature["label"]
+    examples.append(testdata.make_example(b"junk", None))
+    testdata.write_tfrecords(str(tmp_path / "unlabelled"), [e.SerializeToString() for e in examples])
+    return str(tmp_path / "unlabelled" / "*")
+
+
+def test_run_fn_semi_supervises_with_unlabelled_files_from_custom_config(tmp_path, tiny_cnn_path, monkeypatch):
+    from tfx_transfer.trainer.domain import unlabelled as unlabelled_lib
+
+    monkeypatch.setattr(unlabelled_lib, "MIN_UNLABELLED_ROWS", 10)
+    fn_args = _fn_args(tmp_path, tiny_cnn_path, adaptation="semi_supervised", control={"kind": "none"},
+                       unlabelled_files=_unlabelled_files(tmp_path))
+    run_fn.run_fn(fn_args)
+    decision = json.loads(open(os.path.join(fn_args.model_run_dir, strategy_lib.STRATEGY_FILE)).read())
+    adaptation = decision["adaptation"]
+    assert adaptation["method"] == "semi_supervised" and adaptation["kept"] is True
+    assert adaptation["decided_by"] == "asked for" and adaptation["semi_supervised"]["unlabelled_rows_used"] == 12
+    assert set(adaptation["semi_supervised"]["setting"]) == {"space", "neighbours"}
+    assert tf.saved_model.load(fn_args.serving_model_dir).signatures["serving_raw"] is not None
 
 
 def test_run_fn_names_unlabelled_files_without_images(tmp_path, tiny_cnn_path):

@@ -1,5 +1,7 @@
-"""Images from another domain: whether two sets of embeddings differ (`drift`), and adapting to
-unlabelled images of the serving domain (`adaptation`).
+"""Unlabelled images: whether two sets of embeddings differ (`drift`); what a run does with
+unlabelled images (`unlabelled`): learning from images of the same domain (`semi_supervised`),
+adapting to a shifted serving domain (`alignment`, `adaptation`), chosen without target labels
+(`label_free`).
 
 May import: `common`, `data`, `base`, `training`, `selection`.
 """

@@ -31,14 +31,13 @@ import numpy as np
 import tensorflow as tf
 
 from tfx_transfer.trainer.common import checks
-from tfx_transfer.trainer.domain import drift
-from tfx_transfer.trainer.selection import gate, probe, validation
 from tfx_transfer.trainer.training import head as head_lib
 from tfx_transfer.trainer.selection.strategy import (  # the choices live with the run's other choices
-    ADAPTATION_AUTO, ADAPTATION_DANN, ADAPTATION_MCC, ADAPTATION_NONE, ADAPTATIONS,
+    ADAPTATION_ALIGN, ADAPTATION_AUTO, ADAPTATION_DANN, ADAPTATION_MCC, ADAPTATION_NONE, ADAPTATION_SEMI_SUPERVISED,
+    ADAPTATIONS,
 )
 
-# What 'auto' adapts with when the check finds drift: MCC, the more stable of the two (TLlib's
+# The head-adapting method 'auto' tries on drift: MCC, the more stable of the two (TLlib's
 # tables: Office-31 89.6 vs 86.1, Office-Home 72.4 vs 65.2, VisDA 80.4 vs 74.9 for DANN).
 AUTO_METHOD = ADAPTATION_MCC
 
@@ -49,9 +48,6 @@ ADAPTER_LEARNING_RATE = 1e-3
 MCC_TEMPERATURE = 2.5  # Jin et al.'s temperature
 MCC_WEIGHT = 1.0
 _DOMAIN_UNITS = 256
-# Fewer unlabelled images than this are not adapted to: a handful of serving images say little
-# about a domain, and the drift check that decides 'auto' is least reliable there.
-MIN_UNLABELLED_ROWS = 50
 
 
 class AdaptationError(ValueError):
@@ -142,7 +138,7 @@ def _hidden_model(head: keras.Model) -> keras.Model:
 
 def adapt(
     source: np.ndarray, labels: np.ndarray, target: np.ndarray, num_classes: int, method: str,
-    config: head_lib.HeadConfig, seed: int, steps: int = ADAPTER_STEPS,
+    config: head_lib.HeadConfig, seed: int, steps: Optional[int] = None,
 ) -> Adapted:
     """Trains the adapter head on labelled `source` rows and unlabelled `target` rows by `method`.
 
@@ -150,6 +146,7 @@ def adapt(
     cross-entropy on the source rows; DANN adds the domain classifier's loss through the
     reversal, MCC adds `MCC_WEIGHT` x `mcc_loss` of the target rows.
     """
+    steps = steps or ADAPTER_STEPS  # read at call time, so tests can shorten it
     if method not in (ADAPTATION_DANN, ADAPTATION_MCC):
         raise AdaptationError(f"Unknown adaptation method {method!r}; valid values are ['dann', 'mcc'].")
     if len(target) < 2 or target.shape[1:] != source.shape[1:]:
@@ -216,87 +213,3 @@ def _train_step(
         return hit
 
     return step
-
-
-# --------------------------------------------------------------------------------------- in a run
-
-
-@dataclasses.dataclass(frozen=True)
-class Outcome:
-    """The head to export (the adapted one, or None to keep the unadapted head), its out-of-fold
-    probabilities, what `strategy.json` records, and a sentence for the reasons."""
-
-    head: Optional[keras.Model]
-    probabilities: Optional[np.ndarray]
-    record: Dict[str, Any]
-    reason: str
-
-
-def _prediction_auc(head: keras.Model, source: np.ndarray, target: np.ndarray, seed: int) -> float:
-    """How well a domain classifier tells the head's source predictions from its target ones:
-    a label-free sign of adaptation (it falls as the target is classified like the source)."""
-    return drift.domain_auc(head.predict(source, verbose=0), head.predict(target, verbose=0), seed)
-
-
-def adapt_in_run(
-    requested: str, features: np.ndarray, labels: np.ndarray, target: np.ndarray, num_classes: int,
-    plan: validation.ValidationPlan, head: keras.Model, head_probabilities: Optional[np.ndarray],
-    config: head_lib.HeadConfig, seed: int, copies: Optional[np.ndarray] = None,
-) -> Outcome:
-    """Adapts the head of a run to the unlabelled `target` rows, as `requested`.
-
-    Fewer than `MIN_UNLABELLED_ROWS` unlabelled rows are not adapted to, whatever was asked, and
-    the reason says so. Otherwise the drift check (`drift.check_drift`) runs first, on the chosen
-    cut's features. 'auto' adapts with `AUTO_METHOD` only when it finds drift, and keeps the
-    adapted head only when two signals that need no target labels agree: its out-of-fold accuracy on the labelled validation rows is
-    within one paired standard error of the unadapted head's, and the domain classifier's AUC on
-    the two heads' predictions falls. 'dann' and 'mcc' keep the adapted head as asked; the
-    no-transfer gate still judges it afterwards.
-    """
-    start = time.perf_counter()
-    if len(target) < MIN_UNLABELLED_ROWS:
-        record: Dict[str, Any] = {"requested": requested, "unlabelled_rows": int(len(target)), "method": None,
-                                  "kept": False, "seconds": 0.0}
-        return Outcome(None, None, record, f"Adaptation {requested!r}: {len(target)} unlabelled image(s) are too few to "
-                       f"adapt to (at least {MIN_UNLABELLED_ROWS}); the head was not adapted. Give at least "
-                       f"{MIN_UNLABELLED_ROWS} images of the serving domain to adapt to them.")
-    check = drift.check_drift(features, target, seed=seed)
-    record = {"requested": requested, "unlabelled_rows": int(len(target)), "drift": check.to_dict()}
-    method = requested if requested != ADAPTATION_AUTO else (AUTO_METHOD if check.drift else None)
-    if method is None:
-        record.update(method=None, kept=False, seconds=round(time.perf_counter() - start, 2))
-        return Outcome(None, None, record, f"Adaptation 'auto': {check.reason} The head was not adapted.")
-
-    def fold_probabilities(train_rows: np.ndarray, val_rows: np.ndarray) -> np.ndarray:
-        rows, fold_labels = probe.with_copies(features, labels, train_rows, copies)
-        return adapt(rows, fold_labels, target, num_classes, method, config, seed).head.predict(features[val_rows], verbose=0)
-
-    probabilities = validation.out_of_fold(plan, len(labels), fold_probabilities) if plan.usable else None
-    adapted = adapt(*probe.with_copies(features, labels, np.arange(len(labels)), copies), target, num_classes, method, config, seed)
-    adapted_accuracy = validation.validated_accuracy(probabilities, labels)
-    head_accuracy = validation.validated_accuracy(head_probabilities, labels)
-    noise = gate.paired_standard_error(probabilities, head_probabilities, labels)
-    auc_before, auc_after = (_prediction_auc(model, features, target, seed) for model in (head, adapted.head))
-    accurate = not adapted_accuracy + 1e-9 < head_accuracy - (noise if math.isfinite(noise) else 0.0)
-    aligned = auc_after < auc_before
-    kept = requested != ADAPTATION_AUTO or (accurate and aligned)
-    record.update(
-        method=method, kept=kept, source_validation_adapted=_finite(adapted_accuracy),
-        source_validation_unadapted=_finite(head_accuracy), prediction_domain_auc_unadapted=auc_before,
-        prediction_domain_auc_adapted=auc_after, domain_accuracy_start=_finite(adapted.domain_accuracy_start),
-        domain_accuracy_end=_finite(adapted.domain_accuracy_end), steps=ADAPTER_STEPS,
-        seconds=round(time.perf_counter() - start, 2),
-    )
-    figures = (f"source validation {adapted_accuracy:.3f} adapted vs {head_accuracy:.3f} unadapted; a domain "
-               f"classifier on the predictions: AUC {auc_after:.3f} adapted vs {auc_before:.3f} unadapted")
-    if requested != ADAPTATION_AUTO:
-        return Outcome(adapted.head, probabilities, record, f"Adapted with {method} as asked ({figures}). {check.reason}")
-    if kept:
-        return Outcome(adapted.head, probabilities, record, f"{check.reason} Adapted with {method}, kept: {figures}.")
-    failed = "source validation fell by more than one paired standard error" if not accurate else \
-        "the predictions did not get harder to tell apart"
-    return Outcome(None, None, record, f"{check.reason} Adapted with {method}, not kept ({failed}): {figures}.")
-
-
-def _finite(value: float) -> Optional[float]:
-    return value if math.isfinite(value) else None

@@ -22,6 +22,14 @@ probabilities (`validation.out_of_fold`), so no model is trained again to compar
   added. Otherwise the control alone is exported.
 
 So a model that the control beats on the validation rows is never exported.
+
+A model adapted to a shifted serving domain (`serving_shift`) is judged differently: the
+validation rows are labelled images of the *source* domain, and the control never saw a serving
+image. Averaging with it would pull the adapted model back toward the source domain, and a
+control that merely matches it on source rows says nothing about the serving domain. So no
+average is exported; the control replaces the adapted model only when it leads by the margin
+and `LEAD_STANDARD_ERRORS` paired standard errors on the labelled rows (a base so unsuited that
+it loses even where it was trained), and the reason says the adaptation was given up.
 """
 
 from __future__ import annotations
@@ -68,7 +76,7 @@ def paired_standard_error(first: Optional[np.ndarray], second: Optional[np.ndarr
 
 def judge(
     transfer_probabilities: Optional[np.ndarray], result: control_lib.ControlResult, labels: np.ndarray,
-    margin: float, validation_text: str,
+    margin: float, validation_text: str, serving_shift: bool = False,
 ) -> Verdict:
     """The gate of the module docstring, on out-of-fold probabilities of the same rows."""
     transfer = validation.validated_accuracy(transfer_probabilities, labels)
@@ -77,6 +85,8 @@ def judge(
         return Verdict(strategy_lib.EXPORTED_TRANSFER, f"The no-transfer control could not be compared ({result.reason}).")
     ensemble = _ensemble_accuracy(transfer_probabilities, result.validation_probabilities, labels)
     noise = paired_standard_error(transfer_probabilities, result.validation_probabilities, labels)
+    if serving_shift:
+        return _judge_shifted(transfer, control, noise, margin, result, validation_text)
     said = (f"The transferred model ({transfer:.3f}) {'beat' if transfer > control else 'matched'} the no-transfer "
             f"control ({result.reason}: {control:.3f}) on {validation_text}")
     if transfer >= control + margin and _clear_lead(transfer - control, noise):
@@ -108,6 +118,23 @@ def judge(
         "another base, a lower cut_layer, or more labels.",
         ensemble, negative_transfer=True,
     )
+
+
+def _judge_shifted(transfer: float, control: float, noise: float, margin: float, result: control_lib.ControlResult,
+                   validation_text: str) -> Verdict:
+    """The gate for a model adapted to a shifted serving domain (see the module docstring)."""
+    figures = f"{transfer:.3f} adapted vs {control:.3f} for the control ({result.reason}) on {validation_text}"
+    if control >= transfer + margin and control > transfer and _clear_lead(control - transfer, noise):
+        return Verdict(
+            strategy_lib.EXPORTED_CONTROL,
+            f"Negative transfer even on the labelled images: {figures}, a lead of more than {LEAD_STANDARD_ERRORS:g} "
+            "paired standard errors, so the control is the exported model and the adaptation to the serving domain "
+            "is given up. Try another base or a lower cut_layer.", negative_transfer=True)
+    return Verdict(
+        strategy_lib.EXPORTED_TRANSFER,
+        f"The model adapted to the serving domain is the exported model ({figures}): the labelled rows are of the "
+        "source domain and the control never saw a serving image, so neither it nor an average with it replaces "
+        "the adaptation without a clear lead.")
 
 
 def _clear_lead(lead: float, noise: float) -> bool:

@@ -31,8 +31,8 @@ _MIN_SCALE = 1e-6
 # on at most `cut_scores.SCORING_MAX_EXAMPLES` rows: there the ranking is what counts, real
 # features converge well within it, and features that cannot separate the classes (where the
 # solver would run on for nothing) stop early. bench/extract_throughput.py measures the cost.
-_MAX_ITER = 1000
-_SCORING_MAX_ITER = 100
+MAX_ITER = 1000
+SCORING_MAX_ITER = 100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,7 +114,7 @@ def standardization(features: np.ndarray, blocks: Blocks = None) -> Tuple[np.nda
 
 def fit_path(
     features: np.ndarray, labels: np.ndarray, grid: Sequence[float], seed: int, num_classes: int, blocks: Blocks = None,
-    max_iter: int = _MAX_ITER,
+    max_iter: int = MAX_ITER,
 ) -> Iterator[ProbeFit]:
     """The probe fitted at each C of `grid`, in ascending order of C.
 
@@ -141,10 +141,12 @@ def fit_path(
 
 
 def fit_probe(
-    features: np.ndarray, labels: np.ndarray, C: float, seed: int, num_classes: int, blocks: Blocks = None
+    features: np.ndarray, labels: np.ndarray, C: float, seed: int, num_classes: int, blocks: Blocks = None,
+    max_iter: int = MAX_ITER,
 ) -> ProbeFit:
-    """Standardises `features` and fits the L2-regularised logistic regression at strength `C`."""
-    return next(fit_path(features, labels, (C,), seed, num_classes, blocks))
+    """Standardises `features` and fits the L2-regularised logistic regression at strength `C`
+    (with at most `max_iter` solver iterations: `SCORING_MAX_ITER` for fits that only score)."""
+    return next(fit_path(features, labels, (C,), seed, num_classes, blocks, max_iter))
 
 
 def with_copies(
@@ -174,7 +176,7 @@ def cross_validate(
     out_of_fold = {C: np.full((len(labels), num_classes), np.nan) for C in grid}
     for train, val in plan.folds:
         rows, targets = with_copies(features, labels, train, copies)
-        for fit in fit_path(rows, targets, grid, seed, num_classes, blocks, _SCORING_MAX_ITER):
+        for fit in fit_path(rows, targets, grid, seed, num_classes, blocks, SCORING_MAX_ITER):
             out_of_fold[fit.C][val] = fit.probabilities(features[val])
     scores = {C: validation.validated_scores(probabilities, labels) for C, probabilities in out_of_fold.items()}
     best = max(grid, key=lambda C: (scores[C][0], -scores[C][1], -abs(np.log10(C))))

@@ -46,7 +46,12 @@ ADAPTATION_NONE = "none"
 ADAPTATION_DANN = "dann"
 ADAPTATION_MCC = "mcc"
 ADAPTATION_AUTO = "auto"
-ADAPTATIONS = (ADAPTATION_NONE, ADAPTATION_DANN, ADAPTATION_MCC, ADAPTATION_AUTO)
+# Same-domain unlabelled images: label spreading on the cached bottlenecks (`semi_supervised`).
+ADAPTATION_SEMI_SUPERVISED = "semi_supervised"
+# A shifted serving domain: each domain standardised by its own statistics, labels spread (`alignment`).
+ADAPTATION_ALIGN = "align"
+ADAPTATIONS = (ADAPTATION_NONE, ADAPTATION_DANN, ADAPTATION_MCC, ADAPTATION_ALIGN, ADAPTATION_SEMI_SUPERVISED,
+               ADAPTATION_AUTO)
 
 # The decision's JSON in the run directory (`model_run`).
 STRATEGY_FILE = "strategy.json"

@@ -112,3 +112,31 @@ def test_an_mlp_or_fine_tuning_shows_curves_and_last_epochs():
 def test_nothing_to_show_gives_no_section():
     assert decision.training_section({}, None, {"head": {"kind": "probe", "C": 1.0, "accuracy_by_C": {}}}) == ""
     assert decision.training_section({}, b"\x89PNG", None) == ""
+
+
+def test_semi_supervision_gets_its_own_table():
+    strategy = {"strategy": "feature_extraction", "adaptation": {
+        "method": "semi_supervised", "kept": True, "decided_by": "drift check (no drift), then accuracy",
+        "semi_supervised": {"method": "label_spreading", "setting": {"space": "whitened", "neighbours": 10},
+                            "validation_accuracy": 0.92, "labelled_only_validation_accuracy": 0.88,
+                            "unlabelled_rows_used": 1000, "kept": True}}}
+    page = decision.strategy_section(strategy)
+    semi = page.split("Semi-supervised learning (label spreading)</h3>")[1]
+    assert ("Setting chosen", "whitened space, 10 neighbours") in _rows(semi)
+    assert ("Unlabelled images used", "1,000") in _rows(semi)
+    assert ("Decided by", "drift check (no drift), then accuracy") in _rows(page)
+
+
+def test_the_shifted_domain_candidates_are_a_table_with_the_chosen_one_marked():
+    strategy = {"strategy": "feature_extraction", "adaptation": {"method": "align", "kept": True, "candidates": [
+        {"name": "unadapted", "source_validation": 0.98, "passes_floor": True, "snd": 4.5},
+        {"name": "align", "source_validation": 0.96, "passes_floor": True, "snd": 4.7},
+        {"name": "mcc", "source_validation": 0.80, "passes_floor": False, "snd": 4.9}]}}
+    page = decision.strategy_section(strategy)
+    table = page.split("Adaptation candidates, compared without serving labels</h3>")[1]
+    rows = re.findall(r"<tr>(.*?)</tr>", table)
+    assert len(rows) == 4  # the header and three candidates
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in rows[1:]]
+    assert [c[0] for c in cells] == ["unadapted", "align", "mcc"]
+    assert [("chosen" in c[-1]) for c in cells] == [False, True, False]
+    assert cells[2][2] == "no" and cells[1][3] == "4.700"

@@ -76,3 +76,14 @@ def test_drift_names_what_was_compared_and_escapes():
     assert "Drift withholds the push" in sentence and "adapted to the unlabelled images with mcc and kept it" in sentence
     split = verdict.drift_sentence({"drift": False, "compared": "uri [eval]", "reason": "No drift: x. MMD² 1."}, None)
     assert "against the 'eval' split" in split and "No drift: x. MMD² 1." in split
+
+
+def test_the_drift_sentence_says_semi_supervision_and_which_signal_decided():
+    drift = {"drift": False, "verdict": "No drift.", "compared": "eval"}
+    strategy = {"adaptation": {"method": "semi_supervised", "kept": True,
+                               "decided_by": "drift check (no drift), then accuracy on the labelled validation rows"}}
+    sentence = verdict.drift_sentence(drift, strategy)
+    assert ("The head refitted with the unlabelled images' spread labels was kept (decided by drift check "
+            "(no drift), then accuracy on the labelled validation rows).") in sentence
+    strategy["adaptation"]["kept"] = False
+    assert "spread labels was set aside: it did not pay (decided by" in verdict.drift_sentence(drift, strategy)

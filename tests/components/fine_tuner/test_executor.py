@@ -224,9 +224,9 @@ def _unlabelled_examples(n: int, seed: int):
 
 
 def test_unlabelled_bottlenecks_are_extracted_and_adapted_to(tmp_path, extracted, tiny_cnn_path, monkeypatch):
-    from tfx_transfer.trainer.domain import adaptation
+    from tfx_transfer.trainer.domain import adaptation, unlabelled as unlabelled_lib
 
-    monkeypatch.setattr(adaptation, "MIN_UNLABELLED_ROWS", 10)  # 15 tiny images stand for a serving folder
+    monkeypatch.setattr(unlabelled_lib, "MIN_UNLABELLED_ROWS", 10)  # 15 tiny images stand for a serving folder
     monkeypatch.setattr(adaptation, "ADAPTER_STEPS", 60)
     unlabelled_raw = examples_artifact(str(tmp_path / "unlabelled"), {"unlabelled": _unlabelled_examples(15, seed=500)})
     strict = BottleneckExtractor(examples=_channel(standard_artifacts.Examples), model_uri=tiny_cnn_path,
@@ -255,5 +255,5 @@ def test_unlabelled_bottlenecks_are_extracted_and_adapted_to(tmp_path, extracted
 
 
 def test_an_unknown_adaptation_is_named():
-    with pytest.raises(ValueError, match="Unknown adaptation 'kmm'; valid values are \\['none', 'dann', 'mcc', 'auto'\\]"):
+    with pytest.raises(ValueError, match="Unknown adaptation 'kmm'; valid values are \\['none', 'dann', 'mcc', 'align', 'semi_supervised', 'auto'\\]"):
         _fine_tuner(adaptation="kmm")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import testdata
 from tfx_transfer.trainer.domain import adaptation
 from tfx_transfer.trainer.selection import validation
 from tfx_transfer.trainer.training import head as head_lib
@@ -44,14 +45,7 @@ def test_mcc_loss_on_a_hand_computed_batch():
     assert float(adaptation.mcc_loss(sure, temperature=1.0)) == pytest.approx(0.0, abs=1e-5)
 
 
-def _domains(seed=0, shift=3.0, rows=60):
-    """Two classes in 4 dims; the target is the source shifted along the first axis."""
-    rng = np.random.default_rng(seed)
-    labels = np.repeat([0, 1], rows // 2)
-    source = rng.normal(size=(rows, 4)) + labels[:, None] * np.array([0, 0, 3.0, 0])
-    target = rng.normal(size=(rows, 4)) + np.repeat([0, 1], rows // 2)[:, None] * np.array([0, 0, 3.0, 0])
-    target[:, 0] += shift
-    return source.astype(np.float32), labels, target.astype(np.float32)
+_domains = testdata.shifted_domains
 
 
 @pytest.mark.parametrize("method", ["dann", "mcc"])
@@ -72,41 +66,3 @@ def test_adapt_names_what_it_cannot_use():
         adaptation.adapt(source, labels, target[:1], 2, "mcc", head_lib.HeadConfig(), 0)
     with pytest.raises(adaptation.AdaptationError, match="Unknown adaptation 'yes'"):
         adaptation.check_adaptation("yes")
-
-
-def _in_run(requested, source, labels, target, monkeypatch):
-    monkeypatch.setattr(adaptation, "ADAPTER_STEPS", 100)
-    plan = validation.make_plan(labels, 0)
-    head = adaptation.adapter_head(source, target, 2, head_lib.HeadConfig(), 0)
-    return adaptation.adapt_in_run(requested, source, labels, target, 2, plan, head, None, head_lib.HeadConfig(), 0)
-
-
-def test_auto_leaves_the_head_alone_without_drift(monkeypatch):
-    source, labels, _ = _domains()
-    _, _, same_domain = _domains(seed=1, shift=0.0)
-    outcome = _in_run("auto", source, labels, same_domain, monkeypatch)
-    assert outcome.head is None and outcome.record["method"] is None and not outcome.record["drift"]["drift"]
-    assert outcome.reason.startswith("Adaptation 'auto': No drift")
-
-
-def test_an_asked_for_method_adapts_and_records_its_signals(monkeypatch):
-    source, labels, target = _domains()
-    outcome = _in_run("dann", source, labels, target, monkeypatch)
-    assert outcome.head is not None and outcome.record["method"] == "dann" and outcome.record["kept"]
-    assert outcome.record["drift"]["drift"] and outcome.probabilities.shape == (60, 2)
-    assert not np.isnan(outcome.probabilities).all()
-    assert set(outcome.record) >= {"source_validation_adapted", "prediction_domain_auc_adapted", "domain_accuracy_end"}
-    assert outcome.reason.startswith("Adapted with dann as asked")
-
-
-@pytest.mark.parametrize("requested", ["auto", "mcc"])
-def test_too_few_unlabelled_rows_are_not_adapted_to_and_the_run_says_why(requested, monkeypatch):
-    source, labels, target = _domains()
-    few = target[: adaptation.MIN_UNLABELLED_ROWS - 1]
-    outcome = _in_run(requested, source, labels, few, monkeypatch)
-    assert outcome.head is None and outcome.probabilities is None
-    assert outcome.record == {"requested": requested, "unlabelled_rows": len(few), "method": None, "kept": False,
-                              "seconds": 0.0}
-    assert f"{len(few)} unlabelled image(s) are too few to adapt to (at least 50)" in outcome.reason
-    enough = _in_run(requested, source, labels, target[: adaptation.MIN_UNLABELLED_ROWS], monkeypatch)
-    assert "drift" in enough.record  # at the minimum, the run checks and adapts as before

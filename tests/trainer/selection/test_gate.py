@@ -91,3 +91,23 @@ def test_the_exported_average_serves_the_mean_of_both_models():
     np.testing.assert_allclose(averaged(x).numpy(), (first(x).numpy() + second(x).numpy()) / 2, atol=1e-6)
     assert gate.exported_model(gate.Verdict(strategy_lib.EXPORTED_CONTROL, "why"), first, result) is second
     assert gate.exported_model(gate.Verdict(strategy_lib.EXPORTED_TRANSFER, "why"), first, result) is first
+
+
+def test_a_model_adapted_to_a_shifted_domain_is_never_averaged_with_the_source_only_control():
+    # Unshifted, this exports the average (see above); adapted to a serving domain, the adapted model stays.
+    transfer, control_probabilities = _probabilities(range(9), 0.9), _probabilities([0, 1, 2, 3, 4, 5, 6, 9], 0.6)
+    verdict = gate.judge(transfer, _control(control_probabilities), LABELS, 0.0, "the rows", serving_shift=True)
+    assert verdict.exported == strategy_lib.EXPORTED_TRANSFER and not verdict.negative_transfer
+    assert verdict.reason.startswith("The model adapted to the serving domain is the exported model (0.900 adapted vs "
+                                     "0.800 for the control (a test control) on the rows)")
+    # A control lead within the noise does not undo the adaptation either.
+    weak = _probabilities(range(7), confidence=0.6)
+    within = gate.judge(weak, _control(_probabilities(range(1, 10))), LABELS, 0.0, "the rows", serving_shift=True)
+    assert within.exported == strategy_lib.EXPORTED_TRANSFER
+
+
+def test_a_clear_control_lead_gives_up_the_adaptation_and_says_so():
+    verdict = gate.judge(_probabilities(range(2)), _control(_probabilities(range(10))), LABELS, 0.0, "the rows",
+                         serving_shift=True)
+    assert verdict.exported == strategy_lib.EXPORTED_CONTROL and verdict.negative_transfer
+    assert "the adaptation to the serving domain is given up" in verdict.reason
