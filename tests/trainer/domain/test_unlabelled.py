@@ -91,11 +91,13 @@ def test_auto_on_drift_compares_every_candidate_and_says_what_decided(monkeypatc
     assert f"had the highest soft neighbourhood density on the unlabelled images ({chosen['snd']:.3f}" in outcome.reason
 
 
-def test_the_choice_is_the_highest_density_among_candidates_above_the_floor():
-    table = [{"snd": 1.0, "passes_floor": True}, {"snd": 3.0, "passes_floor": False},
-             {"snd": 2.0, "passes_floor": True}, {"snd": float("nan"), "passes_floor": True}]
-    assert unlabelled.pick(table) == 2  # the densest (row 1) fell below the labelled rows' floor
-    assert unlabelled.pick([{"snd": 1.0, "passes_floor": False}, {"snd": 2.0, "passes_floor": False}]) == 0
+def test_the_choice_is_the_densest_adapted_candidate_above_the_floor():
+    table = [{"name": "unadapted", "snd": 9.0, "passes_floor": True}, {"name": "mcc", "snd": 3.0, "passes_floor": False},
+             {"name": "align", "snd": 2.0, "passes_floor": True}, {"name": "x", "snd": 1.0, "passes_floor": True},
+             {"name": "y", "snd": float("nan"), "passes_floor": True}]
+    assert unlabelled.pick(table) == 2  # the densest adapted one (mcc) fell below the floor; unadapted does not compete
+    below = [{"name": "unadapted", "snd": 1.0, "passes_floor": True}, {"name": "mcc", "snd": 2.0, "passes_floor": False}]
+    assert unlabelled.pick(below) == 0  # none above the floor: the head stays unadapted
 
 
 def test_an_asked_for_alignment_keeps_the_densest_aligned_probe(monkeypatch):
