@@ -20,7 +20,7 @@ one set of defaults. The dict form (`to_dict` / `from_dict`) is what a user writ
     augmented_copies  'auto' (default) | int >= 0: augmented copies of each training image
                   the head trains on (`selection.augmented_copies`; 0: none)
     strategy      'auto' (default) | 'feature_extraction' | 'fine_tune'
-    adaptation    'auto' (default) | 'none' | 'semi_supervised' | 'align' | 'mcc' | 'dann': how
+    adaptation    'auto' (default) | 'none' | 'semi_supervised' | 'adapt' | 'align' | 'mcc' | 'dann': how
                   the head learns from unlabelled images, when a run has them (`domain.unlabelled`)
     unfreeze      int (top N layers) | layer name | fraction in (0, 1]; for 'fine_tune'
     strategy_thresholds  {min_examples_per_class, logme_threshold, top_fraction, deep_fraction}

@@ -8,9 +8,9 @@ export the same way. Only training data is ever looked at (`validation`):
    best one chosen;
 2. the head is fitted on it: the cross-validated probe by default (`probe`), the Keras MLP when
    `head_units` are given; on the training images and, unless validation rejects them, their
-   augmented copies (`augmented_copies`); with unlabelled images, it is adapted to them when
-   they drifted and a label-free criterion prefers it, or refitted with their spread labels
-   when they did not drift and that pays on the validation rows (`unlabelled`);
+   augmented copies (`augmented_copies`); with unlabelled images, it is refitted with their
+   spread labels when they did not drift and that pays on the validation rows, or adapted to
+   them as a label-free criterion prefers when `adaptation` asks for it (`unlabelled`);
 3. 'auto' considers fine-tuning only for large data sets (the 2x2 rule of `strategy` is the
    prior), and keeps it only when it beats the head on the validation rows;
 4. the no-transfer control (`control`) is trained on the same rows and plan; when it beats the

@@ -50,8 +50,10 @@ ADAPTATION_AUTO = "auto"
 ADAPTATION_SEMI_SUPERVISED = "semi_supervised"
 # A shifted serving domain: each domain standardised by its own statistics, labels spread (`alignment`).
 ADAPTATION_ALIGN = "align"
-ADAPTATIONS = (ADAPTATION_NONE, ADAPTATION_DANN, ADAPTATION_MCC, ADAPTATION_ALIGN, ADAPTATION_SEMI_SUPERVISED,
-               ADAPTATION_AUTO)
+# A shifted serving domain the user vouches for: the label-free choice among the adapted candidates.
+ADAPTATION_ADAPT = "adapt"
+ADAPTATIONS = (ADAPTATION_NONE, ADAPTATION_DANN, ADAPTATION_MCC, ADAPTATION_ALIGN, ADAPTATION_ADAPT,
+               ADAPTATION_SEMI_SUPERVISED, ADAPTATION_AUTO)
 
 # The decision's JSON in the run directory (`model_run`).
 STRATEGY_FILE = "strategy.json"

@@ -255,5 +255,5 @@ def test_unlabelled_bottlenecks_are_extracted_and_adapted_to(tmp_path, extracted
 
 
 def test_an_unknown_adaptation_is_named():
-    with pytest.raises(ValueError, match="Unknown adaptation 'kmm'; valid values are \\['none', 'dann', 'mcc', 'align', 'semi_supervised', 'auto'\\]"):
+    with pytest.raises(ValueError, match="Unknown adaptation 'kmm'; valid values are \\['none', 'dann', 'mcc', 'align', 'adapt', 'semi_supervised', 'auto'\\]"):
         _fine_tuner(adaptation="kmm")

@@ -20,10 +20,10 @@ def _in_run(requested, source, labels, target, monkeypatch, is_probe=True, head_
     return unlabelled.use_unlabelled(requested, source, labels, target, 2, plan, head_fit, head_lib.HeadConfig(), 0)
 
 
-def test_auto_routes_drift_to_the_candidates_and_no_drift_to_semi_supervision():
+def test_auto_semi_supervises_without_drift_and_leaves_drifted_images_alone():
     probe_fit, mlp_fit = unlabelled.HeadFit(None, None, 1.0), unlabelled.HeadFit(None, None, 1.0, is_probe=False)
-    assert unlabelled.route("auto", True, probe_fit) == "auto"  # compare the candidates
-    assert unlabelled.route("auto", True, mlp_fit) == "auto"
+    assert unlabelled.route("auto", True, probe_fit) is None  # drifted images are not adapted to unasked
+    assert unlabelled.route("adapt", True, mlp_fit) == "adapt"
     assert unlabelled.route("auto", False, probe_fit) == "semi_supervised"
     assert unlabelled.route("auto", False, mlp_fit) is None  # an MLP head is not refitted on spread labels
     assert unlabelled.route("dann", False, probe_fit) == "dann"
@@ -76,9 +76,16 @@ def test_too_few_unlabelled_rows_are_not_adapted_to_and_the_run_says_why(request
     assert "drift" in enough.record  # at the minimum, the run checks and adapts as before
 
 
-def test_auto_on_drift_compares_every_candidate_and_says_what_decided(monkeypatch):
+def test_auto_does_not_adapt_to_drifted_images_and_says_how_to(monkeypatch):
     source, labels, target = _domains()
-    outcome = _in_run("auto", source, labels, target, monkeypatch, head_probabilities=np.eye(2)[labels])
+    outcome = _in_run("auto", source, labels, target, monkeypatch)
+    assert outcome.record["drift"]["drift"] and outcome.head is None and outcome.record["method"] is None
+    assert outcome.record["decided_by"] == "drift check" and "set adaptation='adapt'" in outcome.reason
+
+
+def test_adapt_compares_every_candidate_and_says_what_decided(monkeypatch):
+    source, labels, target = _domains()
+    outcome = _in_run("adapt", source, labels, target, monkeypatch, head_probabilities=np.eye(2)[labels])
     record = outcome.record
     assert record["drift"]["drift"] and record["decided_by"] == unlabelled.DECIDED_BY_LABEL_FREE
     names = [row["name"] for row in record["candidates"]]
