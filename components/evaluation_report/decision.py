@@ -168,6 +168,8 @@ ADAPTATION_FIELDS: Sequence[Field] = (
     ("prediction_domain_auc_unadapted", "Domain classifier on the predictions, AUC unadapted", _ACCURACY),
     ("domain_accuracy_start", "Domain accuracy, first steps", _ACCURACY),
     ("domain_accuracy_end", "Domain accuracy, last steps", _ACCURACY),
+    ("snd", "Soft neighbourhood density of the chosen model (unlabelled)", _number(3)),
+    ("passes_floor", "Above the floor on the labelled rows", _yes_no),
     ("steps", "Steps", _count),
     ("seconds", "Time", _seconds),
 )
@@ -185,6 +187,9 @@ SEMI_SUPERVISED_FIELDS: Sequence[Field] = (
     ("labelled_only_validation_accuracy", "Validation accuracy, labelled images only", _ACCURACY),
     ("unlabelled_rows_used", "Unlabelled images used", _count),
     ("kept", "Kept", _yes_no),
+    ("accuracy_by_setting", "Validation accuracy by setting", lambda v: markup.esc(
+        "; ".join(f"{name}: {value:.3f}" for name, value in v.items())) if isinstance(v, Mapping) else _text(v)),
+    ("seconds", "Time", _seconds),
 )
 DRIFT_FIELDS: Sequence[Field] = (
     ("drift", "Drift", _yes_no),
