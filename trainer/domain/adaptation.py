@@ -37,7 +37,7 @@ from tfx_transfer.trainer.selection.strategy import (  # the choices live with t
     ADAPTATIONS,
 )
 
-# The head-adapting method 'auto' tries on drift: MCC, the more stable of the two (TLlib's
+# The head-adapting method that 'adapt' tries among its candidates: MCC, the more stable of the two (TLlib's
 # tables: Office-31 89.6 vs 86.1, Office-Home 72.4 vs 65.2, VisDA 80.4 vs 74.9 for DANN).
 AUTO_METHOD = ADAPTATION_MCC
 
