@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import keras
 import numpy as np

@@ -17,8 +17,7 @@ On the same tasks spreading added +6.7 points over the unadapted probe on digits
 photo patches, where alignment alone gained nothing.
 
 The exported head standardises with the target's statistics (`AlignedFit.serving_fit`): it
-serves the target domain. Scored on labelled validation rows, the source's statistics are used
-(`AlignedFit.source_probabilities`), as each domain is normalised by its own.
+serves the target domain, and `unlabelled` scores it on the labelled validation rows as served.
 """
 
 from __future__ import annotations
@@ -46,10 +45,6 @@ class AlignedFit:
     target: Stats
     fit: probe.ProbeFit
 
-    def source_probabilities(self, features: np.ndarray) -> np.ndarray:
-        """Probabilities of labelled-domain rows, standardised with the source's statistics."""
-        return self.fit.probabilities(_standardize(features, self.source))
-
     def target_probabilities(self, features: np.ndarray) -> np.ndarray:
         """Probabilities of serving-domain rows, standardised with the target's statistics."""
         return self.fit.probabilities(_standardize(features, self.target))
@@ -72,16 +67,12 @@ def fit_aligned(
     dim]), with the `target` rows' spread labels when `spread` names a setting."""
     source_stats = probe.standardization(source, blocks)
     target_stats = probe.standardization(target, blocks)
-    rows = _standardize(source, source_stats)
-    targets = np.asarray(labels)
-    if copies is not None:
-        rows = np.concatenate([rows, _standardize(copies.reshape(-1, source.shape[1]), source_stats)])
-        targets = np.tile(targets, len(copies) + 1)
-    aligned_target = _standardize(target, target_stats)
+    aligned_source, aligned_target = _standardize(source, source_stats), _standardize(target, target_stats)
+    aligned_copies = _standardize(copies, source_stats) if copies is not None else None
+    rows, targets = probe.with_copies(aligned_source, np.asarray(labels), np.arange(len(source)), aligned_copies)
     fit = probe.fit_probe(rows, targets, C, seed, num_classes, blocks)
     if spread is not None:
-        spread_labels = semi_supervised.spread_labels(
-            _standardize(source, source_stats), labels, aligned_target, spread, seed, blocks)
+        spread_labels = semi_supervised.spread_labels(aligned_source, labels, aligned_target, spread, seed, blocks)
         keep = semi_supervised.agreeing(spread_labels, fit.probabilities(aligned_target))
         fit = probe.fit_probe(np.concatenate([rows, aligned_target[keep]]), np.concatenate([targets, spread_labels[keep]]),
                               C, seed, num_classes, blocks)

@@ -49,7 +49,7 @@ DECIDED_BY_COUNT = "too few unlabelled images"
 DECIDED_BY_REQUEST = "asked for"
 DECIDED_BY_DRIFT = "drift check"
 DECIDED_BY_SEMI = "drift check (no drift), then accuracy on the labelled validation rows"
-DECIDED_BY_LABEL_FREE = ("drift check (drift), then soft neighbourhood density on the unlabelled images, among the "
+DECIDED_BY_LABEL_FREE = ("adaptation='adapt': soft neighbourhood density on the unlabelled images, among the "
                          "adapted candidates within two paired standard errors of the unadapted head on the labelled "
                          "validation rows")
 UNADAPTED = "unadapted"
@@ -221,13 +221,13 @@ def _aligned_candidate(data: _Data, spread: Optional[semi_supervised.Setting]) -
 
 def _candidates(path: str, data: _Data) -> List[_Candidate]:
     """The candidates of `path`: every one for 'adapt', else the asked-for method's."""
-    unadapted = _Candidate(UNADAPTED, data.head_fit.probabilities,
-                           data.head_fit.head.predict(data.target, verbose=0), lambda: data.head_fit.head)
     if path in (ADAPTATION_DANN, ADAPTATION_MCC):
         return [_head_candidate(path, data)]
     aligned = [_aligned_candidate(data, None)] + [_aligned_candidate(data, s) for s in semi_supervised.SETTINGS]
     if path == ADAPTATION_ALIGN:
         return aligned
+    unadapted = _Candidate(UNADAPTED, data.head_fit.probabilities,
+                           data.head_fit.head.predict(data.target, verbose=0), lambda: data.head_fit.head)
     return [unadapted, _head_candidate(adaptation.AUTO_METHOD, data)] + aligned
 
 
@@ -262,11 +262,11 @@ def _choose_adapted(requested: str, path: str, data: _Data, record: Dict[str, An
 
 def pick(table: List[Dict[str, Any]]) -> int:
     """The index of the adapted row (any but `UNADAPTED`) of highest `snd` among those that pass
-    the floor (`passes_floor`); the first row (the unadapted head under 'auto') when none does
+    the floor (`passes_floor`); the first row (the unadapted head under 'adapt') when none does
     or none has an SND.
 
-    The unadapted head does not compete on SND: the drift check has already found that the
-    serving images differ, and SND was built to choose among adapted models and their settings
+    The unadapted head does not compete on SND: 'adapt' says the unlabelled images are the
+    serving domain, and SND was built to choose among adapted models and their settings
     (Saito et al. tune adaptation methods with it), not to compare one with a model that never
     saw the serving domain. On `bench/domain_adaptation.py`'s blend task it ranked the unadapted
     head first on one seed by 0.003, where MCC would have gained 6 points; the floor on the
