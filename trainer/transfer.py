@@ -33,7 +33,7 @@ import keras
 import numpy as np
 
 from tfx_transfer.trainer.base import base_model, cuts
-from tfx_transfer.trainer.common import progress
+from tfx_transfer.trainer.common import checks, progress
 from tfx_transfer.trainer.data import datasets
 from tfx_transfer.trainer.data import labels as labels_lib
 from tfx_transfer.trainer.data import preprocessing as pp
@@ -272,14 +272,10 @@ def _gate(
 ) -> keras.Model:
     """The model the negative-transfer gate (`gate`) exports; the decision records why."""
     verdict = gate.judge(probabilities, result, labels, margin, decision.validation, serving_shift)
-    decision.control = {**result.to_dict(), "ensemble_validation_accuracy": _finite_or_none(verdict.ensemble_accuracy)}
+    decision.control = {**result.to_dict(), "ensemble_validation_accuracy": checks.finite_or_none(verdict.ensemble_accuracy)}
     decision.exported, decision.negative_transfer = verdict.exported, verdict.negative_transfer
     decision.reasons.append(verdict.reason)
     return gate.exported_model(verdict, model, result)
-
-
-def _finite_or_none(value: float) -> Optional[float]:
-    return value if math.isfinite(value) else None
 
 
 # --------------------------------------------------------------------------------------- the run

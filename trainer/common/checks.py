@@ -1,4 +1,5 @@
-"""The one set of argument checks of tfx-transfer: ints, numbers in a range, and choices.
+"""The one set of argument checks of tfx-transfer: ints, numbers in a range, and choices; and
+the JSON form of a measured number (`finite_or_none`).
 
 Every configuration object (`HeadConfig`, `TrainConfig`, `AugmentationConfig`, the component
 configs, the KFP resources) checks its values with these, so every message has the same shape:
@@ -8,12 +9,18 @@ the bad value, then what would be valid.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence, Type
+from typing import Any, Optional, Sequence, Type
 
 
 def is_int(value: Any) -> bool:
     """A real int: `True` and `False` are bools, not counts."""
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def finite_or_none(value: float) -> Optional[float]:
+    """`value` as a float, or None when it is NaN or infinite (what strategy.json records for a
+    figure that could not be measured)."""
+    return float(value) if math.isfinite(value) else None
 
 
 def is_number(value: Any) -> bool:

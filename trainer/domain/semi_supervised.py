@@ -29,6 +29,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
+from tfx_transfer.trainer.common import checks
 from tfx_transfer.trainer.selection import probe, validation
 
 SPACE_STANDARDIZED = "standardized"  # the probe's own standardisation
@@ -152,7 +153,7 @@ def semi_supervise(
     kept = forced or accuracy > baseline
     record.update(
         kept=kept, setting={"space": best[0], "neighbours": best[1]}, validation_accuracy=accuracy,
-        labelled_only_validation_accuracy=baseline if np.isfinite(baseline) else None,
+        labelled_only_validation_accuracy=checks.finite_or_none(baseline),
         accuracy_by_setting={_setting_name(s): scored[s][0] for s in SETTINGS},
     )
     said = (f"label spreading ({_setting_name(best)}, the best of {len(SETTINGS)} settings) scored {accuracy:.3f} on "

@@ -33,6 +33,7 @@ from typing import Any, Callable, Dict, List, Optional
 import keras
 import numpy as np
 
+from tfx_transfer.trainer.common import checks
 from tfx_transfer.trainer.domain import adaptation, alignment, drift, label_free, semi_supervised
 from tfx_transfer.trainer.selection import gate, probe, validation
 from tfx_transfer.trainer.training import head as head_lib
@@ -196,8 +197,8 @@ def _head_candidate(method: str, data: _Data) -> _Candidate:
     auc_before, auc_after = (drift.domain_auc(model.predict(features, verbose=0), model.predict(data.target, verbose=0),
                                               data.seed) for model in (data.head_fit.head, adapted.head))
     figures = {"prediction_domain_auc_unadapted": auc_before, "prediction_domain_auc_adapted": auc_after,
-               "domain_accuracy_start": _finite(adapted.domain_accuracy_start),
-               "domain_accuracy_end": _finite(adapted.domain_accuracy_end), "steps": adaptation.ADAPTER_STEPS}
+               "domain_accuracy_start": checks.finite_or_none(adapted.domain_accuracy_start),
+               "domain_accuracy_end": checks.finite_or_none(adapted.domain_accuracy_end), "steps": adaptation.ADAPTER_STEPS}
     return _Candidate(method, probabilities, adapted.head.predict(data.target, verbose=0), lambda: adapted.head, figures)
 
 
@@ -241,7 +242,7 @@ def _choose_adapted(requested: str, path: str, data: _Data, record: Dict[str, An
         noise = gate.paired_standard_error(candidate.probabilities, data.head_fit.probabilities, data.labels)
         floor = baseline - (FLOOR_STANDARD_ERRORS * noise if math.isfinite(noise) else 0.0)
         candidate.figures.update(
-            name=candidate.name, source_validation=_finite(accuracy),
+            name=candidate.name, source_validation=checks.finite_or_none(accuracy),
             snd=label_free.soft_neighbourhood_density(candidate.target_probabilities, data.seed),
             passes_floor=bool(requested != ADAPTATION_ADAPT or not math.isfinite(baseline) or accuracy + 1e-9 >= floor))
         table.append(candidate.figures)
@@ -249,7 +250,7 @@ def _choose_adapted(requested: str, path: str, data: _Data, record: Dict[str, An
     kept = best.name != UNADAPTED
     record.update({key: value for key, value in best.figures.items() if key not in ("name", "source_validation")})
     record.update(method=best.name if kept else None, kept=kept, candidates=table,
-                  source_validation_unadapted=_finite(baseline), source_validation_adapted=best.figures["source_validation"])
+                  source_validation_unadapted=checks.finite_or_none(baseline), source_validation_adapted=best.figures["source_validation"])
     said = (f"of {len(candidates)} candidate(s), {best.name} had the highest soft neighbourhood density on the "
             f"unlabelled images ({best.figures['snd']:.3f}; labelled validation {_text(best.figures['source_validation'])} "
             f"against {_text(baseline)} unadapted)")
@@ -274,10 +275,6 @@ def pick(table: List[Dict[str, Any]]) -> int:
     eligible = [i for i, row in enumerate(table)
                 if row.get("name") != UNADAPTED and row["passes_floor"] and math.isfinite(row["snd"])]
     return max(eligible, key=lambda i: table[i]["snd"]) if eligible else 0
-
-
-def _finite(value: float) -> Optional[float]:
-    return float(value) if math.isfinite(value) else None
 
 
 def _text(value: Optional[float]) -> str:
