@@ -168,6 +168,10 @@ ADAPTATION_FIELDS: Sequence[Field] = (
     ("prediction_domain_auc_unadapted", "Domain classifier on the predictions, AUC unadapted", _ACCURACY),
     ("domain_accuracy_start", "Domain accuracy, first steps", _ACCURACY),
     ("domain_accuracy_end", "Domain accuracy, last steps", _ACCURACY),
+    ("router", "Domain router: mean weight of the adapted head", lambda v: markup.esc(
+        f"labelled images {v['mean_weight_labelled']:.2f}, unlabelled images {v['mean_weight_unlabelled']:.2f}")
+     if isinstance(v, Mapping) and _finite(v.get("mean_weight_labelled")) and _finite(v.get("mean_weight_unlabelled"))
+     else _text(v)),
     ("snd", "Soft neighbourhood density of the chosen model (unlabelled)", _number(3)),
     ("passes_floor", "Above the floor on the labelled rows", _yes_no),
     ("steps", "Steps", _count),

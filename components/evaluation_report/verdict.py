@@ -104,8 +104,10 @@ def drift_sentence(drift: Optional[Mapping[str, Any]], strategy: Optional[Mappin
             sentence += f" The head refitted with the unlabelled images' spread labels was {kept}{decided}."
         else:
             kept = "and kept it" if adaptation.get("kept") else "but did not keep it"
+            routed = (", serving it to the images a domain classifier finds like the unlabelled ones"
+                      if adaptation.get("kept") and adaptation.get("router") else "")
             sentence += (f" The head adapted to the unlabelled images with {markup.esc(adaptation['method'])} "
-                         f"{kept}{decided}.")
+                         f"{kept}{routed}{decided}.")
     return sentence
 
 

@@ -91,12 +91,13 @@ class FineTuner(base_component.BaseComponent):
         validation rows score the head better without them) or an int >= 0 (0: none).
       adaptation: how the head uses `unlabelled_bottlenecks`: 'auto' (without drift, refitted
         with labels spread along a k-NN graph when that beats the labelled-only head on the
-        validation rows; with drift, no adaptation), 'adapt' (for unlabelled images of the
-        serving domain: the unadapted head, MCC, per-domain standardisation or that with spread
-        labels, whichever has the highest soft neighbourhood density on the unlabelled rows
-        above a floor on the labelled ones), 'semi_supervised', 'align', 'mcc' (Minimum Class
-        Confusion), 'dann' (a domain classifier behind a gradient-reversal layer) or 'none'.
-        Without unlabelled bottlenecks it does nothing.
+        validation rows; with drift, as 'adapt'), 'adapt' (the unadapted head, MCC, per-domain
+        standardisation or that with spread labels, whichever has the highest soft
+        neighbourhood density on the unlabelled rows above a floor on the labelled ones, served
+        through a domain router: inputs like the unlabelled images get the adapted head, inputs
+        like the labelled ones the unadapted head), 'semi_supervised', 'align', 'mcc' (Minimum
+        Class Confusion), 'dann' (a domain classifier behind a gradient-reversal layer) or
+        'none'. Without unlabelled bottlenecks it does nothing.
       strategy_thresholds: `StrategyThresholds` fields of 'auto'.
       batch_size: training batch size.
       seed: seed of initialisers, dropout, shuffles and augmentation.

@@ -5,22 +5,23 @@ then `route` picks the path:
 
 - **no drift** (the same domain): semi-supervision (`semi_supervised`), kept only when it beats
   the labelled-only head on the labelled validation rows;
-- **drift**: 'auto' does not adapt. The labelled rows cannot tell a shifted serving domain
-  from unlabelled images of other classes: with the latter (`bench/semi_supervised.py`'s
-  outliers task) every label-free choice below cost 3-27 points on the labelled domain while
-  its validation accuracy on 50 labelled rows did not move. The run says so and points to
-  'adapt', for users who know the unlabelled images are the serving domain;
-- **'adapt'** (a shifted serving domain, vouched for): candidates that need no target labels to
-  train are compared without target labels (`label_free`): the unadapted head, the head adapted with
-  `adaptation.AUTO_METHOD` (MCC), the aligned probe (`alignment`, each domain standardised by
-  its own statistics) and the aligned probe refitted with labels spread to the serving images,
-  one per `semi_supervised.SETTINGS`. An adapted candidate whose accuracy on the labelled
-  validation rows falls more than `FLOOR_STANDARD_ERRORS` paired standard errors below the
-  unadapted head's is out (the floor); of the rest, the highest soft neighbourhood density on
-  the unlabelled images wins (`pick`); with none left, the head stays unadapted.
+- **drift** (or 'adapt', whatever the drift check says): candidates that need no target labels
+  to train are compared without target labels (`label_free`): the unadapted head, the head
+  adapted with `adaptation.AUTO_METHOD` (MCC), the aligned probe (`alignment`, each domain
+  standardised by its own statistics) and the aligned probe refitted with labels spread to the
+  unlabelled images, one per `semi_supervised.SETTINGS`. An adapted candidate whose accuracy on
+  the labelled validation rows falls more than `FLOOR_STANDARD_ERRORS` paired standard errors
+  below the unadapted head's is out (the floor); of the rest, the highest soft neighbourhood
+  density on the unlabelled images wins (`pick`); with none left, the head stays unadapted.
+  The winner is served through a domain router (`routing`): inputs that look like the
+  unlabelled images get the adapted head's answer, inputs that look like the labelled images
+  the unadapted head's. The labelled rows cannot tell a shifted serving domain from unlabelled
+  images of other classes (on `bench/semi_supervised.py`'s outliers task every label-free
+  choice cost 3-27 points on the labelled domain when it served every input); the router makes
+  that question moot.
 
-The record (`strategy.json`'s `adaptation`) keeps every candidate's figures and `decided_by`,
-the signal that decided.
+The record (`strategy.json`'s `adaptation`) keeps every candidate's figures, the router's and
+`decided_by`, the signal that decided.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import keras
 import numpy as np
 
 from tfx_transfer.trainer.common import checks
-from tfx_transfer.trainer.domain import adaptation, alignment, drift, label_free, semi_supervised
+from tfx_transfer.trainer.domain import adaptation, alignment, drift, label_free, routing, semi_supervised
 from tfx_transfer.trainer.selection import gate, probe, validation
 from tfx_transfer.trainer.training import head as head_lib
 from tfx_transfer.trainer.selection.strategy import (
@@ -50,9 +51,10 @@ DECIDED_BY_COUNT = "too few unlabelled images"
 DECIDED_BY_REQUEST = "asked for"
 DECIDED_BY_DRIFT = "drift check"
 DECIDED_BY_SEMI = "drift check (no drift), then accuracy on the labelled validation rows"
-DECIDED_BY_LABEL_FREE = ("adaptation='adapt': soft neighbourhood density on the unlabelled images, among the "
-                         "adapted candidates within two paired standard errors of the unadapted head on the labelled "
-                         "validation rows")
+DECIDED_BY_LABEL_FREE = ("soft neighbourhood density on the unlabelled images, among the adapted candidates within "
+                         "two paired standard errors of the unadapted head on the labelled validation rows; a domain "
+                         "classifier routes each input to the adapted or the unadapted head")
+DECIDED_BY_DRIFT_ADAPT = f"drift check (drift), then {DECIDED_BY_LABEL_FREE}"
 UNADAPTED = "unadapted"
 # How far below the unadapted head's accuracy on the labelled rows the served model of a
 # candidate may fall, in paired standard errors (the gate's bar): adapting to a shifted domain
@@ -89,12 +91,13 @@ class Outcome:
 
 
 def route(requested: str, drifted: bool, head_fit: HeadFit) -> Optional[str]:
-    """The path of a run: under 'auto', semi-supervision without drift (only the probe head is
-    refitted) and nothing with drift (see `use_unlabelled`); any other value as asked."""
+    """The path of a run: under 'auto', the routed label-free choice ('adapt') with drift and
+    semi-supervision without (only the probe head is refitted; None for an MLP head); any other
+    value as asked."""
     if requested != ADAPTATION_AUTO:
         return requested
     if drifted:
-        return None
+        return ADAPTATION_ADAPT
     return ADAPTATION_SEMI_SUPERVISED if head_fit.is_probe else None
 
 
@@ -120,22 +123,17 @@ def use_unlabelled(
     path = route(requested, check.drift, head_fit)
     record["decided_by"] = ({ADAPTATION_ADAPT: DECIDED_BY_LABEL_FREE}.get(requested, DECIDED_BY_REQUEST)
                             if requested != ADAPTATION_AUTO else
-                            {None: DECIDED_BY_DRIFT, ADAPTATION_SEMI_SUPERVISED: DECIDED_BY_SEMI}[path])
+                            {None: DECIDED_BY_DRIFT, ADAPTATION_SEMI_SUPERVISED: DECIDED_BY_SEMI,
+                             ADAPTATION_ADAPT: DECIDED_BY_DRIFT_ADAPT}[path])
     data = _Data(features, labels, target, num_classes, plan, head_fit, config, seed)
-    if path is None and check.drift:
-        outcome = Outcome(None, None, {**record, "method": None, "kept": False},
-                          f"{check.reason} 'auto' does not adapt to images that drifted: the labelled rows cannot tell a "
-                          "shifted serving domain from unrelated images, and adapting to unrelated ones cost 3-27 points "
-                          "(bench/semi_supervised.py, outliers). If these images are the serving domain, set "
-                          "adaptation='adapt' (a label-free choice among MCC and per-domain alignment) or name a method.")
-    elif path is None:
+    if path is None:
         outcome = Outcome(None, None, {**record, "method": None, "kept": False},
                           f"Adaptation 'auto': {check.reason} The head (an MLP: head_units) was not refitted with the "
                           "unlabelled images; only the probe head is.")
     elif path == ADAPTATION_SEMI_SUPERVISED:
         outcome = _semi_supervise(requested, data, record, check.reason)
     else:
-        outcome = _choose_adapted(requested, path, data, record, check.reason)
+        outcome = _choose_adapted(path, data, record, check.reason)
     outcome.record["seconds"] = round(time.perf_counter() - start, 2)
     return outcome
 
@@ -232,7 +230,7 @@ def _candidates(path: str, data: _Data) -> List[_Candidate]:
     return [unadapted, _head_candidate(adaptation.AUTO_METHOD, data)] + aligned
 
 
-def _choose_adapted(requested: str, path: str, data: _Data, record: Dict[str, Any], drift_reason: str) -> Outcome:
+def _choose_adapted(path: str, data: _Data, record: Dict[str, Any], drift_reason: str) -> Outcome:
     """The candidate of highest SND among those the labelled rows' floor lets through."""
     candidates = _candidates(path, data)
     baseline = validation.validated_accuracy(data.head_fit.probabilities, data.labels)
@@ -244,7 +242,7 @@ def _choose_adapted(requested: str, path: str, data: _Data, record: Dict[str, An
         candidate.figures.update(
             name=candidate.name, source_validation=checks.finite_or_none(accuracy),
             snd=label_free.soft_neighbourhood_density(candidate.target_probabilities, data.seed),
-            passes_floor=bool(requested != ADAPTATION_ADAPT or not math.isfinite(baseline) or accuracy + 1e-9 >= floor))
+            passes_floor=bool(path != ADAPTATION_ADAPT or not math.isfinite(baseline) or accuracy + 1e-9 >= floor))
         table.append(candidate.figures)
     best = candidates[pick(table)]
     kept = best.name != UNADAPTED
@@ -254,11 +252,29 @@ def _choose_adapted(requested: str, path: str, data: _Data, record: Dict[str, An
     said = (f"of {len(candidates)} candidate(s), {best.name} had the highest soft neighbourhood density on the "
             f"unlabelled images ({best.figures['snd']:.3f}; labelled validation {_text(best.figures['source_validation'])} "
             f"against {_text(baseline)} unadapted)")
-    if requested != ADAPTATION_ADAPT:
+    if path != ADAPTATION_ADAPT:
         return Outcome(best.build(), best.probabilities, record, f"Adapted with {path} as asked: {said}. {drift_reason}")
     if not kept:
         return Outcome(None, None, record, f"{drift_reason} The head was not adapted: {said}.")
-    return Outcome(best.build(), best.probabilities, record, f"{drift_reason} Adapted: {said}.")
+    return _routed(best, data, record, f"{drift_reason} Adapted: {said}.")
+
+
+def _routed(best: _Candidate, data: _Data, record: Dict[str, Any], said: str) -> Outcome:
+    """The `Outcome` serving `best` to the inputs a domain router sends to the unlabelled
+    images' domain, and the unadapted head to the rest (`routing`)."""
+    fit = data.head_fit
+    router = routing.fit_router(data.features, data.target, data.seed, fit.blocks)
+    labelled_weights, unlabelled_weights = router.weights(data.features), router.weights(data.target)
+    record["router"] = {"C": routing.ROUTER_C, "mean_weight_labelled": round(float(labelled_weights.mean()), 4),
+                        "mean_weight_unlabelled": round(float(unlabelled_weights.mean()), 4)}
+    probabilities = (routing.mix(fit.probabilities, best.probabilities, labelled_weights)
+                     if fit.probabilities is not None and best.probabilities is not None else None)
+    head = routing.routed_head(fit.head, best.build(), router, data.num_classes, data.config, data.seed)
+    return Outcome(head, probabilities, record,
+                   f"{said} A domain classifier routes each input: images like the unlabelled ones (mean weight "
+                   f"{unlabelled_weights.mean():.2f}) get the adapted head, images like the labelled ones (mean weight "
+                   f"{labelled_weights.mean():.2f}) the unadapted head, so unrelated unlabelled images cannot cost "
+                   "accuracy on the labelled domain.")
 
 
 def pick(table: List[Dict[str, Any]]) -> int:

@@ -50,7 +50,8 @@ ADAPTATION_AUTO = "auto"
 ADAPTATION_SEMI_SUPERVISED = "semi_supervised"
 # A shifted serving domain: each domain standardised by its own statistics, labels spread (`alignment`).
 ADAPTATION_ALIGN = "align"
-# A shifted serving domain the user vouches for: the label-free choice among the adapted candidates.
+# A shifted domain: the label-free choice among the adapted candidates, served through a domain router
+# (`routing`); what 'auto' does on drift.
 ADAPTATION_ADAPT = "adapt"
 ADAPTATIONS = (ADAPTATION_NONE, ADAPTATION_DANN, ADAPTATION_MCC, ADAPTATION_ALIGN, ADAPTATION_ADAPT,
                ADAPTATION_SEMI_SUPERVISED, ADAPTATION_AUTO)

@@ -128,7 +128,9 @@ def test_semi_supervision_gets_its_own_table():
 
 
 def test_the_shifted_domain_candidates_are_a_table_with_the_chosen_one_marked():
-    strategy = {"strategy": "feature_extraction", "adaptation": {"method": "align", "kept": True, "candidates": [
+    strategy = {"strategy": "feature_extraction", "adaptation": {
+        "method": "align", "kept": True, "router": {"C": 0.1, "mean_weight_labelled": 0.104, "mean_weight_unlabelled": 0.98},
+        "candidates": [
         {"name": "unadapted", "source_validation": 0.98, "passes_floor": True, "snd": 4.5},
         {"name": "align", "source_validation": 0.96, "passes_floor": True, "snd": 4.7},
         {"name": "mcc", "source_validation": 0.80, "passes_floor": False, "snd": 4.9}]}}
@@ -140,3 +142,4 @@ def test_the_shifted_domain_candidates_are_a_table_with_the_chosen_one_marked():
     assert [c[0] for c in cells] == ["unadapted", "align", "mcc"]
     assert [("chosen" in c[-1]) for c in cells] == [False, True, False]
     assert cells[2][2] == "no" and cells[1][3] == "4.700"
+    assert ("Domain router: mean weight of the adapted head", "labelled images 0.10, unlabelled images 0.98") in _rows(page)

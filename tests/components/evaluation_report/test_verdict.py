@@ -73,7 +73,9 @@ def test_drift_names_what_was_compared_and_escapes():
     adapted = {"adaptation": {"method": "mcc", "kept": True}}
     sentence = verdict.drift_sentence(drift, adapted)
     assert sentence.startswith('Embedding drift, training images against the unlabelled images: <span class="bad">Drift: &lt;both&gt;.')
-    assert "Drift withholds the push" in sentence and "adapted to the unlabelled images with mcc and kept it" in sentence
+    assert "Drift withholds the push" in sentence and "adapted to the unlabelled images with mcc and kept it." in sentence
+    routed = verdict.drift_sentence(drift, {"adaptation": {"method": "align", "kept": True, "router": {"C": 0.1}}})
+    assert "with align and kept it, serving it to the images a domain classifier finds like the unlabelled ones." in routed
     split = verdict.drift_sentence({"drift": False, "compared": "uri [eval]", "reason": "No drift: x. MMD² 1."}, None)
     assert "against the 'eval' split" in split and "No drift: x. MMD² 1." in split
 

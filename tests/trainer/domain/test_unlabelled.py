@@ -20,9 +20,10 @@ def _in_run(requested, source, labels, target, monkeypatch, is_probe=True, head_
     return unlabelled.use_unlabelled(requested, source, labels, target, 2, plan, head_fit, head_lib.HeadConfig(), 0)
 
 
-def test_auto_semi_supervises_without_drift_and_leaves_drifted_images_alone():
+def test_auto_semi_supervises_without_drift_and_adapts_with_it():
     probe_fit, mlp_fit = unlabelled.HeadFit(None, None, 1.0), unlabelled.HeadFit(None, None, 1.0, is_probe=False)
-    assert unlabelled.route("auto", True, probe_fit) is None  # drifted images are not adapted to unasked
+    assert unlabelled.route("auto", True, probe_fit) == "adapt"  # the routed label-free choice
+    assert unlabelled.route("auto", True, mlp_fit) == "adapt"
     assert unlabelled.route("adapt", True, mlp_fit) == "adapt"
     assert unlabelled.route("auto", False, probe_fit) == "semi_supervised"
     assert unlabelled.route("auto", False, mlp_fit) is None  # an MLP head is not refitted on spread labels
@@ -76,11 +77,30 @@ def test_too_few_unlabelled_rows_are_not_adapted_to_and_the_run_says_why(request
     assert "drift" in enough.record  # at the minimum, the run checks and adapts as before
 
 
-def test_auto_does_not_adapt_to_drifted_images_and_says_how_to(monkeypatch):
-    source, labels, target = _domains()
-    outcome = _in_run("auto", source, labels, target, monkeypatch)
-    assert outcome.record["drift"]["drift"] and outcome.head is None and outcome.record["method"] is None
-    assert outcome.record["decided_by"] == "drift check" and "set adaptation='adapt'" in outcome.reason
+def test_auto_adapts_to_drifted_images_through_the_router(monkeypatch):
+    source, labels, target = _domains(shift=8.0)
+    outcome = _in_run("auto", source, labels, target, monkeypatch)  # no validation figures: every candidate passes
+    record = outcome.record
+    assert record["drift"]["drift"] and record["kept"] and record["decided_by"] == unlabelled.DECIDED_BY_DRIFT_ADAPT
+    assert record["method"] == record["candidates"][unlabelled.pick(record["candidates"])]["name"] != "unadapted"
+    assert record["router"]["mean_weight_unlabelled"] > 0.8 and record["router"]["mean_weight_labelled"] < 0.2
+    assert outcome.head.name == head_lib.HEAD_NAME and outcome.head.get_layer("domain_router") is not None
+    assert "A domain classifier routes each input" in outcome.reason
+
+
+def test_the_routed_outcome_mixes_the_validation_probabilities_by_the_router(monkeypatch):
+    source, labels, target = _domains(shift=8.0)
+    unadapted = np.full((len(labels), 2), 0.5)
+    outcome = _in_run("auto", source, labels, target, monkeypatch, head_probabilities=unadapted)
+    if outcome.record["kept"]:
+        weight = outcome.record["router"]["mean_weight_labelled"]
+        assert outcome.probabilities.shape == (60, 2) and weight < 0.2
+        scored = outcome.probabilities[~np.isnan(outcome.probabilities).any(axis=1)]  # the plan's validation rows
+        assert len(scored) > 0
+        np.testing.assert_allclose(scored.sum(axis=1), 1.0, atol=1e-6)
+        assert np.abs(scored - 0.5).max() < 0.5  # mostly the unadapted head's answer
+    else:
+        assert outcome.head is None and "The head was not adapted" in outcome.reason
 
 
 def test_adapt_compares_every_candidate_and_says_what_decided(monkeypatch):
