@@ -115,7 +115,7 @@ def main() -> None:
         print(f"  {task:10s} without {100 * np.mean(accuracy['without']):5.1f}%  with {100 * np.mean(accuracy['with']):5.1f}%"
               f"  gain {gains.mean():+.1f} ± {gains.std():.1f} points (per seed {' '.join(f'{g:+.1f}' for g in gains)}; "
               f"{target})")
-        print(f"  {'':10s} cost: run with / without {ratio:.2f}x (target <= 1.5); the semi-supervised step {semi:.1f} s "
+        print(f"  {'':10s} cost: run with / without {ratio:.2f}x (target <= 1.5); the unlabelled-image step (semi-supervision or adaptation) {semi:.1f} s "
               f"of a {without:.0f} s run without")
     print(f"\nruntime {time.perf_counter() - started:.0f} s")
 
