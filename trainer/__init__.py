@@ -12,12 +12,14 @@ rooms, lowest first; a room imports only from the rooms listed before it (the te
   selection/  the validation plan, the probe, cut scores (k-NN, LogME), augmented copies, the
               strategy, the no-transfer control and the gate
   domain/     drift, and learning from unlabelled images: semi-supervision, adaptation
+  labelling/  the labelling loop: training images whose label looks wrong
 
 At the top, importing any room:
   run_config.py  `RunConfig`, the one typed configuration of a run
+  training_data.py  `TrainingData`, the labelled rows of a run, and `label_vocabulary`
   transfer.py    one transfer-learning run on cached bottlenecks, end to end
   run_fn.py      `run_fn` for the standard TFX Trainer
 """
 
 # The rooms, lowest first: each may import only from those before it.
-LAYERS = ("common", "data", "base", "training", "selection", "domain")
+LAYERS = ("common", "data", "base", "training", "selection", "domain", "labelling")

@@ -27,6 +27,8 @@ one set of defaults. The dict form (`to_dict` / `from_dict`) is what a user writ
     control       {kind: 'auto' | 'scratch' | 'pixels' | 'none', max_params, margin}
                                                                         -> control.ControlConfig
     backup_dir    where BackupAndRestore keeps state (default model_run_dir/backup)
+    drop_suspect_labels  bool (default False): train again without the training images whose
+                  label looks wrong (`labelling.suspect_labels`), then export
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ class RunConfig:
     label_vocabulary_file: Optional[str] = None
     label_vocabulary_name: Optional[str] = None
     backup_dir: Optional[str] = None
+    drop_suspect_labels: bool = False
 
     def __post_init__(self) -> None:
         strategy_lib.check_strategy(self.strategy)
@@ -85,6 +88,9 @@ class RunConfig:
         checks.check_int("max_image_pixels", self.max_image_pixels, 1, RunConfigError)
         if self.num_classes is not None:
             checks.check_int("num_classes", self.num_classes, 2, RunConfigError)
+        if not isinstance(self.drop_suspect_labels, bool):
+            raise RunConfigError(f"drop_suspect_labels={self.drop_suspect_labels!r} is invalid; valid values are true "
+                                 "and false.")
 
     def to_dict(self) -> Dict[str, Any]:
         """The JSON-able dict form (the module docstring's keys); `from_dict` reads it back."""
@@ -137,7 +143,7 @@ _SECTIONS: Dict[str, Type] = {
 }
 _OTHER_KEYS = (
     "strategy", "adaptation", "unfreeze", "augmented_copies", "image_feature", "label_feature", "max_image_pixels", "num_classes",
-    "label_vocabulary_file", "label_vocabulary_name", "backup_dir",
+    "label_vocabulary_file", "label_vocabulary_name", "backup_dir", "drop_suspect_labels",
 )
 
 

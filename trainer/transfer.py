@@ -8,9 +8,9 @@ export the same way. Only training data is ever looked at (`validation`):
    best one chosen;
 2. the head is fitted on it: the cross-validated probe by default (`probe`), the Keras MLP when
    `head_units` are given; on the training images and, unless validation rejects them, their
-   augmented copies (`augmented_copies`); with unlabelled images, it is refitted with their
-   spread labels when they did not drift and that pays on the validation rows, or adapted to
-   them as a label-free criterion prefers when `adaptation` asks for it (`unlabelled`);
+   augmented copies (`augmented_copies`); training images whose label looks wrong are listed
+   (`suspect_labels`); with unlabelled images, the head is refitted with their spread labels (no
+   drift) or adapted to them and routed (drift), as `unlabelled` decides;
 3. 'auto' considers fine-tuning only for large data sets (the 2x2 rule of `strategy` is the
    prior), and keeps it only when it beats the head on the validation rows;
 4. the no-transfer control (`control`) is trained on the same rows and plan; when it beats the
@@ -37,9 +37,11 @@ from tfx_transfer.trainer.common import checks, progress
 from tfx_transfer.trainer.data import datasets
 from tfx_transfer.trainer.data import labels as labels_lib
 from tfx_transfer.trainer.data import preprocessing as pp
-from tfx_transfer.trainer.data import raw_images, records, storage
+from tfx_transfer.trainer.data import raw_images, storage
 from tfx_transfer.trainer.domain import adaptation as adaptation_lib, unlabelled as unlabelled_lib
+from tfx_transfer.trainer.labelling import suspect_labels
 from tfx_transfer.trainer.run_config import RunConfig
+from tfx_transfer.trainer.training_data import TRANSFORM_ASSETS_DIR, TrainingData, label_vocabulary  # noqa: F401  (re-exported)
 from tfx_transfer.trainer.selection import control as control_lib, augmented_copies, gate
 from tfx_transfer.trainer.selection import probe, cut_scores, validation
 from tfx_transfer.trainer.selection import strategy as strategy_lib
@@ -47,58 +49,6 @@ from tfx_transfer.trainer.training import augmentation as augmentation_lib
 from tfx_transfer.trainer.training import export
 from tfx_transfer.trainer.training import head as head_lib
 from tfx_transfer.trainer.training import loop
-
-TRANSFORM_ASSETS_DIR = os.path.join("transform_fn", "assets")
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainingData:
-    """Bottlenecks of every cut for the training rows, then the data's own validation rows; and
-    of the unlabelled images of the serving domain, when the run has them (`adaptation`)."""
-
-    features: Dict[str, np.ndarray]
-    labels: np.ndarray
-    ids: np.ndarray
-    validation_rows: int = 0
-    unlabelled: Optional[Dict[str, np.ndarray]] = None
-
-    def __post_init__(self) -> None:
-        lengths = {len(self.labels), len(self.ids)} | {len(x) for x in self.features.values()}
-        if len(lengths) != 1:
-            raise ValueError(f"Bottleneck rows do not line up: lengths {sorted(lengths)}.")
-        if self.unlabelled is not None and set(self.unlabelled) != set(self.features):
-            raise ValueError(f"Unlabelled bottlenecks of cuts {sorted(self.unlabelled)} do not match the labelled "
-                             f"ones' {sorted(self.features)}; extract both with the same feature extractor.")
-
-    @property
-    def train_labels(self) -> np.ndarray:
-        return self.labels[: len(self.labels) - self.validation_rows]
-
-    @property
-    def validation_labels(self) -> Optional[np.ndarray]:
-        return self.labels[len(self.labels) - self.validation_rows:] if self.validation_rows else None
-
-
-def label_vocabulary(
-    config: RunConfig, train_files: records.FilePattern, transform_output: Optional[str]
-) -> labels_lib.LabelVocabulary:
-    """The label vocabulary: a given file, a Transform vocabulary, or the training labels."""
-    if config.label_vocabulary_file:
-        return labels_lib.LabelVocabulary.from_vocabulary_file(config.label_vocabulary_file)
-    if config.label_vocabulary_name:
-        if not transform_output:
-            raise labels_lib.LabelError(
-                f"label_vocabulary_name={config.label_vocabulary_name!r} needs the Trainer's "
-                "transform_graph input; or give label_vocabulary_file."
-            )
-        path = os.path.join(transform_output, TRANSFORM_ASSETS_DIR, config.label_vocabulary_name)
-        return labels_lib.LabelVocabulary.from_vocabulary_file(path)
-    values = records.label_values(train_files, config.label_feature)
-    if records.label_kind(train_files, config.label_feature) == records.LABEL_KIND_INT64:
-        # Int labels are class indices: name every index up to the largest one seen.
-        return labels_lib.LabelVocabulary.from_labels(range(max(values) + 1))
-    return labels_lib.LabelVocabulary.from_labels(values)
-
 
 @contextlib.contextmanager
 def precision_policy() -> Iterator[str]:
@@ -333,6 +283,23 @@ def _fine_tune_step(
     return head_model
 
 
+def _dropped(decision: strategy_lib.StrategyDecision, suspects: suspect_labels.Suspects, dropped: np.ndarray,
+             record: Dict[str, object], training_data: TrainingData, names, run_dir: str) -> strategy_lib.StrategyDecision:
+    """The decision of the run without the suspect labels. It records the first run's suspects
+    as dropped (the rerun's check of the kept rows advises no one) and rewrites their CSV and
+    strategy.json, which the rerun overwrote."""
+    decision.suspect_labels = {**record, "dropped": int(len(dropped)),
+                               "dropped_ids": [str(training_data.ids[row]) for row in dropped]}
+    decision.reasons = [f"{len(suspects.rows)} of {suspects.checked} training image(s) had a label that looks wrong "
+                        f"(listed in {suspect_labels.CSV_FILE}); {len(dropped)} were dropped (drop_suspect_labels; "
+                        f"every class keeps {suspect_labels.MIN_KEPT_PER_CLASS} or more): the model, its validation plan "
+                        "and the gate used the other training images."] + [
+        reason for reason in decision.reasons if not suspect_labels.is_suspect_reason(reason)]
+    suspect_labels.write_csv(suspects, training_data.ids, names, run_dir)
+    storage.write_text(os.path.join(run_dir, strategy_lib.STRATEGY_FILE), decision.to_json())
+    return decision
+
+
 def fit_and_export(
     extractor: keras.Model,
     pp_config: pp.PreprocessingConfig,
@@ -368,6 +335,16 @@ def fit_and_export(
         training_data, num_classes, dataclasses.replace(best, C=augmented.C), plan, config, run_dir, augmented.copies)
     decision.head = ({"kind": "mlp", "units": list(config.head.head_units)} if config.head.head_units
                      else {"kind": "probe", "C": augmented.C, "accuracy_by_C": dict(augmented.accuracy_by_C)})
+    suspects, decision.suspect_labels, said = suspect_labels.check_labels(
+        training_data.features, best.cut, training_data.labels, augmented.C, config.train.seed, num_classes,
+        training_data.ids, vocabulary.names, run_dir)
+    decision.reasons.append(said)
+    dropped = suspect_labels.droppable(suspects, training_data.labels) if config.drop_suspect_labels else []
+    if len(dropped):
+        progress.say(f"  FineTuner: training again without {len(dropped)} suspect label(s)")
+        again = fit_and_export(extractor, pp_config, vocabulary, training_data.without(dropped), raw,
+                               dataclasses.replace(config, drop_suspect_labels=False), run_dir, serving_model_dir)
+        return _dropped(again, suspects, dropped, decision.suspect_labels, training_data, vocabulary.names, run_dir)
     head, probabilities, adapted = _adapt(
         decision, (head, probabilities), training_data, best.cut, num_classes, plan, config, augmented)
     model = head_lib.build_full_model(cut_model, head)

@@ -227,6 +227,27 @@ def _adaptation_candidates_table(adaptation: Mapping[str, Any]) -> str:
             + markup.table([label for _, label, _ in ADAPTATION_CANDIDATE_COLUMNS] + [""], rows))
 
 
+SUSPECT_COLUMNS: Sequence[Field] = (
+    ("id", "Image", _text),
+    ("given", "Given label", _text),
+    ("suggested", "Looks like", _text),
+    ("score", "Probability of the given label", _number(3)),
+)
+
+
+def _suspects_section(suspects: Any) -> str:
+    """Training images whose label looks wrong (`suspect_labels`), most suspect first."""
+    if not isinstance(suspects, Mapping) or not suspects:
+        return ""
+    images = [row for row in suspects.get("images") or [] if isinstance(row, Mapping)]
+    rows = [[f"<td{_NUM_CELL if key == 'score' else _TEXT_CELL}>{show(row.get(key))}</td>"
+             for key, _, show in SUSPECT_COLUMNS] for row in images]
+    more = (f" The first {len(images)} are listed; {suspects.get('file', 'the CSV')} in model_run lists all."
+            if _finite(suspects.get("count")) and suspects["count"] > len(images) else "")
+    return (f"<h3>Suspect labels</h3><p>{markup.esc(str(suspects.get('reason', '')))}{markup.esc(more)}</p>"
+            + (markup.table([label for _, label, _ in SUSPECT_COLUMNS], rows) if rows else ""))
+
+
 def _candidates_table(candidates: Any) -> str:
     """The measured cut candidates, one row each, the chosen one marked."""
     if not isinstance(candidates, list) or not candidates or not all(isinstance(c, Mapping) for c in candidates):
@@ -248,7 +269,7 @@ def strategy_section(strategy: Any) -> str:
     """The decision, the candidates, augmented copies, the control, adaptation and the reasons."""
     if not isinstance(strategy, Mapping):
         return markup.value_html(strategy)
-    blocks = ("candidates", "augmentation", "control", "adaptation", "reasons")
+    blocks = ("candidates", "augmentation", "control", "adaptation", "suspect_labels", "reasons")
     parts = [facts_table(strategy, DECISION_FIELDS, skip=blocks), _candidates_table(strategy.get("candidates"))]
     copies = strategy.get("augmentation")
     if isinstance(copies, Mapping) and (copies.get("copies") or "kept" in copies):
@@ -265,6 +286,7 @@ def strategy_section(strategy: Any) -> str:
         if isinstance(adaptation.get("semi_supervised"), Mapping):
             parts.append("<h3>Semi-supervised learning (label spreading)</h3>"
                          + facts_table(adaptation["semi_supervised"], SEMI_SUPERVISED_FIELDS))
+    parts.append(_suspects_section(strategy.get("suspect_labels")))
     reasons = strategy.get("reasons")
     if reasons:
         parts.append("<h3>Reasons</h3>" + markup.value_html(reasons if isinstance(reasons, list) else [reasons]))

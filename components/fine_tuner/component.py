@@ -98,6 +98,10 @@ class FineTuner(base_component.BaseComponent):
         like the labelled ones the unadapted head), 'semi_supervised', 'align', 'mcc' (Minimum
         Class Confusion), 'dann' (a domain classifier behind a gradient-reversal layer) or
         'none'. Without unlabelled bottlenecks it does nothing.
+      drop_suspect_labels: train again without the training images whose label looks wrong
+        (confident learning on out-of-fold probabilities; every class keeps two or more), then
+        export; the gate and the validation plan see the kept images only. Default False: the
+        suspects are listed in `model_run`'s suspect_labels.csv and the run trains on them.
       strategy_thresholds: `StrategyThresholds` fields of 'auto'.
       batch_size: training batch size.
       seed: seed of initialisers, dropout, shuffles and augmentation.
@@ -151,6 +155,7 @@ class FineTuner(base_component.BaseComponent):
         augmentation: Optional[Mapping[str, Union[float, bool]]] = None,
         augmented_copies: Union[str, int] = augmentation_lib.COPIES_AUTO,
         adaptation: str = adaptation_lib.ADAPTATION_AUTO,
+        drop_suspect_labels: bool = False,
         strategy_thresholds: Optional[Mapping[str, float]] = None,
         batch_size: int = 32,
         seed: int = 0,
@@ -173,7 +178,7 @@ class FineTuner(base_component.BaseComponent):
                 "strategy_thresholds": dict(strategy_thresholds or {}),
                 "control": {"kind": control, "max_params": control_max_params, "margin": control_margin},
                 "strategy": strategy, "unfreeze": unfreeze, "augmented_copies": augmented_copies,
-                "adaptation": adaptation,
+                "adaptation": adaptation, "drop_suspect_labels": drop_suspect_labels,
                 "image_feature": image_feature,
                 "label_feature": label_feature, "num_classes": num_classes,
                 "label_vocabulary_name": label_vocabulary or label_feature,

@@ -31,6 +31,7 @@ def _node_summary(store, pipeline_name: str, node_id: str) -> Optional[Dict[str,
         "wall_time_s": round((execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000, 2),
         "outputs": {key: [a.uri for a in artifacts] for key, artifacts in produced.items()},
         "_artifacts": produced,
+        "_execution": execution,
     }
 
 
@@ -61,6 +62,26 @@ def _data_summary(nodes: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
         "bottleneck_counts": counts,
         "feature_dims": fe.load_feature_extractor_info(feature_extractor.uri).feature_dims if feature_extractor else None,
     }
+
+
+def _input_base(nodes: Dict[str, Dict[str, Any]]) -> Optional[str]:
+    """The labelled image folder the ExampleGen read (its `input_base`), or None."""
+    execution = nodes.get(configs.EXAMPLE_GEN_ID, {}).get("_execution")
+    value = execution.custom_properties.get("input_base") if execution is not None else None
+    return value.string_value if value is not None and value.string_value else None
+
+
+def suspect_labels_summary(strategy: Optional[Dict[str, Any]], input_base: Optional[str]) -> Optional[Dict[str, Any]]:
+    """summary.json's `suspect_labels`: the FineTuner's list, each image with its absolute path
+    (the ExampleGen's ids are paths below `input_base`; without it, the id)."""
+    suspects = (strategy or {}).get("suspect_labels")
+    if not suspects:
+        return None
+    images = [{"path": os.path.abspath(os.path.join(input_base, row["id"])) if input_base and "://" not in input_base
+               else (f"{input_base.rstrip('/')}/{row['id']}" if input_base else row["id"]),
+               **{key: row[key] for key in ("given", "suggested", "score")}} for row in suspects.get("images", [])]
+    return {"method": suspects.get("method"), "count": suspects.get("count"), "file": suspects.get("file"),
+            "root": input_base, "images": images}
 
 
 def _baseline_summary(baseline) -> Optional[Dict[str, Any]]:
@@ -106,6 +127,7 @@ def summarize(
             pushed.custom_properties["pushed_destination"].string_value if pushed and "pushed_destination" in pushed.custom_properties else None
         ),
         "strategy": strategy,
+        "suspect_labels": suspect_labels_summary(strategy, _input_base(nodes)),
         "baseline": _baseline_summary(baseline),
         "drift": storage.read_json(os.path.join(drift_dir, specs.DRIFT_FILE)) if drift_dir else None,
         "data": _data_summary(nodes),
@@ -160,6 +182,17 @@ def _print_decision(strategy: Dict[str, Any]) -> None:
         print(f"    - {reason}")
 
 
+SHOWN_SUSPECTS = 10
+
+
+def _print_suspects(suspects: Dict[str, Any]) -> None:
+    """How many given labels look wrong, and the first `SHOWN_SUSPECTS`."""
+    print(f"  suspect labels: {suspects.get('count', 0)} training image(s) whose label looks wrong"
+          + (f" (all in {suspects['file']} in the FineTuner's model_run)" if suspects.get("count") else ""))
+    for row in suspects.get("images", [])[:SHOWN_SUSPECTS]:
+        print(f"    {row['path']}: given {row['given']!r}, looks like {row['suggested']!r} (p(given) {row['score']:.3f})")
+
+
 def _print_drift(drift: Dict[str, Any]) -> None:
     """The embedding drift verdict, and whether it held the push back."""
     held = " It withheld the push (block_push_on_drift)." if drift.get("drift") and drift.get("blocks_push") else ""
@@ -187,6 +220,8 @@ def print_summary(summary: Dict[str, Any], report_path: Optional[str] = None) ->
         print(f"  eval accuracy: {accuracy:.4f} on {int(metrics.get('example_count', 0))} examples")
     if summary.get("strategy"):
         _print_decision(summary["strategy"])
+    if summary.get("suspect_labels"):
+        _print_suspects(summary["suspect_labels"])
     if summary.get("drift"):
         _print_drift(summary["drift"])
     print(f"  blessed: {summary['blessed']}, pushed: {summary['pushed']}")

@@ -181,3 +181,11 @@ def test_drift_check_without_a_pushed_model(workspace, capsys):
     os.makedirs(workspace / "root_without_runs")
     code = cli.main(["drift", "--serving-root", "data", "--pipeline-root", "root_without_runs"])
     assert code == 2 and "No model was pushed from" in capsys.readouterr().err
+
+
+def test_a_non_boolean_drop_suspect_labels_is_named(workspace, capsys):
+    (workspace / "c.yaml").write_text("data_root: data\nbase_model: MobileNetV2\nweights: none\nimage_size: 32\n"
+                                      "drop_suspect_labels: maybe\n")
+    code, err = _run_cli(workspace, capsys, "run", "--config", "c.yaml", "--pipeline-root", "root")
+    assert code == 2 and "drop_suspect_labels='maybe' is invalid; valid values are true and false" in err
+    assert "Traceback" not in err

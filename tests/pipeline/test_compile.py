@@ -154,7 +154,7 @@ def _parameter(spec, component: str, name: str) -> str:
 
 def test_unlabelled_images_add_an_extractor_on_gpu_and_feed_fine_tuner(tmp_path, image_folder, tiny_cnn_path):
     path = _compile(tmp_path, image_folder, tiny_cnn_path, "--unlabelled-root", os.path.join(image_folder, "eval"),
-                    "--adaptation", "dann", "--block-push-on-drift")
+                    "--adaptation", "dann", "--block-push-on-drift", "--drop-suspect-labels")
     spec = kfp_compat.load_yaml_package(path).pipeline_spec
     deployment = json_format.MessageToDict(spec.deployment_spec)["executors"]
     labels = {cid: spec.components[task.component_ref.name].executor_label for cid, task in spec.root.dag.tasks.items()}
@@ -168,6 +168,6 @@ def test_unlabelled_images_add_an_extractor_on_gpu_and_feed_fine_tuner(tmp_path,
     assert drift_input.producer_task == "UnlabelledBottleneckExtractor"
     assert tasks["Pusher"].inputs.artifacts["infra_blessing"].task_output_artifact.producer_task == "EmbeddingDriftValidator"
     config = json.loads(tasks["FineTuner"].inputs.parameters["config"].runtime_value.constant.string_value)
-    assert config["run"]["adaptation"] == "dann"
+    assert config["run"]["adaptation"] == "dann" and config["run"]["drop_suspect_labels"] is True
     drift_config = json.loads(tasks["EmbeddingDriftValidator"].inputs.parameters["config"].runtime_value.constant.string_value)
     assert drift_config["block_push"] is True and drift_config["split"] == "unlabelled"

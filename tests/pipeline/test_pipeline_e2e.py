@@ -128,6 +128,9 @@ def test_three_runs_cache_what_did_not_change(tmp_path, image_folder, tiny_cnn_p
     assert os.path.isdir(os.path.join(root, "serving")) is (first["blessed"] or second["blessed"])
     summary = third
     assert summary["strategy"]["strategy"] == "feature_extraction"  # 'auto' on 8 labels per class
+    suspects = summary["suspect_labels"]  # the FineTuner's list, with paths below the image folder
+    assert suspects["root"] == image_folder and suspects["count"] == summary["strategy"]["suspect_labels"]["count"]
+    assert all(row["path"].startswith(image_folder + os.sep) for row in suspects["images"])
     # Every run checks the evaluated split's embeddings against the training ones.
     assert summary["drift"]["compared"].endswith("[eval]") and summary["drift"]["rows"]["other"] == 12
     assert "drift" in summary["drift"]["reason"].lower() and summary["drift"]["blocks_push"] is False

@@ -13,7 +13,7 @@ import tfx_transfer.trainer as trainer_package
 
 TRAINER_DIR = os.path.dirname(os.path.abspath(trainer_package.__file__))
 PREFIX = "tfx_transfer.trainer"
-TOP_MODULES = {"__init__", "run_config", "run_fn", "transfer"}
+TOP_MODULES = {"__init__", "run_config", "run_fn", "training_data", "transfer"}
 LAYERS = trainer_package.LAYERS
 
 

@@ -25,6 +25,8 @@ from tfx_transfer.trainer.training.head import HeadConfigError, UnfreezeError
         ({"model_uri": "m.keras", "augmentation": {"rotate": 5}}, RunConfigError, "Unknown augmentation keys \\['rotate'\\]"),
         ({"model_uri": "m.keras", "keras_application": "MobileNetV2"}, bs.BaseModelError, "exactly one base model source"),
         ({}, bs.BaseModelError, "exactly one base model source"),
+        ({"model_uri": "m.keras", "drop_suspect_labels": "yes"}, RunConfigError,
+         "drop_suspect_labels='yes' is invalid; valid values are true and false"),
     ],
 )
 def test_config_errors_name_the_bad_value(config, error, match):

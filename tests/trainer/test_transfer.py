@@ -32,8 +32,11 @@ def _blind_base(path: str) -> str:
     return path
 
 
-def _fn_args(tmp_path, base_path, **config):
+def _fn_args(tmp_path, base_path, flipped=(), **config):
     examples = testdata.class_examples(30, labels=LABELS, seed=0)
+    for i in flipped:  # a wrong label: the next class's name
+        label = examples[i].features.feature["label"].bytes_list.value
+        label[0] = LABELS[(LABELS.index(label[0].decode()) + 1) % 3].encode()
     testdata.write_tfrecords(str(tmp_path / "train"), [e.SerializeToString() for e in examples])
     return types.SimpleNamespace(
         train_files=[str(tmp_path / "train" / "*")], eval_files=[],
@@ -95,6 +98,11 @@ def test_a_useful_base_beats_the_scratch_control(tmp_path, tiny_cnn_path, monkey
     if not augmented["kept"]:
         assert head["accuracy_by_C"] == chosen[0]["accuracy_by_C"]
     assert decision["control"]["kind"] == "scratch" and decision["control"]["seconds"] > 0
+    suspects = decision["suspect_labels"]  # the labels are right: the list is the CSV's, short or empty
+    assert suspects["checked"] == 30 and suspects["file"] == "suspect_labels.csv"
+    with open(os.path.join(fn_args.model_run_dir, "suspect_labels.csv")) as f:
+        assert len(f.read().splitlines()) == suspects["count"] + 1
+    assert len(suspects["images"]) == suspects["count"] and suspects["reason"] in decision["reasons"]
     assert decision["negative_transfer"] is (decision["exported"] == "control" or any(
         reason.startswith("Negative transfer") for reason in decision["reasons"]))
     assert decision["negative_transfer"] is (decision["control"]["validation_accuracy"] > decision["transfer_accuracy"])
@@ -133,3 +141,20 @@ def test_dataset_rows_are_matched_to_bottleneck_rows_by_id():
     assert raw_images.rows_in_dataset_order(np.array(["c", "a"], dtype=object), rows, row_ids) is None  # one failed to decode
     assert raw_images.rows_in_dataset_order(np.array(["c", "a", "x"], dtype=object), rows, row_ids) is None
     assert raw_images.rows_in_dataset_order(np.array(["a", "a", "b"], dtype=object), rows, np.array(["a", "a", "b"], dtype=object)) is None
+
+
+def test_dropping_suspect_labels_trains_again_without_them(tmp_path, tiny_cnn_path, monkeypatch):
+    monkeypatch.setattr(control_lib, "SCRATCH_MIN_STEPS", 30)
+    flipped = (0, 4, 8)  # img_0, img_4, img_8 carry the next class's label
+    fn_args = _fn_args(tmp_path, tiny_cnn_path, flipped=flipped, cut_layer="flatten_1", drop_suspect_labels=True)
+    run_fn.run_fn(fn_args)
+    suspects = _decision(fn_args)["suspect_labels"]
+    assert suspects["count"] >= 1 and suspects["dropped"] == len(suspects["dropped_ids"]) >= 1
+    listed = [row["id"] for row in suspects["images"]]
+    assert set(suspects["dropped_ids"]) <= set(listed)  # what was dropped is the first run's list
+    with open(os.path.join(fn_args.model_run_dir, "suspect_labels.csv")) as f:
+        assert [line.split(",")[1] for line in f.read().splitlines()[1:]] == listed  # the first run's CSV, kept
+    reasons = _decision(fn_args)["reasons"]
+    assert reasons[0].startswith(f"{suspects['count']} of 30 training image(s) had a label that looks wrong")
+    assert sum("looks wrong" in reason for reason in reasons) == 1  # the rerun's own check is not advice
+    assert _decision(fn_args)["examples_per_class"] == pytest.approx((30 - suspects["dropped"]) / 3)  # the rerun's rows

@@ -83,8 +83,8 @@ class StrategyDecision:
     """What to train and why. `unfreeze` is the spec for `head.unfreeze` (None: head only).
 
     The run fills in the rest: the chosen cut and the scored candidates, the validation plan, the
-    augmented copies the head trained on, the head, the adaptation to unlabelled images, the transferred model's validation accuracy, the
-    control, and which model was exported.
+    augmented copies the head trained on, the head, the adaptation to unlabelled images, the suspect labels, the transferred model's
+    validation accuracy, the control, and which model was exported.
     """
 
     strategy: str
@@ -99,6 +99,8 @@ class StrategyDecision:
     # The head: {'kind': 'probe', 'C', 'accuracy_by_C'} or {'kind': 'mlp', 'units'}.
     head: Dict[str, Any] = dataclasses.field(default_factory=dict)
     adaptation: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Training images whose label looks wrong (`labelling.suspect_labels`).
+    suspect_labels: Dict[str, Any] = dataclasses.field(default_factory=dict)
     transfer_accuracy: float = float("nan")
     control: Optional[Dict[str, Any]] = None
     exported: str = EXPORTED_TRANSFER

@@ -143,3 +143,16 @@ def test_the_shifted_domain_candidates_are_a_table_with_the_chosen_one_marked():
     assert [("chosen" in c[-1]) for c in cells] == [False, True, False]
     assert cells[2][2] == "no" and cells[1][3] == "4.700"
     assert ("Domain router: mean weight of the adapted head", "labelled images 0.10, unlabelled images 0.98") in _rows(page)
+
+
+def test_suspect_labels_are_a_table_most_suspect_first():
+    strategy = {"strategy": "feature_extraction", "suspect_labels": {
+        "count": 3, "file": "suspect_labels.csv", "reason": "3 of 40 training image(s) have a label that looks wrong.",
+        "images": [{"id": "cat/3.png", "given": "cat", "suggested": "dog", "score": 0.02},
+                   {"id": "dog/<9>.png", "given": "dog", "suggested": "cat", "score": 0.1}]}}
+    page = decision.strategy_section(strategy)
+    section = page.split("<h3>Suspect labels</h3>")[1]
+    assert "3 of 40 training image(s)" in section and "The first 2 are listed; suspect_labels.csv" in section
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", section)[1:]]
+    assert cells == [["cat/3.png", "cat", "dog", "0.020"], ["dog/&lt;9&gt;.png", "dog", "cat", "0.100"]]
+    assert "Suspect labels" not in decision.strategy_section({"strategy": "feature_extraction"})

@@ -21,3 +21,28 @@ def test_the_decision_prints_the_exported_model_the_control_and_its_cost(capsys)
 def test_a_run_without_a_control_prints_no_control_line(capsys):
     run_summary._print_decision({"cut_layer": "flatten", "strategy": "fine_tune", "transfer_accuracy": None, "reasons": []})
     assert capsys.readouterr().out.splitlines() == ["  cut: flatten, strategy: fine_tune, exported: transfer"]
+
+
+STRATEGY_WITH_SUSPECTS = {"suspect_labels": {
+    "method": "confident learning", "count": 2, "file": "suspect_labels.csv",
+    "images": [{"id": "cat/3.png", "given": "cat", "suggested": "dog", "score": 0.02},
+               {"id": "dog/9.png", "given": "dog", "suggested": "cat", "score": 0.1}]}}
+
+
+def test_suspect_labels_get_absolute_paths_below_the_image_folder(tmp_path):
+    summary = run_summary.suspect_labels_summary(STRATEGY_WITH_SUSPECTS, str(tmp_path))
+    assert summary["count"] == 2 and summary["root"] == str(tmp_path)
+    assert [row["path"] for row in summary["images"]] == [str(tmp_path / "cat" / "3.png"), str(tmp_path / "dog" / "9.png")]
+    assert summary["images"][0] == {"path": str(tmp_path / "cat" / "3.png"), "given": "cat", "suggested": "dog", "score": 0.02}
+    remote = run_summary.suspect_labels_summary(STRATEGY_WITH_SUSPECTS, "gs://bucket/images/")
+    assert remote["images"][1]["path"] == "gs://bucket/images/dog/9.png"
+    assert run_summary.suspect_labels_summary({"suspect_labels": {}}, str(tmp_path)) is None
+
+
+def test_the_summary_prints_the_suspect_count_and_the_first_ones(capsys, tmp_path):
+    run_summary._print_suspects(run_summary.suspect_labels_summary(STRATEGY_WITH_SUSPECTS, "/data"))
+    assert capsys.readouterr().out.splitlines() == [
+        "  suspect labels: 2 training image(s) whose label looks wrong (all in suspect_labels.csv in the FineTuner's model_run)",
+        "    /data/cat/3.png: given 'cat', looks like 'dog' (p(given) 0.020)",
+        "    /data/dog/9.png: given 'dog', looks like 'cat' (p(given) 0.100)",
+    ]
