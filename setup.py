@@ -41,6 +41,7 @@ setup(
         "kfp>=2.0,<3",
         "pillow",
         "scikit-learn",
+        "cleanlab>=2.6,<3",
         "matplotlib",
         "pyyaml",
     ],
