@@ -18,13 +18,16 @@ import time
 from typing import Any, Dict, List, Optional
 
 from tfx_transfer.pipeline import configs
-from tfx_transfer.trainer.selection.strategy import ADAPTATION_AUTO, ADAPTATIONS, DEFAULT_STRATEGY, STRATEGIES
+from tfx_transfer.trainer.selection.strategy import (
+    ADAPTATION_AUTO, ADAPTATIONS, DEFAULT_LABEL_BUDGET, DEFAULT_STRATEGY, STRATEGIES,
+)
 
 # Keys of a `--config` YAML file; each is also a flag (with dashes), and flags win.
 PIPELINE_KEYS = (
     "data_root", "base_model", "weights", "cut_layer", "image_size", "strategy", "pipeline_root",
     "serving_dir", "pipeline_name", "beam_arg", "accuracy_threshold", "extractor", "fine_tuner",
     "layout", "num_classes", "unlabelled_root", "adaptation", "block_push_on_drift", "drop_suspect_labels",
+    "label_budget",
 )
 
 
@@ -99,8 +102,8 @@ def build_pipeline(settings: Dict[str, Any], pipeline_root: str):
     if not is_remote(settings["data_root"]) and not os.path.isdir(settings["data_root"]):
         raise UserError(f"--data-root {settings['data_root']!r} does not exist; give a folder of labelled images.")
     fine_tuner = dict(settings.get("fine_tuner") or {})
-    for key in ("strategy", "adaptation", "drop_suspect_labels"):
-        if settings.get(key):
+    for key in ("strategy", "adaptation", "drop_suspect_labels", "label_budget"):
+        if settings.get(key) is not None and settings.get(key) is not False:
             fine_tuner[key] = settings[key]
     unlabelled_root = settings.get("unlabelled_root")
     if unlabelled_root and not is_remote(unlabelled_root) and not os.path.isdir(unlabelled_root):
@@ -248,6 +251,8 @@ def _add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
                         help=f"how the model adapts to --unlabelled-root (default: {ADAPTATION_AUTO})")
     parser.add_argument("--block-push-on-drift", dest="block_push_on_drift", action="store_true", default=None,
                         help="do not push when the embedding drift check finds drift")
+    parser.add_argument("--label-budget", dest="label_budget", type=int,
+                        help=f"how many unlabelled images to list to label next (default {DEFAULT_LABEL_BUDGET})")
     parser.add_argument("--drop-suspect-labels", dest="drop_suspect_labels", action="store_true", default=None,
                         help="train again without the training images whose label looks wrong, then export")
     parser.add_argument("--pipeline-root", dest="pipeline_root", help="where artifacts (and local MLMD) go")

@@ -12,7 +12,7 @@ rooms, lowest first; a room imports only from the rooms listed before it (the te
   selection/  the validation plan, the probe, cut scores (k-NN, LogME), augmented copies, the
               strategy, the no-transfer control and the gate
   domain/     drift, and learning from unlabelled images: semi-supervision, adaptation
-  labelling/  the labelling loop: training images whose label looks wrong
+  labelling/  the labelling loop: training images whose label looks wrong, images to label next
 
 At the top, importing any room:
   run_config.py  `RunConfig`, the one typed configuration of a run

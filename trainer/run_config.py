@@ -29,6 +29,8 @@ one set of defaults. The dict form (`to_dict` / `from_dict`) is what a user writ
     backup_dir    where BackupAndRestore keeps state (default model_run_dir/backup)
     drop_suspect_labels  bool (default False): train again without the training images whose
                   label looks wrong (`labelling.suspect_labels`), then export
+    label_budget  int >= 1 (default 50): how many unlabelled images to list to label next
+                  (`labelling.label_next`)
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from tfx_transfer.trainer.base.base_source import SOURCE_KEYS, BaseModelSource, 
 from tfx_transfer.trainer.common import checks
 from tfx_transfer.trainer.data import preprocessing as pp
 from tfx_transfer.trainer.domain import adaptation as adaptation_lib
+from tfx_transfer.trainer.labelling import label_next
 from tfx_transfer.trainer.selection import strategy as strategy_lib
 from tfx_transfer.trainer.selection.control import ControlConfig
 from tfx_transfer.trainer.training import head as head_lib
@@ -75,6 +78,7 @@ class RunConfig:
     label_vocabulary_name: Optional[str] = None
     backup_dir: Optional[str] = None
     drop_suspect_labels: bool = False
+    label_budget: int = label_next.DEFAULT_BUDGET
 
     def __post_init__(self) -> None:
         strategy_lib.check_strategy(self.strategy)
@@ -88,6 +92,7 @@ class RunConfig:
         checks.check_int("max_image_pixels", self.max_image_pixels, 1, RunConfigError)
         if self.num_classes is not None:
             checks.check_int("num_classes", self.num_classes, 2, RunConfigError)
+        label_next.check_budget(self.label_budget)
         if not isinstance(self.drop_suspect_labels, bool):
             raise RunConfigError(f"drop_suspect_labels={self.drop_suspect_labels!r} is invalid; valid values are true "
                                  "and false.")
@@ -143,7 +148,7 @@ _SECTIONS: Dict[str, Type] = {
 }
 _OTHER_KEYS = (
     "strategy", "adaptation", "unfreeze", "augmented_copies", "image_feature", "label_feature", "max_image_pixels", "num_classes",
-    "label_vocabulary_file", "label_vocabulary_name", "backup_dir", "drop_suspect_labels",
+    "label_vocabulary_file", "label_vocabulary_name", "backup_dir", "drop_suspect_labels", "label_budget",
 )
 
 

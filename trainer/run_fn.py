@@ -57,15 +57,16 @@ def _training_data(extractor, pp_config, vocabulary, config: RunConfig, train_fi
 UNLABELLED_FILES_KEY = "unlabelled_files"
 
 
-def _unlabelled_features(extractor, pp_config, config: RunConfig, files) -> Optional[Dict[str, np.ndarray]]:
-    """Every cut's bottlenecks of the unlabelled images (None without any files)."""
+def _unlabelled_features(extractor, pp_config, config: RunConfig, files) -> Dict[str, Any]:
+    """Every cut's bottlenecks of the unlabelled images and their ids (TrainingData's fields;
+    none without any files)."""
     if not files:
-        return None
+        return {}
     images, scan = datasets.unlabelled_image_dataset(files, config.image_feature, pp_config, config.train.batch_size,
                                                  config.max_image_pixels)
     if scan.kept == 0:
         raise records.DataError(f"{UNLABELLED_FILES_KEY}={files!r} holds no usable image ({scan.total} record(s) read).")
-    return datasets.extract_features(extractor, images)[0]
+    return {"unlabelled": datasets.extract_features(extractor, images)[0], "unlabelled_ids": scan.ids}
 
 
 def _own_keys(custom_config: Any) -> Tuple[Dict[str, Any], Any]:
@@ -94,7 +95,7 @@ def run_fn(fn_args) -> None:
         labels_lib.check_trainable_vocabulary(vocabulary)
         training_data = dataclasses.replace(
             _training_data(extractor, pp_config, vocabulary, config, fn_args.train_files),
-            unlabelled=_unlabelled_features(extractor, pp_config, config, unlabelled_files),
+            **_unlabelled_features(extractor, pp_config, config, unlabelled_files),
         )
         transfer.fit_and_export(
             extractor, pp_config, vocabulary, training_data,

@@ -30,6 +30,7 @@ class TrainingData:
     ids: np.ndarray
     validation_rows: int = 0
     unlabelled: Optional[Dict[str, np.ndarray]] = None
+    unlabelled_ids: Optional[np.ndarray] = None  # the unlabelled rows' ids, for the label-next list
 
     def __post_init__(self) -> None:
         lengths = {len(self.labels), len(self.ids)} | {len(x) for x in self.features.values()}
@@ -38,6 +39,9 @@ class TrainingData:
         if self.unlabelled is not None and set(self.unlabelled) != set(self.features):
             raise ValueError(f"Unlabelled bottlenecks of cuts {sorted(self.unlabelled)} do not match the labelled "
                              f"ones' {sorted(self.features)}; extract both with the same feature extractor.")
+        if self.unlabelled is not None and self.unlabelled_ids is not None and len(self.unlabelled_ids) != len(
+                next(iter(self.unlabelled.values()))):
+            raise ValueError(f"{len(self.unlabelled_ids)} unlabelled ids do not line up with the unlabelled bottlenecks.")
 
     @property
     def train_labels(self) -> np.ndarray:

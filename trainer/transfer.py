@@ -39,7 +39,7 @@ from tfx_transfer.trainer.data import labels as labels_lib
 from tfx_transfer.trainer.data import preprocessing as pp
 from tfx_transfer.trainer.data import raw_images, storage
 from tfx_transfer.trainer.domain import adaptation as adaptation_lib, unlabelled as unlabelled_lib
-from tfx_transfer.trainer.labelling import suspect_labels
+from tfx_transfer.trainer.labelling import label_next, suspect_labels
 from tfx_transfer.trainer.run_config import RunConfig
 from tfx_transfer.trainer.training_data import TRANSFORM_ASSETS_DIR, TrainingData, label_vocabulary  # noqa: F401  (re-exported)
 from tfx_transfer.trainer.selection import control as control_lib, augmented_copies, gate
@@ -347,6 +347,11 @@ def fit_and_export(
         return _dropped(again, suspects, dropped, decision.suspect_labels, training_data, vocabulary.names, run_dir)
     head, probabilities, adapted = _adapt(
         decision, (head, probabilities), training_data, best.cut, num_classes, plan, config, augmented)
+    if training_data.unlabelled is not None and training_data.unlabelled_ids is not None:
+        decision.label_next, said = label_next.list_next(
+            training_data.features, best.cut, training_data.labels, training_data.unlabelled, training_data.unlabelled_ids,
+            head, num_classes, config.label_budget, seed, vocabulary.names, run_dir)
+        decision.reasons.append(said)
     model = head_lib.build_full_model(cut_model, head)
     if decision.fine_tune and adapted not in (None, adaptation_lib.ADAPTATION_SEMI_SUPERVISED):
         _head_only(decision, "Fine-tuning was not tried: the head was adapted to the unlabelled images, which "

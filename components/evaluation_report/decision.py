@@ -235,17 +235,26 @@ SUSPECT_COLUMNS: Sequence[Field] = (
 )
 
 
-def _suspects_section(suspects: Any) -> str:
-    """Training images whose label looks wrong (`suspect_labels`), most suspect first."""
-    if not isinstance(suspects, Mapping) or not suspects:
+LABEL_NEXT_COLUMNS: Sequence[Field] = (
+    ("id", "Image", _text),
+    ("predicted", "Predicted", _text),
+    ("score", "Score", _number(3)),
+    ("reason", "Why", _text),
+)
+
+
+def _image_list_section(title: str, listed: Any, columns: Sequence[Field]) -> str:
+    """A list of images from strategy.json (`label_next`, `suspect_labels`): its reason, then one
+    row per image in `columns`, and where the rest are when only the first are listed."""
+    if not isinstance(listed, Mapping) or not listed:
         return ""
-    images = [row for row in suspects.get("images") or [] if isinstance(row, Mapping)]
+    images = [row for row in listed.get("images") or [] if isinstance(row, Mapping)]
     rows = [[f"<td{_NUM_CELL if key == 'score' else _TEXT_CELL}>{show(row.get(key))}</td>"
-             for key, _, show in SUSPECT_COLUMNS] for row in images]
-    more = (f" The first {len(images)} are listed; {suspects.get('file', 'the CSV')} in model_run lists all."
-            if _finite(suspects.get("count")) and suspects["count"] > len(images) else "")
-    return (f"<h3>Suspect labels</h3><p>{markup.esc(str(suspects.get('reason', '')))}{markup.esc(more)}</p>"
-            + (markup.table([label for _, label, _ in SUSPECT_COLUMNS], rows) if rows else ""))
+             for key, _, show in columns] for row in images]
+    more = (f" The first {len(images)} are listed; {listed.get('file', 'the CSV')} in model_run lists all."
+            if _finite(listed.get("count")) and listed["count"] > len(images) else "")
+    return (f"<h3>{markup.esc(title)}</h3><p>{markup.esc(str(listed.get('reason', '')))}{markup.esc(more)}</p>"
+            + (markup.table([label for _, label, _ in columns], rows) if rows else ""))
 
 
 def _candidates_table(candidates: Any) -> str:
@@ -269,7 +278,7 @@ def strategy_section(strategy: Any) -> str:
     """The decision, the candidates, augmented copies, the control, adaptation and the reasons."""
     if not isinstance(strategy, Mapping):
         return markup.value_html(strategy)
-    blocks = ("candidates", "augmentation", "control", "adaptation", "suspect_labels", "reasons")
+    blocks = ("candidates", "augmentation", "control", "adaptation", "suspect_labels", "label_next", "reasons")
     parts = [facts_table(strategy, DECISION_FIELDS, skip=blocks), _candidates_table(strategy.get("candidates"))]
     copies = strategy.get("augmentation")
     if isinstance(copies, Mapping) and (copies.get("copies") or "kept" in copies):
@@ -286,7 +295,8 @@ def strategy_section(strategy: Any) -> str:
         if isinstance(adaptation.get("semi_supervised"), Mapping):
             parts.append("<h3>Semi-supervised learning (label spreading)</h3>"
                          + facts_table(adaptation["semi_supervised"], SEMI_SUPERVISED_FIELDS))
-    parts.append(_suspects_section(strategy.get("suspect_labels")))
+    parts.append(_image_list_section("Suspect labels", strategy.get("suspect_labels"), SUSPECT_COLUMNS))
+    parts.append(_image_list_section("Label next", strategy.get("label_next"), LABEL_NEXT_COLUMNS))
     reasons = strategy.get("reasons")
     if reasons:
         parts.append("<h3>Reasons</h3>" + markup.value_html(reasons if isinstance(reasons, list) else [reasons]))

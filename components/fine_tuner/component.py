@@ -14,6 +14,7 @@ from tfx_transfer.components.fine_tuner import config as config_lib
 from tfx_transfer.components.fine_tuner import executor
 from tfx_transfer.trainer.base.base_model import BaseSummary
 from tfx_transfer.trainer.domain import adaptation as adaptation_lib
+from tfx_transfer.trainer.labelling import label_next
 from tfx_transfer.trainer.run_config import RunConfig
 from tfx_transfer.trainer.selection import strategy as strategy_lib
 from tfx_transfer.trainer.training import augmentation as augmentation_lib
@@ -98,6 +99,10 @@ class FineTuner(base_component.BaseComponent):
         like the labelled ones the unadapted head), 'semi_supervised', 'align', 'mcc' (Minimum
         Class Confusion), 'dann' (a domain classifier behind a gradient-reversal layer) or
         'none'. Without unlabelled bottlenecks it does nothing.
+      label_budget: how many of the unlabelled images (`unlabelled_bottlenecks`) to list to
+        label next, in `model_run`'s label_next.csv (an int >= 1; default 50): the most typical
+        image of each uncovered cluster while labels are few, the least sure image of each
+        cluster once there are 10 or more per class.
       drop_suspect_labels: train again without the training images whose label looks wrong
         (confident learning on out-of-fold probabilities; every class keeps two or more), then
         export; the gate and the validation plan see the kept images only. Default False: the
@@ -156,6 +161,7 @@ class FineTuner(base_component.BaseComponent):
         augmented_copies: Union[str, int] = augmentation_lib.COPIES_AUTO,
         adaptation: str = adaptation_lib.ADAPTATION_AUTO,
         drop_suspect_labels: bool = False,
+        label_budget: int = label_next.DEFAULT_BUDGET,
         strategy_thresholds: Optional[Mapping[str, float]] = None,
         batch_size: int = 32,
         seed: int = 0,
@@ -178,7 +184,7 @@ class FineTuner(base_component.BaseComponent):
                 "strategy_thresholds": dict(strategy_thresholds or {}),
                 "control": {"kind": control, "max_params": control_max_params, "margin": control_margin},
                 "strategy": strategy, "unfreeze": unfreeze, "augmented_copies": augmented_copies,
-                "adaptation": adaptation, "drop_suspect_labels": drop_suspect_labels,
+                "adaptation": adaptation, "drop_suspect_labels": drop_suspect_labels, "label_budget": label_budget,
                 "image_feature": image_feature,
                 "label_feature": label_feature, "num_classes": num_classes,
                 "label_vocabulary_name": label_vocabulary or label_feature,

@@ -82,14 +82,15 @@ def _vocabulary(run: RunConfig, patterns: List[str], transform_graph: Optional[t
     return vocabulary
 
 
-def _unlabelled(artifact: Optional[types.Artifact], dims: Dict[str, int]) -> Optional[Dict[str, np.ndarray]]:
-    """Every split's bottlenecks of the unlabelled images, or None without the input."""
+def _unlabelled(artifact: Optional[types.Artifact], dims: Dict[str, int]) -> Dict[str, Any]:
+    """Every split's unlabelled bottlenecks and ids (TrainingData's fields); none without the input."""
     if artifact is None:
-        return None
-    parts = []
+        return {}
+    parts, ids = [], []
     for split in artifact_utils.decode_split_names(artifact.split_names):
         pattern = io_utils.all_files_pattern(artifact_utils.get_split_uri([artifact], split))
-        vectors, set_aside = records.load_vectors(pattern, dims)
+        vectors, split_ids, set_aside = records.load_vectors(pattern, dims)
+        ids.append(split_ids)
         if set_aside:
             logging.warning("FineTuner: %d unlabelled record(s) of split %r had no usable vectors.", set_aside, split)
         parts.append(vectors)
@@ -98,7 +99,7 @@ def _unlabelled(artifact: Optional[types.Artifact], dims: Dict[str, int]) -> Opt
             f"The unlabelled bottlenecks at {artifact.uri} hold no usable vectors of the cuts {list(dims)}; extract "
             "them with the same base and cut_layer as the labelled ones (BottleneckExtractor with labelled=False), "
             "and check that extractor's rejected output.")
-    return {cut: np.concatenate([part[cut] for part in parts]) for cut in dims}
+    return {"unlabelled": {cut: np.concatenate([p[cut] for p in parts]) for cut in dims}, "unlabelled_ids": np.concatenate(ids)}
 
 
 class Executor(base_executor.BaseExecutor):
@@ -135,7 +136,7 @@ class Executor(base_executor.BaseExecutor):
             labels_lib.check_trainable_vocabulary(vocabulary)
             training_data = dataclasses.replace(_training_data(
                 [_load_split(pattern, split, run, vocabulary, info.feature_dims) for pattern, split in zip(patterns, splits)]
-            ), unlabelled=_unlabelled(artifacts.optional_single(input_dict, specs.UNLABELLED_BOTTLENECKS_KEY), info.feature_dims))
+            ), **_unlabelled(artifacts.optional_single(input_dict, specs.UNLABELLED_BOTTLENECKS_KEY), info.feature_dims))
             logging.info(
                 "FineTuner: %d bottlenecks of splits %s (the Evaluator's are not read), %d cuts, %d classes",
                 len(training_data.labels), list(splits), len(info.cuts), vocabulary.num_classes,

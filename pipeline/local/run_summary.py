@@ -64,9 +64,9 @@ def _data_summary(nodes: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
     }
 
 
-def _input_base(nodes: Dict[str, Dict[str, Any]]) -> Optional[str]:
-    """The labelled image folder the ExampleGen read (its `input_base`), or None."""
-    execution = nodes.get(configs.EXAMPLE_GEN_ID, {}).get("_execution")
+def _input_base(nodes: Dict[str, Dict[str, Any]], node: str = configs.EXAMPLE_GEN_ID) -> Optional[str]:
+    """The image folder an ExampleGen read (its `input_base`), or None."""
+    execution = nodes.get(node, {}).get("_execution")
     value = execution.custom_properties.get("input_base") if execution is not None else None
     return value.string_value if value is not None and value.string_value else None
 
@@ -74,13 +74,33 @@ def _input_base(nodes: Dict[str, Dict[str, Any]]) -> Optional[str]:
 def suspect_labels_summary(strategy: Optional[Dict[str, Any]], input_base: Optional[str]) -> Optional[Dict[str, Any]]:
     """summary.json's `suspect_labels`: the FineTuner's list, each image with its absolute path
     (the ExampleGen's ids are paths below `input_base`; without it, the id)."""
-    suspects = (strategy or {}).get("suspect_labels")
-    if not suspects:
+    return _listed_images(strategy, "suspect_labels", input_base, ("given", "suggested", "score"))
+
+
+def label_next_summary(strategy: Optional[Dict[str, Any]], input_base: Optional[str]) -> Optional[Dict[str, Any]]:
+    """summary.json's `label_next`: the FineTuner's ranking, best first, each image with its
+    absolute path below the unlabelled folder `input_base`."""
+    return _listed_images(strategy, "label_next", input_base, ("score", "predicted", "reason"))
+
+
+def _image_path(input_base: Optional[str], image_id: str) -> str:
+    """An ExampleGen id (a path below its `input_base`) as an absolute path or URI."""
+    if not input_base:
+        return image_id
+    if "://" in input_base:
+        return f"{input_base.rstrip('/')}/{image_id}"
+    return os.path.abspath(os.path.join(input_base, image_id))
+
+
+def _listed_images(strategy: Optional[Dict[str, Any]], key: str, input_base: Optional[str],
+                   fields: Sequence[str]) -> Optional[Dict[str, Any]]:
+    """strategy.json's list under `key`, its images by absolute path with their `fields`."""
+    listed = (strategy or {}).get(key)
+    if not listed:
         return None
-    images = [{"path": os.path.abspath(os.path.join(input_base, row["id"])) if input_base and "://" not in input_base
-               else (f"{input_base.rstrip('/')}/{row['id']}" if input_base else row["id"]),
-               **{key: row[key] for key in ("given", "suggested", "score")}} for row in suspects.get("images", [])]
-    return {"method": suspects.get("method"), "count": suspects.get("count"), "file": suspects.get("file"),
+    images = [{"path": _image_path(input_base, row["id"]), **{field: row.get(field) for field in fields}}
+              for row in listed.get("images", [])]
+    return {"method": listed.get("method"), "count": listed.get("count"), "file": listed.get("file"),
             "root": input_base, "images": images}
 
 
@@ -128,6 +148,7 @@ def summarize(
         ),
         "strategy": strategy,
         "suspect_labels": suspect_labels_summary(strategy, _input_base(nodes)),
+        "label_next": label_next_summary(strategy, _input_base(nodes, configs.UNLABELLED_EXAMPLE_GEN_ID)),
         "baseline": _baseline_summary(baseline),
         "drift": storage.read_json(os.path.join(drift_dir, specs.DRIFT_FILE)) if drift_dir else None,
         "data": _data_summary(nodes),
@@ -193,6 +214,14 @@ def _print_suspects(suspects: Dict[str, Any]) -> None:
         print(f"    {row['path']}: given {row['given']!r}, looks like {row['suggested']!r} (p(given) {row['score']:.3f})")
 
 
+def _print_label_next(ranking: Dict[str, Any]) -> None:
+    """How many unlabelled images to label next, by which method, and the first `SHOWN_SUSPECTS`."""
+    print(f"  label next: {ranking.get('count', 0)} unlabelled image(s) by {ranking.get('method')} "
+          f"(all in {ranking.get('file')} in the FineTuner's model_run)")
+    for row in ranking.get("images", [])[:SHOWN_SUSPECTS]:
+        print(f"    {row['path']}: looks like {row['predicted']!r} ({row['reason']})")
+
+
 def _print_drift(drift: Dict[str, Any]) -> None:
     """The embedding drift verdict, and whether it held the push back."""
     held = " It withheld the push (block_push_on_drift)." if drift.get("drift") and drift.get("blocks_push") else ""
@@ -222,6 +251,8 @@ def print_summary(summary: Dict[str, Any], report_path: Optional[str] = None) ->
         _print_decision(summary["strategy"])
     if summary.get("suspect_labels"):
         _print_suspects(summary["suspect_labels"])
+    if summary.get("label_next"):
+        _print_label_next(summary["label_next"])
     if summary.get("drift"):
         _print_drift(summary["drift"])
     print(f"  blessed: {summary['blessed']}, pushed: {summary['pushed']}")

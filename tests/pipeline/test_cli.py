@@ -189,3 +189,8 @@ def test_a_non_boolean_drop_suspect_labels_is_named(workspace, capsys):
     code, err = _run_cli(workspace, capsys, "run", "--config", "c.yaml", "--pipeline-root", "root")
     assert code == 2 and "drop_suspect_labels='maybe' is invalid; valid values are true and false" in err
     assert "Traceback" not in err
+
+
+def test_a_label_budget_below_one_is_named(workspace, capsys):
+    code, err = _run_cli(workspace, capsys, *_run_args("data", "--label-budget", "0"))
+    assert code == 2 and "label_budget=0 is invalid; valid values are ints >= 1" in err and "Traceback" not in err

@@ -150,7 +150,7 @@ def test_unlabelled_images_are_extracted_checked_and_adapted_to(tmp_path, image_
         data_root=image_folder,
         serving_dir=os.path.join(root, "serving"),
         extractor_args={"model_uri": tiny_cnn_path, "cut_layer": "flatten_1", "batch_size": 8},
-        fine_tuner_args={"adaptation": "mcc"},
+        fine_tuner_args={"adaptation": "mcc", "label_budget": 5},
         accuracy_threshold=0.0,
         metadata_connection_config=jobs.metadata_config(root),
         unlabelled_root=os.path.join(image_folder, "eval"),  # labels in folder names are ignored
@@ -166,3 +166,7 @@ def test_unlabelled_images_are_extracted_checked_and_adapted_to(tmp_path, image_
     # The push follows both blessings: the Evaluator's (threshold 0) and the drift check's.
     assert summary["pushed"] is (summary["blessed"] and not summary["drift"]["drift"])
     assert "Embedding drift" in open(summary["report"]).read()
+    ranking = summary["label_next"]  # 5 of the 12 unlabelled images, by path below the unlabelled folder
+    unlabelled_root = os.path.join(image_folder, "eval")
+    assert ranking["count"] == 5 and ranking["root"] == unlabelled_root and len(ranking["images"]) == 5
+    assert all(row["path"].startswith(unlabelled_root + os.sep) and os.path.isfile(row["path"]) for row in ranking["images"])

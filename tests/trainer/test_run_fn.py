@@ -135,13 +135,19 @@ def test_run_fn_semi_supervises_with_unlabelled_files_from_custom_config(tmp_pat
 
     monkeypatch.setattr(unlabelled_lib, "MIN_UNLABELLED_ROWS", 10)
     fn_args = _fn_args(tmp_path, tiny_cnn_path, adaptation="semi_supervised", control={"kind": "none"},
-                       unlabelled_files=_unlabelled_files(tmp_path))
+                       unlabelled_files=_unlabelled_files(tmp_path), label_budget=4)
     run_fn.run_fn(fn_args)
     decision = json.loads(open(os.path.join(fn_args.model_run_dir, strategy_lib.STRATEGY_FILE)).read())
     adaptation = decision["adaptation"]
     assert adaptation["method"] == "semi_supervised" and adaptation["kept"] is True
     assert adaptation["decided_by"] == "asked for" and adaptation["semi_supervised"]["unlabelled_rows_used"] == 12
     assert set(adaptation["semi_supervised"]["setting"]) == {"space", "neighbours"}
+    ranking = decision["label_next"]  # 4 of the 12 unlabelled images (the junk record was set aside)
+    picked = [row["id"] for row in ranking["images"]]
+    assert ranking["count"] == len(picked) == len(set(picked)) == 4
+    assert set(picked) <= {f"img_{300 + i}" for i in range(12)}
+    with open(os.path.join(fn_args.model_run_dir, "label_next.csv")) as f:
+        assert [line.split(",")[1] for line in f.read().splitlines()[1:]] == picked
     assert tf.saved_model.load(fn_args.serving_model_dir).signatures["serving_raw"] is not None
 
 

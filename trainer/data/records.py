@@ -332,13 +332,21 @@ def _kept_vectors(files: Sequence[str], keep: np.ndarray, feature_dims: Mapping[
     }
 
 
-def load_vectors(file_pattern: FilePattern, feature_dims: Mapping[str, int]) -> Tuple[Dict[str, np.ndarray], int]:
+def load_vectors(
+    file_pattern: FilePattern, feature_dims: Mapping[str, int]
+) -> Tuple[Dict[str, np.ndarray], np.ndarray, int]:
     """({cut: float32 [N, D_cut]} of every record whose vectors have the right sizes, labels or
-    not, and how many records were set aside for a bad size or bytes that are not an Example)."""
+    not, their ids ('' where none), and how many records were set aside for a bad size or bytes
+    that are not an Example)."""
     files = list_files(file_pattern)
     check = _bottleneck_check(feature_dims)
-    keep = np.array([example is not None and check(example) is None for example in _iter_examples(files)], dtype=bool)
-    return _kept_vectors(files, keep, feature_dims), int((~keep).sum())
+    keep, ids = [], []
+    for example in _iter_examples(files):
+        keep.append(example is not None and check(example) is None)
+        if keep[-1]:
+            ids.append(_example_id(example))
+    keep_array = np.array(keep, dtype=bool)
+    return _kept_vectors(files, keep_array, feature_dims), np.array(ids, dtype=object), int((~keep_array).sum())
 
 
 def sample_vectors(

@@ -53,6 +53,8 @@ ADAPTATION_ALIGN = "align"
 # A shifted domain: the label-free choice among the adapted candidates, served through a domain router
 # (`routing`); what 'auto' does on drift.
 ADAPTATION_ADAPT = "adapt"
+# How many unlabelled images a run lists to label next (`labelling.label_next`), unless told.
+DEFAULT_LABEL_BUDGET = 50
 ADAPTATIONS = (ADAPTATION_NONE, ADAPTATION_DANN, ADAPTATION_MCC, ADAPTATION_ALIGN, ADAPTATION_ADAPT,
                ADAPTATION_SEMI_SUPERVISED, ADAPTATION_AUTO)
 
@@ -101,6 +103,8 @@ class StrategyDecision:
     adaptation: Dict[str, Any] = dataclasses.field(default_factory=dict)
     # Training images whose label looks wrong (`labelling.suspect_labels`).
     suspect_labels: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Unlabelled images to label next (`labelling.label_next`), when the run has them.
+    label_next: Dict[str, Any] = dataclasses.field(default_factory=dict)
     transfer_accuracy: float = float("nan")
     control: Optional[Dict[str, Any]] = None
     exported: str = EXPORTED_TRANSFER

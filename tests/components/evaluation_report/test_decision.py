@@ -156,3 +156,14 @@ def test_suspect_labels_are_a_table_most_suspect_first():
     cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", section)[1:]]
     assert cells == [["cat/3.png", "cat", "dog", "0.020"], ["dog/&lt;9&gt;.png", "dog", "cat", "0.100"]]
     assert "Suspect labels" not in decision.strategy_section({"strategy": "feature_extraction"})
+
+
+def test_label_next_is_a_table_best_first():
+    strategy = {"strategy": "feature_extraction", "label_next": {
+        "method": "typiclust", "count": 2, "reason": "Label next: 2 image(s) by typiclust: few labels.",
+        "images": [{"id": "u/1.png", "predicted": "cat", "score": 2.5, "reason": "most typical of an uncovered cluster"},
+                   {"id": "u/7.png", "predicted": "dog", "score": 1.25, "reason": "most typical of an uncovered cluster"}]}}
+    section = decision.strategy_section(strategy).split("<h3>Label next</h3>")[1]
+    assert "Label next: 2 image(s) by typiclust" in section
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", section)[1:]]
+    assert [c[:3] for c in cells] == [["u/1.png", "cat", "2.500"], ["u/7.png", "dog", "1.250"]]

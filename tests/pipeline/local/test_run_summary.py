@@ -46,3 +46,17 @@ def test_the_summary_prints_the_suspect_count_and_the_first_ones(capsys, tmp_pat
         "    /data/cat/3.png: given 'cat', looks like 'dog' (p(given) 0.020)",
         "    /data/dog/9.png: given 'dog', looks like 'cat' (p(given) 0.100)",
     ]
+
+
+def test_label_next_gets_paths_below_the_unlabelled_folder_and_prints(capsys):
+    strategy = {"label_next": {"method": "typiclust", "count": 1, "file": "label_next.csv", "images": [
+        {"id": "a/1.png", "score": 2.5, "predicted": "cat", "reason": "most typical of an uncovered cluster"}]}}
+    summary = run_summary.label_next_summary(strategy, "/serving")
+    assert summary["images"] == [{"path": "/serving/a/1.png", "score": 2.5, "predicted": "cat",
+                                  "reason": "most typical of an uncovered cluster"}]
+    run_summary._print_label_next(summary)
+    assert capsys.readouterr().out.splitlines() == [
+        "  label next: 1 unlabelled image(s) by typiclust (all in label_next.csv in the FineTuner's model_run)",
+        "    /serving/a/1.png: looks like 'cat' (most typical of an uncovered cluster)",
+    ]
+    assert run_summary.label_next_summary({}, "/serving") is None
