@@ -283,23 +283,6 @@ def _fine_tune_step(
     return head_model
 
 
-def _dropped(decision: strategy_lib.StrategyDecision, suspects: suspect_labels.Suspects, dropped: np.ndarray,
-             record: Dict[str, object], training_data: TrainingData, names, run_dir: str) -> strategy_lib.StrategyDecision:
-    """The decision of the run without the suspect labels. It records the first run's suspects
-    as dropped (the rerun's check of the kept rows advises no one) and rewrites their CSV and
-    strategy.json, which the rerun overwrote."""
-    decision.suspect_labels = {**record, "dropped": int(len(dropped)),
-                               "dropped_ids": [str(training_data.ids[row]) for row in dropped]}
-    decision.reasons = [f"{len(suspects.rows)} of {suspects.checked} training image(s) had a label that looks wrong "
-                        f"(listed in {suspect_labels.CSV_FILE}); {len(dropped)} were dropped (drop_suspect_labels; "
-                        f"every class keeps {suspect_labels.MIN_KEPT_PER_CLASS} or more): the model, its validation plan "
-                        "and the gate used the other training images."] + [
-        reason for reason in decision.reasons if not suspect_labels.is_suspect_reason(reason)]
-    suspect_labels.write_csv(suspects, training_data.ids, names, run_dir)
-    storage.write_text(os.path.join(run_dir, strategy_lib.STRATEGY_FILE), decision.to_json())
-    return decision
-
-
 def fit_and_export(
     extractor: keras.Model,
     pp_config: pp.PreprocessingConfig,
@@ -309,8 +292,13 @@ def fit_and_export(
     config: RunConfig,
     run_dir: str,
     serving_model_dir: str,
+    dropped_suspects: Optional[Tuple[Dict[str, object], str]] = None,
 ) -> strategy_lib.StrategyDecision:
     """Selects, trains, gates and exports (see the module docstring); returns the decision.
+
+    With `drop_suspect_labels`, a run that finds suspect labels calls itself once on the other
+    rows, handing over `dropped_suspects` (the first pass's record and sentence), which that run
+    records instead of checking its own rows again.
 
     Writes `strategy.json` (the decision, the candidates table, the control), `history.json`,
     `training_curves.png` and TensorBoard logs under `run_dir`; the serving SavedModel and
@@ -335,16 +323,20 @@ def fit_and_export(
         training_data, num_classes, dataclasses.replace(best, C=augmented.C), plan, config, run_dir, augmented.copies)
     decision.head = ({"kind": "mlp", "units": list(config.head.head_units)} if config.head.head_units
                      else {"kind": "probe", "C": augmented.C, "accuracy_by_C": dict(augmented.accuracy_by_C)})
-    suspects, decision.suspect_labels, said = suspect_labels.check_labels(
-        training_data.features, best.cut, training_data.labels, augmented.C, config.train.seed, num_classes,
-        training_data.ids, vocabulary.names, run_dir)
-    decision.reasons.append(said)
-    dropped = suspect_labels.droppable(suspects, training_data.labels) if config.drop_suspect_labels else []
-    if len(dropped):
-        progress.say(f"  FineTuner: training again without {len(dropped)} suspect label(s)")
-        again = fit_and_export(extractor, pp_config, vocabulary, training_data.without(dropped), raw,
-                               dataclasses.replace(config, drop_suspect_labels=False), run_dir, serving_model_dir)
-        return _dropped(again, suspects, dropped, decision.suspect_labels, training_data, vocabulary.names, run_dir)
+    if dropped_suspects is not None:
+        decision.suspect_labels, said = dropped_suspects
+        decision.reasons.insert(0, said)
+    else:
+        suspects, decision.suspect_labels, said = suspect_labels.check_labels(
+            training_data.features, best.cut, training_data.labels, augmented.C, seed, num_classes, training_data.ids,
+            vocabulary.names, run_dir)
+        decision.reasons.append(said)
+        dropped = suspect_labels.droppable(suspects, training_data.labels) if config.drop_suspect_labels else []
+        if len(dropped):
+            progress.say(f"  FineTuner: training again without {len(dropped)} suspect label(s)")
+            return fit_and_export(extractor, pp_config, vocabulary, training_data.without(dropped), raw, config, run_dir,
+                                  serving_model_dir, suspect_labels.as_dropped(suspects, dropped, decision.suspect_labels,
+                                                                               training_data.ids))
     head, probabilities, adapted = _adapt(
         decision, (head, probabilities), training_data, best.cut, num_classes, plan, config, augmented)
     if training_data.unlabelled is not None and training_data.unlabelled_ids is not None:

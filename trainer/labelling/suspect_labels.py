@@ -31,13 +31,11 @@ from tfx_transfer.trainer.data import storage
 from tfx_transfer.trainer.selection import cut_scores, probe, validation
 
 METHOD = "confident learning (cleanlab.filter.find_label_issues, prune_by_noise_rate, ranked by self-confidence)"
-MAX_FOLDS = 5
 # How many suspects strategy.json and the printed summary list (the CSV lists every one).
 LISTED = 50
 PRINTED = 10
 CSV_FILE = "suspect_labels.csv"
 CSV_COLUMNS = ("rank", "id", "given", "suggested", "score")
-_NOT_LOOKED = "Suspect labels were not looked for"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,11 +74,6 @@ class Suspects:
 _HOW = "(confident learning on out-of-fold probabilities)"
 
 
-def is_suspect_reason(reason: str) -> bool:
-    """Whether a reason sentence is this step's (`find_suspects`')."""
-    return reason.startswith(_NOT_LOOKED) or _HOW in reason
-
-
 def _none(checked: int, reason: str) -> Suspects:
     empty = np.zeros([0], dtype=np.int64)
     return Suspects(empty, empty, empty, np.zeros([0]), checked, reason)
@@ -90,16 +83,11 @@ def out_of_fold_probabilities(
     features: np.ndarray, labels: np.ndarray, C: float, seed: int, num_classes: int, blocks: probe.Blocks = None,
 ) -> Optional[np.ndarray]:
     """Each row's class probabilities from the probe (strength `C`) fitted on the other folds of
-    a stratified k-fold split (at most `MAX_FOLDS` folds; None when a class has one row), with
-    the scoring fits' iteration cap: the ranking is what counts, and it bounds the cost."""
-    from sklearn.model_selection import StratifiedKFold
-
-    counts = np.bincount(labels, minlength=num_classes)
-    smallest = int(counts[counts > 0].min())
-    if smallest < 2:
+    `validation.kfold_plan` (None when a class has one row), with the scoring fits' iteration
+    cap: the ranking is what counts, and it bounds the cost."""
+    plan = validation.kfold_plan(labels, seed)
+    if not plan.usable:
         return None
-    folds = StratifiedKFold(n_splits=min(MAX_FOLDS, smallest), shuffle=True, random_state=seed)
-    plan = validation.ValidationPlan(validation.PLAN_CV, tuple(folds.split(np.zeros(len(labels)), labels)))
     return validation.out_of_fold(plan, len(labels), lambda train, val: probe.fit_probe(
         features[train], labels[train], C, seed, num_classes, blocks, probe.SCORING_MAX_ITER).probabilities(features[val]))
 
@@ -110,8 +98,8 @@ def find_suspects(labels: np.ndarray, probabilities: Optional[np.ndarray]) -> Su
 
     labels = np.asarray(labels, dtype=np.int64)
     if probabilities is None:
-        return _none(0, f"{_NOT_LOOKED}: a class has a single labelled image, so no model can judge it without "
-                        "having seen it.")
+        return _none(0, "Suspect labels were not looked for: a class has a single labelled image, so no model can "
+                        "judge it without having seen it.")
     # n_jobs=1: no worker processes forked from a process that holds TensorFlow (and Beam's workers).
     rows = find_label_issues(labels, probabilities, return_indices_ranked_by="self_confidence",
                              min_examples_per_class=0, n_jobs=1)
@@ -142,6 +130,17 @@ def droppable(suspects: Suspects, labels: np.ndarray) -> np.ndarray:
             left[given] -= 1
             rows.append(row)
     return np.asarray(rows, dtype=np.int64)
+
+
+def as_dropped(
+    suspects: Suspects, dropped: np.ndarray, record: Dict[str, Any], ids: Sequence[str]
+) -> Tuple[Dict[str, Any], str]:
+    """strategy.json's `suspect_labels` and the reason sentence of a run that trained again
+    without the `dropped` rows (`drop_suspect_labels`)."""
+    return ({**record, "dropped": int(len(dropped)), "dropped_ids": [str(ids[row]) for row in dropped]},
+            f"{len(suspects.rows)} of {suspects.checked} training image(s) had a label that looks wrong (listed in "
+            f"{CSV_FILE}); {len(dropped)} were dropped (drop_suspect_labels; every class keeps {MIN_KEPT_PER_CLASS} or "
+            "more): the model, its validation plan and the gate used the other training images.")
 
 
 def write_csv(suspects: Suspects, ids: Sequence[str], names: Sequence[str], run_dir: str) -> str:

@@ -81,8 +81,7 @@ def make_plan(labels: np.ndarray, seed: int, validation_labels: Optional[np.ndar
     if validation_labels is not None and len(validation_labels):
         n = len(labels)
         return ValidationPlan(PLAN_GIVEN, ((np.arange(n), np.arange(n, n + len(validation_labels))),))
-    counts = np.bincount(labels)
-    smallest = int(counts[counts > 0].min()) if labels.size else 0
+    smallest = _smallest_class(labels)
     if smallest < 2:
         return ValidationPlan(PLAN_NONE, ())
     if smallest >= HOLDOUT_MIN_PER_CLASS:
@@ -90,8 +89,25 @@ def make_plan(labels: np.ndarray, seed: int, validation_labels: Optional[np.ndar
 
         split = StratifiedShuffleSplit(n_splits=1, test_size=HOLDOUT_FRACTION, random_state=seed)
         return ValidationPlan(PLAN_HOLDOUT, tuple(split.split(np.zeros(len(labels)), labels)))
+    return kfold_plan(labels, seed)
+
+
+def _smallest_class(labels: np.ndarray) -> int:
+    """The row count of the rarest class present (0 for no rows)."""
+    counts = np.bincount(labels)
+    return int(counts[counts > 0].min()) if labels.size else 0
+
+
+def kfold_plan(labels: np.ndarray, seed: int) -> ValidationPlan:
+    """Stratified k-fold cross-validation over every row (k = the smallest class count, at most
+    `MAX_FOLDS`); no folds when a class has a single row. `make_plan`'s plan for small data, and
+    the one that gives every row an out-of-fold prediction (`labelling.suspect_labels`)."""
     from sklearn.model_selection import StratifiedKFold
 
+    labels = np.asarray(labels)
+    smallest = _smallest_class(labels)
+    if smallest < 2:
+        return ValidationPlan(PLAN_NONE, ())
     folds = StratifiedKFold(n_splits=min(MAX_FOLDS, smallest), shuffle=True, random_state=seed)
     return ValidationPlan(PLAN_CV, tuple(folds.split(np.zeros(len(labels)), labels)))
 
