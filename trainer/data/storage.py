@@ -7,11 +7,13 @@ must not stop the compile; the same checks then run when the step executes.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import json
 import os
 import tempfile
-from typing import Any, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import keras
 import tensorflow as tf
@@ -82,6 +84,17 @@ def write_text(path: str, text: str) -> None:
     tf.io.gfile.makedirs(os.path.dirname(path))
     with tf.io.gfile.GFile(path, "w") as f:
         f.write(text)
+
+
+def write_ranked_csv(path: str, columns: Sequence[str], records: Sequence[Mapping[str, Any]]) -> None:
+    """Writes `records` to the CSV `path`, one row each in their order: a `rank` column (from 1),
+    then each of `columns`' values; floats with four decimals."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["rank", *columns])
+    for rank, record in enumerate(records, start=1):
+        writer.writerow([rank] + [f"{record[c]:.4f}" if isinstance(record[c], float) else record[c] for c in columns])
+    write_text(path, out.getvalue())
 
 
 def read_bytes(path: str) -> Optional[bytes]:

@@ -22,9 +22,7 @@ space of the chosen cut, on labelled and unlabelled rows together.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import os
 import time
 from typing import Any, Dict, List, Sequence, Tuple
@@ -43,7 +41,7 @@ DEFAULT_BUDGET = strategy_lib.DEFAULT_LABEL_BUDGET
 # Neighbours that define an image's typicality (the inverse of its mean distance to them).
 NEIGHBOURS = 20
 CSV_FILE = "label_next.csv"
-CSV_COLUMNS = ("rank", "id", "score", "predicted", "reason")
+CSV_COLUMNS = ("rank", "id", "score", "predicted", "reason")  # rank, then the records' keys
 
 
 class LabelBudgetError(ValueError):
@@ -66,24 +64,16 @@ class Ranking:
     predicted: np.ndarray
     method: str
     reason: str
-    why: Tuple[str, ...]
+    why: str
 
     def records(self, ids: Sequence[str], names: Sequence[str]) -> List[Dict[str, Any]]:
-        return [{"id": str(ids[row]), "score": round(float(score), 4), "predicted": names[int(predicted)], "reason": why}
-                for row, score, predicted, why in zip(self.rows, self.scores, self.predicted, self.why)]
+        return [{"id": str(ids[row]), "score": round(float(score), 4), "predicted": names[int(predicted)], "reason": self.why}
+                for row, score, predicted in zip(self.rows, self.scores, self.predicted)]
 
     def to_dict(self, ids: Sequence[str], names: Sequence[str]) -> Dict[str, Any]:
         """strategy.json's `label_next`."""
         return {"method": self.method, "reason": self.reason, "count": int(len(self.rows)), "file": CSV_FILE,
                 "images": self.records(ids, names)}
-
-    def csv_text(self, ids: Sequence[str], names: Sequence[str]) -> str:
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(CSV_COLUMNS)
-        for rank, record in enumerate(self.records(ids, names), start=1):
-            writer.writerow([rank, record["id"], f"{record['score']:.4f}", record["predicted"], record["reason"]])
-        return out.getvalue()
 
 
 def choose_method(labels: np.ndarray, num_classes: int) -> Tuple[str, str]:
@@ -162,14 +152,13 @@ def rank(
         rows, scores = margin_picks(pool, probabilities, budget, seed)
         why = "least sure within its cluster"
     predicted = probabilities[rows].argmax(axis=1)
-    return Ranking(rows, scores, predicted, method, f"Label next: {len(rows)} image(s) by {method}: {reason}.",
-                   tuple(why for _ in rows))
+    return Ranking(rows, scores, predicted, method, f"Label next: {len(rows)} image(s) by {method}: {reason}.", why)
 
 
 def write_csv(ranking: Ranking, ids: Sequence[str], names: Sequence[str], run_dir: str) -> str:
     """Writes `CSV_FILE` into `run_dir` (through tf.io.gfile); returns its path."""
     path = os.path.join(run_dir, CSV_FILE)
-    storage.write_text(path, ranking.csv_text(ids, names))
+    storage.write_ranked_csv(path, CSV_COLUMNS[1:], ranking.records(ids, names))
     return path
 
 

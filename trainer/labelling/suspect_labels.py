@@ -17,9 +17,7 @@ decides.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import os
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -35,7 +33,7 @@ METHOD = "confident learning (cleanlab.filter.find_label_issues, prune_by_noise_
 LISTED = 50
 PRINTED = 10
 CSV_FILE = "suspect_labels.csv"
-CSV_COLUMNS = ("rank", "id", "given", "suggested", "score")
+CSV_COLUMNS = ("rank", "id", "given", "suggested", "score")  # rank, then the records' keys
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,15 +58,6 @@ class Suspects:
         """strategy.json's `suspect_labels`: the method, the counts and the first `LISTED` suspects."""
         return {"method": METHOD, "checked": self.checked, "count": int(len(self.rows)), "reason": self.reason,
                 "file": CSV_FILE, "images": self.records(ids, names, LISTED)}
-
-    def csv_text(self, ids: Sequence[str], names: Sequence[str]) -> str:
-        """Every suspect, one row each, in `CSV_COLUMNS` order."""
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(CSV_COLUMNS)
-        for rank, record in enumerate(self.records(ids, names), start=1):
-            writer.writerow([rank, record["id"], record["given"], record["suggested"], f"{record['score']:.4f}"])
-        return out.getvalue()
 
 
 _HOW = "(confident learning on out-of-fold probabilities)"
@@ -146,7 +135,7 @@ def as_dropped(
 def write_csv(suspects: Suspects, ids: Sequence[str], names: Sequence[str], run_dir: str) -> str:
     """Writes `CSV_FILE` into `run_dir` (through tf.io.gfile); returns its path."""
     path = os.path.join(run_dir, CSV_FILE)
-    storage.write_text(path, suspects.csv_text(ids, names))
+    storage.write_ranked_csv(path, CSV_COLUMNS[1:], suspects.records(ids, names))
     return path
 
 
