@@ -52,8 +52,7 @@ DECIDED_BY_REQUEST = "asked for"
 DECIDED_BY_DRIFT = "drift check"
 DECIDED_BY_SEMI = "drift check (no drift), then accuracy on the labelled validation rows"
 DECIDED_BY_LABEL_FREE = ("soft neighbourhood density on the unlabelled images, among the adapted candidates within "
-                         "two paired standard errors of the unadapted head on the labelled validation rows; a domain "
-                         "classifier routes each input to the adapted or the unadapted head")
+                         "two paired standard errors of the unadapted head on the labelled validation rows")
 DECIDED_BY_DRIFT_ADAPT = f"drift check (drift), then {DECIDED_BY_LABEL_FREE}"
 UNADAPTED = "unadapted"
 # How far below the unadapted head's accuracy on the labelled rows the served model of a
