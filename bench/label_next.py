@@ -10,7 +10,8 @@ test set.
    unlabelled images (`unlabelled_files`) and `label_budget` = `--budget` (default 50): its
    `label_next.csv` is the list.
 2. The listed images get their held true labels and join the labelled ones; the run is
-   repeated on its defaults without unlabelled images.
+   repeated on its defaults, with the rest of the pool still unlabelled, as a user's next run
+   would be (`--no-pool-in-reruns`: without unlabelled images).
 3. The same with `--draws` (default 3) random picks of the same size from the pool; their
    mean is the reference.
 
@@ -41,14 +42,19 @@ def _listed(run_dir: str):
         return [int(row["id"][len("img"):]) for row in csv.DictReader(f)]
 
 
-def _run_with(rows, task_data, seed: int, run_dir: str) -> float:
-    """Test accuracy of the run on the labelled images plus the pool's `rows`, truly labelled."""
+def _run_with(rows, task_data, seed: int, run_dir: str, pool=None) -> float:
+    """Test accuracy of the run on the labelled images plus the pool's `rows`, truly labelled,
+    and (when `pool` is given) the rest of `pool` unlabelled."""
     import numpy as np
 
     images, targets, labelled, test, source_path = task_data
     train = np.concatenate([labelled, rows])
     train_file = parity._records(os.path.join(run_dir + ".tfrecord.gz"), [images[i] for i in train], targets[train])
-    accuracy, _, _ = parity.run_plugin(source_path, [train_file], [images[i] for i in test], targets[test], seed, run_dir, {})
+    extra = {}
+    if pool is not None:
+        rest = np.setdiff1d(pool, rows)
+        extra = {"unlabelled_files": [parity._records(run_dir + ".pool.tfrecord.gz", [images[i] for i in rest], ["?"] * len(rest))]}
+    accuracy, _, _ = parity.run_plugin(source_path, [train_file], [images[i] for i in test], targets[test], seed, run_dir, extra)
     return accuracy
 
 
@@ -60,6 +66,8 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=1000)
     parser.add_argument("--budget", type=int, default=50)
     parser.add_argument("--draws", type=int, default=3)
+    parser.add_argument("--no-pool-in-reruns", dest="pool_in_reruns", action="store_false",
+                        help="rerun without the rest of the pool as unlabelled images")
     parser.add_argument("--workdir", default="")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -87,10 +95,11 @@ def main() -> None:
                 picks = pool[_listed(os.path.join(run_dir, "first"))]
                 methods.append(decision["label_next"]["method"])
                 task_data = (images, targets, labelled, test, source_path)
-                picked = _run_with(picks, task_data, seed, os.path.join(run_dir, "picked"))
+                rest = pool if args.pool_in_reruns else None
+                picked = _run_with(picks, task_data, seed, os.path.join(run_dir, "picked"), rest)
                 rng = np.random.default_rng(1000 + seed)
                 random = [_run_with(rng.choice(pool, len(picks), replace=False), task_data, seed,
-                                    os.path.join(run_dir, f"random_{draw}")) for draw in range(args.draws)]
+                                    os.path.join(run_dir, f"random_{draw}"), rest) for draw in range(args.draws)]
                 gains.append(100 * (picked - np.mean(random)))
                 print(f"  {task} {shots}/class seed {seed}: before {100 * before:.1f}%; +{len(picks)} picked "
                       f"({methods[-1]}) {100 * picked:.1f}%, +{len(picks)} random {100 * np.mean(random):.1f}% "

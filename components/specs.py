@@ -76,6 +76,8 @@ TRANSFORM_GRAPH_KEY = "transform_graph"
 SCHEMA_KEY = "schema"
 # Bottlenecks of unlabelled images from the serving domain (a second BottleneckExtractor's).
 UNLABELLED_BOTTLENECKS_KEY = "unlabelled_bottlenecks"
+# Their raw examples (ExampleGen's): only the label-next list's thumbnails read them.
+UNLABELLED_EXAMPLES_KEY = "unlabelled_examples"
 MODEL_KEY = "model"
 MODEL_RUN_KEY = "model_run"
 
@@ -95,6 +97,7 @@ class FineTunerSpec(ComponentSpec):
         TRANSFORM_GRAPH_KEY: ChannelParameter(type=standard_artifacts.TransformGraph, optional=True),
         SCHEMA_KEY: ChannelParameter(type=standard_artifacts.Schema, optional=True),
         UNLABELLED_BOTTLENECKS_KEY: ChannelParameter(type=standard_artifacts.Examples, optional=True),
+        UNLABELLED_EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples, optional=True),
     }
     OUTPUTS = {
         MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),

@@ -6,6 +6,7 @@
     tfx-transfer compile ...          the same pipeline as a Kubeflow Pipelines v2 JSON
     tfx-transfer submit ...           a compiled pipeline to KFP, once or on a cron schedule
     tfx-transfer drift ...            new serving images against the pushed model's training data
+    tfx-transfer label-next ...       which new unlabelled images to label first, for the pushed model
 """
 
 from __future__ import annotations
@@ -231,6 +232,14 @@ def _drift(args: argparse.Namespace) -> int:
     return serving_drift.EXIT_DRIFT if result["drift"] else 0
 
 
+def _label_next(args: argparse.Namespace) -> int:
+    from tfx_transfer.pipeline.local import label_fresh
+
+    label_fresh.print_result(label_fresh.rank_folder(
+        args.unlabelled_root, os.path.abspath(args.pipeline_root), args.budget, args.output))
+    return 0
+
+
 def _add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="YAML file with any of: " + ", ".join(PIPELINE_KEYS))
     parser.add_argument("--data-root", dest="data_root", help="folder of <label>/* or <split>/<label>/* images")
@@ -325,6 +334,17 @@ def build_parser() -> argparse.ArgumentParser:
     drift.add_argument("--pipeline-root", dest="pipeline_root", default=configs.LOCAL_PIPELINE_ROOT,
                        help="the root of `tfx-transfer run` that pushed the model")
     drift.set_defaults(handler=_drift)
+
+    label = verbs.add_parser("label-next", help="rank a folder of new unlabelled images for labelling against the "
+                             "pushed model, without retraining (a CSV of absolute paths, best first)")
+    label.add_argument("--unlabelled-root", dest="unlabelled_root", required=True,
+                       help="folder of unlabelled images (any depth)")
+    label.add_argument("--pipeline-root", dest="pipeline_root", default=configs.LOCAL_PIPELINE_ROOT,
+                       help="the root of `tfx-transfer run` that pushed the model")
+    label.add_argument("--budget", type=int, default=DEFAULT_LABEL_BUDGET,
+                       help=f"how many images to list (an int >= 1; default {DEFAULT_LABEL_BUDGET})")
+    label.add_argument("--output", help="the CSV to write (default: <pipeline-root>/label_next/<UTC time>.csv)")
+    label.set_defaults(handler=_label_next)
     return parser
 
 

@@ -136,6 +136,7 @@ def create_pipeline(
         schema=schema_gen.outputs["schema"],
         label_vocabulary=transform.LABEL_VOCABULARY,
         unlabelled_bottlenecks=unlabelled_bottlenecks,
+        unlabelled_examples=unlabelled[0].outputs["examples"] if unlabelled else None,
         **{"num_classes": classes, **(fine_tuner_args or {})},
     ).with_id(FINE_TUNER_ID)
     baseline = PushedBaseline(model=fine_tuner.outputs["model"], push_destination=serving_dir).with_id(BASELINE_ID)

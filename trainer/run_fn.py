@@ -99,5 +99,6 @@ def run_fn(fn_args) -> None:
         )
         transfer.fit_and_export(
             extractor, pp_config, vocabulary, training_data,
-            raw_images.RawExamples(fn_args.train_files), config, run_dir, fn_args.serving_model_dir,
+            raw_images.RawExamples(fn_args.train_files, unlabelled_files=unlabelled_files or None), config, run_dir,
+            fn_args.serving_model_dir,
         )

@@ -39,7 +39,7 @@ from tfx_transfer.trainer.data import labels as labels_lib
 from tfx_transfer.trainer.data import preprocessing as pp
 from tfx_transfer.trainer.data import raw_images, storage
 from tfx_transfer.trainer.domain import adaptation as adaptation_lib, unlabelled as unlabelled_lib
-from tfx_transfer.trainer.labelling import label_next, suspect_labels
+from tfx_transfer.trainer.labelling import label_next, suspect_labels, thumbnails
 from tfx_transfer.trainer.run_config import RunConfig
 from tfx_transfer.trainer.training_data import TRANSFORM_ASSETS_DIR, TrainingData, label_vocabulary  # noqa: F401  (re-exported)
 from tfx_transfer.trainer.selection import control as control_lib, augmented_copies, gate
@@ -329,7 +329,7 @@ def fit_and_export(
     else:
         suspects, decision.suspect_labels, said = suspect_labels.check_labels(
             training_data.features, best.cut, training_data.labels, augmented.C, seed, num_classes, training_data.ids,
-            vocabulary.names, run_dir)
+            vocabulary.names, run_dir, thumbnails.lookup_in(raw and raw_images.raw_patterns(raw), config.image_feature))
         decision.reasons.append(said)
         dropped = suspect_labels.droppable(suspects, training_data.labels) if config.drop_suspect_labels else []
         if len(dropped):
@@ -339,10 +339,13 @@ def fit_and_export(
                                                                                training_data.ids))
     head, probabilities, adapted = _adapt(
         decision, (head, probabilities), training_data, best.cut, num_classes, plan, config, augmented)
+    pairs = label_next.confused_pairs(training_data.labels, probabilities, num_classes)
+    decision.confused_pairs = label_next.pairs_to_dicts(pairs, vocabulary.names, [None] * len(pairs))
     if training_data.unlabelled is not None and training_data.unlabelled_ids is not None:
         decision.label_next, said = label_next.list_next(
             training_data.features, best.cut, training_data.labels, training_data.unlabelled, training_data.unlabelled_ids,
-            head, num_classes, config.label_budget, seed, vocabulary.names, run_dir)
+            head, pairs, num_classes, config.label_budget, seed, vocabulary.names, run_dir,
+            thumbnails.lookup_in(raw and raw.unlabelled_files, config.image_feature))
         decision.reasons.append(said)
     model = head_lib.build_full_model(cut_model, head)
     if decision.fine_tune and adapted not in (None, adaptation_lib.ADAPTATION_SEMI_SUPERVISED):

@@ -243,18 +243,26 @@ LABEL_NEXT_COLUMNS: Sequence[Field] = (
 )
 
 
-def _image_list_section(title: str, listed: Any, columns: Sequence[Field]) -> str:
+def _thumbnail_cell(row: Mapping[str, Any], pngs: Mapping[str, bytes]) -> str:
+    png = pngs.get(row.get("thumbnail")) if isinstance(row.get("thumbnail"), str) else None
+    return f'<td class="thumb">{markup.img(png, str(row.get("id", "")))}</td>' if png else "<td></td>"
+
+
+def _image_list_section(title: str, listed: Any, columns: Sequence[Field], pngs: Mapping[str, bytes]) -> str:
     """A list of images from strategy.json (`label_next`, `suspect_labels`): its reason, then one
-    row per image in `columns`, and where the rest are when only the first are listed."""
+    row per image, its thumbnail (from `pngs`, when FineTuner wrote one) and `columns`, and
+    where the rest are when only the first are listed."""
     if not isinstance(listed, Mapping) or not listed:
         return ""
     images = [row for row in listed.get("images") or [] if isinstance(row, Mapping)]
-    rows = [[f"<td{_NUM_CELL if key == 'score' else _TEXT_CELL}>{show(row.get(key))}</td>"
-             for key, _, show in columns] for row in images]
+    shown = any(isinstance(row.get("thumbnail"), str) and row["thumbnail"] in pngs for row in images)
+    rows = [([_thumbnail_cell(row, pngs)] if shown else [])
+            + [f"<td{_NUM_CELL if key == 'score' else _TEXT_CELL}>{show(row.get(key))}</td>" for key, _, show in columns]
+            for row in images]
     more = (f" The first {len(images)} are listed; {listed.get('file', 'the CSV')} in model_run lists all."
             if _finite(listed.get("count")) and listed["count"] > len(images) else "")
     return (f"<h3>{markup.esc(title)}</h3><p>{markup.esc(str(listed.get('reason', '')))}{markup.esc(more)}</p>"
-            + (markup.table([label for _, label, _ in columns], rows) if rows else ""))
+            + (markup.table((["Thumbnail"] if shown else []) + [label for _, label, _ in columns], rows) if rows else ""))
 
 
 def _candidates_table(candidates: Any) -> str:
@@ -274,11 +282,12 @@ def _candidates_table(candidates: Any) -> str:
 # ------------------------------------------------------------------ sections
 
 
-def strategy_section(strategy: Any) -> str:
-    """The decision, the candidates, augmented copies, the control, adaptation and the reasons."""
+def strategy_section(strategy: Any, pngs: Optional[Mapping[str, bytes]] = None) -> str:
+    """The decision, the candidates, augmented copies, the control, adaptation, the suspect
+    labels and the label-next list (with the thumbnails in `pngs`) and the reasons."""
     if not isinstance(strategy, Mapping):
         return markup.value_html(strategy)
-    blocks = ("candidates", "augmentation", "control", "adaptation", "suspect_labels", "label_next", "reasons")
+    blocks = ("candidates", "augmentation", "control", "adaptation", "suspect_labels", "label_next", "confused_pairs", "reasons")
     parts = [facts_table(strategy, DECISION_FIELDS, skip=blocks), _candidates_table(strategy.get("candidates"))]
     copies = strategy.get("augmentation")
     if isinstance(copies, Mapping) and (copies.get("copies") or "kept" in copies):
@@ -295,8 +304,8 @@ def strategy_section(strategy: Any) -> str:
         if isinstance(adaptation.get("semi_supervised"), Mapping):
             parts.append("<h3>Semi-supervised learning (label spreading)</h3>"
                          + facts_table(adaptation["semi_supervised"], SEMI_SUPERVISED_FIELDS))
-    parts.append(_image_list_section("Suspect labels", strategy.get("suspect_labels"), SUSPECT_COLUMNS))
-    parts.append(_image_list_section("Label next", strategy.get("label_next"), LABEL_NEXT_COLUMNS))
+    parts.append(_image_list_section("Suspect labels", strategy.get("suspect_labels"), SUSPECT_COLUMNS, pngs or {}))
+    parts.append(_image_list_section("Label next", strategy.get("label_next"), LABEL_NEXT_COLUMNS, pngs or {}))
     reasons = strategy.get("reasons")
     if reasons:
         parts.append("<h3>Reasons</h3>" + markup.value_html(reasons if isinstance(reasons, list) else [reasons]))

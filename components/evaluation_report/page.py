@@ -45,6 +45,7 @@ from tfx_transfer.components.evaluation_report import tfma_results as tr
 from tfx_transfer.components.evaluation_report.tfma_results import ClassNames
 from tfx_transfer.components.specs import CURVES_FILE, HISTORY_FILE, LABELS_FILE, STRATEGY_FILE
 from tfx_transfer.trainer.data import storage
+from tfx_transfer.trainer.labelling import thumbnails
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _NOT_AVAILABLE = '<span class="muted">n/a</span>'
@@ -75,16 +76,24 @@ class _RunFiles:
     curves: Optional[bytes] = None
     history: Any = None
     strategy: Any = None
+    # {path below model_run: PNG} of the listed images' thumbnails (`trainer.labelling.thumbnails`).
+    thumbnails: Mapping[str, bytes] = dataclasses.field(default_factory=dict)
 
 
 def _read_model_run(model_run_uri: str) -> _RunFiles:
     if not model_run_uri:
         return _RunFiles()
     curves = _read_run_file(os.path.join(model_run_uri, CURVES_FILE), storage.read_bytes)
+    strategy = _read_run_file(os.path.join(model_run_uri, STRATEGY_FILE), storage.read_json)
+    pngs = {}
+    for listed in ("suspect_labels", "label_next"):
+        found = thumbnails.read_thumbnails((strategy or {}).get(listed) if isinstance(strategy, Mapping) else None,
+                                           model_run_uri, lambda path: _read_run_file(path, storage.read_bytes))
+        pngs.update({path: png for path, png in found.items() if png.startswith(_PNG_MAGIC)})
     return _RunFiles(
         curves if curves is not None and curves.startswith(_PNG_MAGIC) else None,
         _read_run_file(os.path.join(model_run_uri, HISTORY_FILE), storage.read_json),
-        _read_run_file(os.path.join(model_run_uri, STRATEGY_FILE), storage.read_json),
+        strategy, pngs,
     )
 
 
@@ -97,7 +106,7 @@ def _model_run_sections(run: _RunFiles) -> Tuple[List[_Section], List[str]]:
     else:
         unavailable.append("training curves")
     if run.strategy is not None:
-        sections.append(_Section("strategy", "Strategy decision", decision.strategy_section(run.strategy)))
+        sections.append(_Section("strategy", "Strategy decision", decision.strategy_section(run.strategy, run.thumbnails)))
     else:
         unavailable.append("strategy decision")
     return sections, unavailable

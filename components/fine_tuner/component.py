@@ -61,12 +61,16 @@ class FineTuner(base_component.BaseComponent):
     Args:
       bottlenecks: the BottleneckExtractor's `bottlenecks`.
       feature_extractor: the BottleneckExtractor's `feature_extractor`.
-      examples: the raw image Examples the bottlenecks came from; needed to fine-tune.
+      examples: the raw image Examples the bottlenecks came from; needed to fine-tune, and read
+        for the thumbnails of the suspect labels in the report.
       transform_graph: Transform's output; its label vocabulary fixes the class order.
       schema: the data schema (accepted for pipeline symmetry; not read).
       unlabelled_bottlenecks: bottlenecks of unlabelled images from the serving domain (a second
         BottleneckExtractor's, `labelled=False`, with the same base and cuts; every split is
-        read); the head learns from them as `adaptation` says.
+        read); the head learns from them as `adaptation` says, and the run lists which of them
+        to label next (`label_budget`).
+      unlabelled_examples: the raw Examples `unlabelled_bottlenecks` came from (the unlabelled
+        ExampleGen's); read only for the thumbnails of the label-next list in the report.
       strategy: 'auto' (decide from the data), 'feature_extraction' (head only) or 'fine_tune'.
       label_feature: the label feature: bytes names, or int64 indices of a Transform vocabulary.
       image_feature: the encoded image feature of `examples`.
@@ -142,6 +146,7 @@ class FineTuner(base_component.BaseComponent):
         transform_graph: Optional[types.BaseChannel] = None,
         schema: Optional[types.BaseChannel] = None,
         unlabelled_bottlenecks: Optional[types.BaseChannel] = None,
+        unlabelled_examples: Optional[types.BaseChannel] = None,
         strategy: str = strategy_lib.DEFAULT_STRATEGY,
         label_feature: str = "label",
         image_feature: str = "image",
@@ -207,6 +212,7 @@ class FineTuner(base_component.BaseComponent):
                 transform_graph=transform_graph,
                 schema=schema,
                 unlabelled_bottlenecks=unlabelled_bottlenecks,
+                unlabelled_examples=unlabelled_examples,
                 **config_codec.to_exec_properties(self.config),
                 model=types.Channel(type=standard_artifacts.Model),
                 model_run=types.Channel(type=standard_artifacts.ModelRun),

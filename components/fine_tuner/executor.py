@@ -87,12 +87,11 @@ def _unlabelled(artifact: Optional[types.Artifact], dims: Dict[str, int]) -> Dic
     if artifact is None:
         return {}
     parts, ids = [], []
-    for split in artifact_utils.decode_split_names(artifact.split_names):
-        pattern = io_utils.all_files_pattern(artifact_utils.get_split_uri([artifact], split))
+    for pattern in artifacts.split_patterns(artifact):
         vectors, split_ids, set_aside = records.load_vectors(pattern, dims)
         ids.append(split_ids)
         if set_aside:
-            logging.warning("FineTuner: %d unlabelled record(s) of split %r had no usable vectors.", set_aside, split)
+            logging.warning("FineTuner: %d unlabelled record(s) of %s had no usable vectors.", set_aside, pattern)
         parts.append(vectors)
     if not parts or not sum(len(part[next(iter(dims))]) for part in parts):
         raise EmptySplitError(
@@ -122,9 +121,10 @@ class Executor(base_executor.BaseExecutor):
         patterns = [_split_pattern(bottlenecks, split, "bottleneck") for split in splits]
         for pattern, split in zip(patterns, splits):
             _check_not_empty(pattern, split)
-        raw = None
-        if raw_examples is not None:
-            raw = raw_images.RawExamples(*(_split_pattern(raw_examples, split, "raw") for split in splits))
+        unlabelled_examples = artifacts.optional_single(input_dict, specs.UNLABELLED_EXAMPLES_KEY)
+        raw = None if raw_examples is None else raw_images.RawExamples(
+            *(_split_pattern(raw_examples, split, "raw") for split in splits),
+            unlabelled_files=unlabelled_examples and artifacts.split_patterns(unlabelled_examples))
 
         with transfer.precision_policy():
             keras.utils.set_random_seed(run.train.seed)

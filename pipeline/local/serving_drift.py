@@ -43,6 +43,8 @@ class PushedLineage:
     bottleneck_splits: str  # the artifact's `split_names` property (JSON), as MLMD holds it
     feature_extractor_uri: str
     cut_layer: Optional[str]
+    model_run_uri: str  # the FineTuner's model_run: strategy.json, labels.txt
+    serving_model_dir: str  # the pushed model's serving SavedModel
 
 
 def _events(store, execution_id: int, kind) -> Dict[str, List[int]]:
@@ -68,6 +70,7 @@ def pushed_lineage(pipeline_root: str) -> PushedLineage:
     """The lineage of the newest model Pusher pushed under `pipeline_root` (its local MLMD)."""
     from ml_metadata.metadata_store import metadata_store
     from ml_metadata.proto import metadata_store_pb2
+    from tfx.utils import path_utils
 
     from tfx_transfer.pipeline.local import jobs, runner as local_runner
 
@@ -91,24 +94,28 @@ def pushed_lineage(pipeline_root: str) -> PushedLineage:
     inputs = _events(store, trainer_execution, metadata_store_pb2.Event.INPUT)
     outputs = _events(store, trainer_execution, metadata_store_pb2.Event.OUTPUT)
     found = {artifact.id: artifact for artifact in store.get_artifacts_by_id(
-        [inputs[specs.BOTTLENECKS_KEY][0], inputs[specs.FEATURE_EXTRACTOR_KEY][0], outputs[specs.MODEL_RUN_KEY][0]])}
+        [inputs[specs.BOTTLENECKS_KEY][0], inputs[specs.FEATURE_EXTRACTOR_KEY][0], outputs[specs.MODEL_RUN_KEY][0], model_id])}
     bottlenecks = found[inputs[specs.BOTTLENECKS_KEY][0]]
-    decision = storage.read_json(os.path.join(found[outputs[specs.MODEL_RUN_KEY][0]].uri, specs.STRATEGY_FILE)) or {}
+    model_run = found[outputs[specs.MODEL_RUN_KEY][0]].uri
+    decision = storage.read_json(os.path.join(model_run, specs.STRATEGY_FILE)) or {}
     destination = newest.custom_properties.get("pushed_destination")
     return PushedLineage(
         destination.string_value if destination is not None else "", bottlenecks.uri,
         bottlenecks.properties["split_names"].string_value, found[inputs[specs.FEATURE_EXTRACTOR_KEY][0]].uri,
-        decision.get("cut_layer"),
+        decision.get("cut_layer"), model_run, path_utils.serving_model_dir(found[model_id].uri),
     )
 
 
-def serving_images(serving_root: str) -> Tuple[List[str], List[bytes], List[Tuple[str, str]]]:
-    """(ids, image bytes, [(id, reason)] set aside) of every file below `serving_root`; OS
-    metadata files are skipped, files that are not usable images are set aside with the reason."""
+def serving_images(
+    serving_root: str, flag: str = "--serving-root", what: str = "serving images",
+) -> Tuple[List[str], List[bytes], List[Tuple[str, str]]]:
+    """(ids, image bytes, [(id, reason)] set aside) of every file below `serving_root` (the
+    verb's `flag`, a folder of `what`); OS metadata files are skipped, files that are not
+    usable images are set aside with the reason."""
     import tensorflow as tf
 
     if not tf.io.gfile.isdir(serving_root):
-        raise ValueError(f"--serving-root {serving_root!r} does not exist; give a folder of serving images (any depth).")
+        raise ValueError(f"{flag} {serving_root!r} does not exist; give a folder of {what} (any depth).")
     ids, images, set_aside = [], [], []
     for folder, subfolders, files in tf.io.gfile.walk(serving_root):
         subfolders[:] = sorted(name for name in subfolders if not is_os_metadata(name))
@@ -126,13 +133,13 @@ def serving_images(serving_root: str) -> Tuple[List[str], List[bytes], List[Tupl
                 ids.append(image_id)
                 images.append(data)
     if not images:
-        raise ValueError(f"--serving-root {serving_root!r} holds no usable images (png, jpeg, gif or bmp) at any depth"
+        raise ValueError(f"{flag} {serving_root!r} holds no usable images (png, jpeg, gif or bmp) at any depth"
                          + (f"; {len(set_aside)} file(s) set aside, e.g. {set_aside[0][0]}: {set_aside[0][1]}." if set_aside else "."))
     return ids, images, set_aside
 
 
-def _serving_vectors(extractor_uri: str, images: List[bytes], parts: List[str]) -> np.ndarray:
-    """The serving images' bottlenecks of the cut's parts, side by side, with the pushed model's extractor."""
+def image_vectors(extractor_uri: str, images: List[bytes], parts: List[str]) -> Dict[str, np.ndarray]:
+    """{part: the `images`' bottlenecks} of the cut's `parts`, with the pushed model's extractor."""
     import tensorflow as tf
 
     from tfx_transfer.trainer.base import feature_extractor as fe
@@ -142,18 +149,23 @@ def _serving_vectors(extractor_uri: str, images: List[bytes], parts: List[str]) 
     dataset = tf.data.Dataset.from_tensor_slices(images).map(
         lambda encoded: pp.preprocess_image_bytes(encoded, info.preprocessing)).batch(_BATCH)
     features, _ = datasets.extract_features(extractor, dataset)
-    return np.concatenate([features[part] for part in parts], axis=1)
+    return {part: features[part] for part in parts}
 
 
-def _training_vectors(lineage: PushedLineage, dims: Dict[str, int]) -> np.ndarray:
+def training_sample(lineage: PushedLineage, dims: Dict[str, int], max_rows: int) -> Tuple[Dict[str, np.ndarray], int]:
+    """({part: vectors} of at most `max_rows` training bottlenecks drawn at random, how many there are)."""
     from tfx.types import artifact_utils, standard_artifacts
     from tfx.utils import io_utils
 
     artifact = standard_artifacts.Examples()
     artifact.uri, artifact.split_names = lineage.bottlenecks_uri, lineage.bottleneck_splits
     pattern = io_utils.all_files_pattern(artifact_utils.get_split_uri([artifact], "train"))
-    vectors, _, _ = records.sample_vectors(pattern, dims, drift.DEFAULT_MAX_ROWS, seed=0)
-    return np.concatenate([vectors[cut] for cut in dims], axis=1)
+    vectors, total, _ = records.sample_vectors(pattern, dims, max_rows, seed=0)
+    return vectors, total
+
+
+def _side_by_side(vectors: Dict[str, np.ndarray]) -> np.ndarray:
+    return np.concatenate(list(vectors.values()), axis=1)
 
 
 def check_serving(serving_root: str, pipeline_root: str, config: drift.DriftConfig = drift.DriftConfig()) -> Dict[str, Any]:
@@ -165,7 +177,8 @@ def check_serving(serving_root: str, pipeline_root: str, config: drift.DriftConf
     dims = fe.load_feature_extractor_info(lineage.feature_extractor_uri).part_dims(lineage.cut_layer)
     parts = list(dims)
     result = drift.check_if_enough(
-        _training_vectors(lineage, dims), _serving_vectors(lineage.feature_extractor_uri, images, parts), config)
+        _side_by_side(training_sample(lineage, dims, drift.DEFAULT_MAX_ROWS)[0]),
+        _side_by_side(image_vectors(lineage.feature_extractor_uri, images, parts)), config)
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     record = {**result.to_dict(), "cuts": parts, "serving_root": serving_root, "serving_images": len(ids),
               "set_aside": [{"id": i, "reason": r} for i, r in set_aside], "pushed_model": lineage.pushed_destination,

@@ -82,6 +82,29 @@ def _check_serving_drift(root, image_folder, pushed: bool) -> None:
     assert code == (serving_drift.EXIT_DRIFT if result["drift"] else 0)
 
 
+def _check_label_next(root, image_folder, pushed: bool, tmp_path) -> None:
+    """`tfx-transfer label-next` on the 24 train images (without their labels) against the pushed model."""
+    from tfx_transfer.pipeline import cli
+    from tfx_transfer.pipeline.local import label_fresh, serving_drift
+    from tfx_transfer.trainer.labelling import label_next
+
+    folder = os.path.join(image_folder, "train")
+    if not pushed:
+        with pytest.raises(serving_drift.NoPushedModelError, match="No model was pushed from"):
+            label_fresh.rank_folder(folder, root)
+        return
+    out = str(tmp_path / "next.csv")
+    assert cli.main(["label-next", "--unlabelled-root", folder, "--pipeline-root", root, "--budget", "5", "--output", out]) == 0
+    rows = open(out).read().splitlines()
+    assert rows[0] == "rank,path,score,predicted,reason" and len(rows) == 6
+    paths = [row.split(",")[1] for row in rows[1:]]
+    assert len(set(paths)) == 5 and all(os.path.isfile(path) and path.startswith(folder + os.sep) for path in paths)
+    # 8 labels per class: TypiClust, which needs 21 images; the 12 eval images are too few.
+    with pytest.raises(label_next.TooFewUnlabelledError, match=r"--unlabelled-root '.*eval' holds 12 usable image\(s\), "
+                       r"too few to rank by typiclust \(it needs at least 21\)"):
+        label_fresh.rank_folder(os.path.join(image_folder, "eval"), root)
+
+
 def test_three_runs_cache_what_did_not_change(tmp_path, image_folder, tiny_cnn_path):
     root = str(tmp_path)
     first = jobs.run_and_report(_pipeline(root, image_folder, tiny_cnn_path, [8]), root)
@@ -135,14 +158,17 @@ def test_three_runs_cache_what_did_not_change(tmp_path, image_folder, tiny_cnn_p
     assert summary["drift"]["compared"].endswith("[eval]") and summary["drift"]["rows"]["other"] == 12
     assert "drift" in summary["drift"]["reason"].lower() and summary["drift"]["blocks_push"] is False
     _check_serving_drift(root, image_folder, pushed=first["pushed"] or second["pushed"])
+    _check_label_next(root, image_folder, first["pushed"] or second["pushed"], tmp_path)
     report = open(summary["report"]).read()
     assert "circle" in report and "Confusion" in report
 
 
 def test_unlabelled_images_are_extracted_checked_and_adapted_to(tmp_path, image_folder, tiny_cnn_path, monkeypatch):
     from tfx_transfer.trainer.domain import unlabelled as unlabelled_lib
+    from tfx_transfer.trainer.labelling import label_next
 
     monkeypatch.setattr(unlabelled_lib, "MIN_UNLABELLED_ROWS", 10)  # 12 tiny images stand for a serving folder
+    monkeypatch.setattr(label_next, "NEIGHBOURS", 5)  # TypiClust's density then needs 6 images, not 21
     root = str(tmp_path)
     pipeline = pipeline_lib.create_pipeline(
         pipeline_name="e2e-unlabelled",
@@ -170,3 +196,8 @@ def test_unlabelled_images_are_extracted_checked_and_adapted_to(tmp_path, image_
     unlabelled_root = os.path.join(image_folder, "eval")
     assert ranking["count"] == 5 and ranking["root"] == unlabelled_root and len(ranking["images"]) == 5
     assert all(row["path"].startswith(unlabelled_root + os.sep) and os.path.isfile(row["path"]) for row in ranking["images"])
+    # Thumbnails of the list, from the unlabelled ExampleGen's examples, embedded in the report.
+    listed = summary["strategy"]["label_next"]["images"]
+    assert [row["thumbnail"] for row in listed] == [f"thumbnails/label_next/{rank:03d}.png" for rank in range(1, 6)]
+    section = open(summary["report"]).read().split("<h3>Label next</h3>")[1].split("<h3>")[0]
+    assert section.count('<td class="thumb"><img src="data:image/png;base64,') == 5

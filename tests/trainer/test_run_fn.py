@@ -148,6 +148,11 @@ def test_run_fn_semi_supervises_with_unlabelled_files_from_custom_config(tmp_pat
     assert set(picked) <= {f"img_{300 + i}" for i in range(12)}
     with open(os.path.join(fn_args.model_run_dir, "label_next.csv")) as f:
         assert [line.split(",")[1] for line in f.read().splitlines()[1:]] == picked
+    thumbs = [row["thumbnail"] for row in ranking["images"]]  # from the unlabelled files, in model_run
+    assert thumbs == [f"thumbnails/label_next/{rank:03d}.png" for rank in range(1, 5)]
+    assert all(os.path.isfile(os.path.join(fn_args.model_run_dir, thumb)) for thumb in thumbs)
+    assert all(set(p["classes"]) <= set(LABELS) and p["errors"] >= 1 and p["covered_by"] is None
+               for p in decision["confused_pairs"])
     assert tf.saved_model.load(fn_args.serving_model_dir).signatures["serving_raw"] is not None
 
 

@@ -158,3 +158,7 @@ def test_dropping_suspect_labels_trains_again_without_them(tmp_path, tiny_cnn_pa
     assert reasons[0].startswith(f"{suspects['count']} of 30 training image(s) had a label that looks wrong")
     assert sum("looks wrong" in reason for reason in reasons) == 1  # the rerun's own check is not advice
     assert _decision(fn_args)["examples_per_class"] == pytest.approx((30 - suspects["dropped"]) / 3)  # the rerun's rows
+    # Each listed image has its thumbnail, from the raw training files, in model_run.
+    for rank, row in enumerate(suspects["images"], start=1):
+        assert row["thumbnail"] == f"thumbnails/suspect_labels/{rank:03d}.png"
+        assert open(os.path.join(fn_args.model_run_dir, row["thumbnail"]), "rb").read().startswith(b"\x89PNG")

@@ -25,6 +25,8 @@ class RawExamples:
 
     train_files: records.FilePattern
     validation_files: Optional[records.FilePattern] = None
+    # Raw examples of the unlabelled images, when given: only the label-next list's thumbnails read them.
+    unlabelled_files: Optional[records.FilePattern] = None
 
 
 class ReadSettings(Protocol):

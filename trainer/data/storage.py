@@ -86,6 +86,13 @@ def write_text(path: str, text: str) -> None:
         f.write(text)
 
 
+def write_bytes(path: str, data: bytes) -> None:
+    """Writes `data` to `path`, creating its folder."""
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.gfile.GFile(path, "wb") as f:
+        f.write(data)
+
+
 def write_ranked_csv(path: str, columns: Sequence[str], records: Sequence[Mapping[str, Any]]) -> None:
     """Writes `records` to the CSV `path`, one row each in their order: a `rank` column (from 1),
     then each of `columns`' values; floats with four decimals."""

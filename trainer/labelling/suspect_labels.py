@@ -26,6 +26,7 @@ import numpy as np
 
 from tfx_transfer.trainer.common import progress
 from tfx_transfer.trainer.data import storage
+from tfx_transfer.trainer.labelling import thumbnails
 from tfx_transfer.trainer.selection import cut_scores, probe, validation
 
 METHOD = "confident learning (cleanlab.filter.find_label_issues, prune_by_noise_rate, ranked by self-confidence)"
@@ -141,11 +142,12 @@ def write_csv(suspects: Suspects, ids: Sequence[str], names: Sequence[str], run_
 
 def check_labels(
     features: Dict[str, np.ndarray], cut: str, labels: np.ndarray, C: float, seed: int, num_classes: int,
-    ids: Sequence[str], names: Sequence[str], run_dir: str,
+    ids: Sequence[str], names: Sequence[str], run_dir: str, images: Optional[thumbnails.ImageLookup] = None,
 ) -> Tuple[Suspects, Dict[str, Any], str]:
     """The run's step: suspects among the labelled rows at the chosen `cut` (the head's `C`),
-    `CSV_FILE` in `run_dir`, the count and the first `PRINTED` printed; returns the suspects,
-    strategy.json's `suspect_labels` and a sentence for the reasons."""
+    `CSV_FILE` in `run_dir`, thumbnails of the listed ones (from `images`), the count and the
+    first `PRINTED` printed; returns the suspects, strategy.json's `suspect_labels` and a
+    sentence for the reasons."""
     start = time.perf_counter()
     rows, blocks = cut_scores.candidate_features(features, cut)
     labels = np.asarray(labels, dtype=np.int64)
@@ -155,4 +157,6 @@ def check_labels(
     for record in suspects.records(ids, names, PRINTED):
         progress.say(f"    {record['id']}: given {record['given']!r}, looks like {record['suggested']!r} "
                      f"(p(given) = {record['score']:.3f})")
-    return suspects, {**suspects.to_dict(ids, names), "seconds": round(time.perf_counter() - start, 2)}, suspects.reason
+    record = suspects.to_dict(ids, names)
+    record["images"] = thumbnails.add_thumbnails(record["images"], images, run_dir, "suspect_labels")
+    return suspects, {**record, "seconds": round(time.perf_counter() - start, 2)}, suspects.reason

@@ -105,6 +105,9 @@ class StrategyDecision:
     suspect_labels: Dict[str, Any] = dataclasses.field(default_factory=dict)
     # Unlabelled images to label next (`labelling.label_next`), when the run has them.
     label_next: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    # The pairs of classes the head's out-of-fold predictions confuse most
+    # (`labelling.label_next.confused_pairs`): `tfx-transfer label-next` covers them too.
+    confused_pairs: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
     transfer_accuracy: float = float("nan")
     control: Optional[Dict[str, Any]] = None
     exported: str = EXPORTED_TRANSFER

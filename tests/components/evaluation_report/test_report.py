@@ -389,3 +389,27 @@ def test_no_thresholds_is_not_validated(evaluation, tmp_path):
 def test_missing_evaluation_directory_raises(tmp_path):
     with pytest.raises(FileNotFoundError):
         build_report(str(tmp_path / "nope"), "", CLASS_NAMES, str(tmp_path / "r.html"))
+
+
+def test_listed_images_show_the_thumbnails_fine_tuner_wrote(evaluation, model_run, tmp_path):
+    from tfx_transfer.trainer.labelling import thumbnails
+
+    strategy = json.load(open(os.path.join(model_run, "strategy.json")))
+    listed = [{"id": "cat/3.png", "given": "cat", "suggested": "dog", "score": 0.02},
+              {"id": "dog/9.png", "given": "dog", "suggested": "cat", "score": 0.1}]
+    images = {"cat/3.png": _png()}  # dog/9.png has no image: its row has no thumbnail
+    strategy["suspect_labels"] = {"count": 2, "reason": "2 look wrong.", "images": thumbnails.add_thumbnails(
+        listed, lambda ids: {i: images[i] for i in ids if i in images}, model_run, "suspect_labels")}
+    strategy["label_next"] = {"count": 1, "reason": "by typiclust.", "images": [
+        {"id": "u/1.png", "predicted": "cat", "score": 2.0, "reason": "r", "thumbnail": "thumbnails/../../etc.png"}]}
+    open(os.path.join(model_run, "strategy.json"), "w").write(json.dumps(strategy))
+    output = build_report(evaluation, model_run, CLASS_NAMES, str(tmp_path / "report.html"))
+    page = open(output, encoding="utf-8").read()
+    suspects = page.split("<h3>Suspect labels</h3>")[1].split("<h3>")[0]
+    rows = re.findall(r"<tr>(.*?)</tr>", suspects)
+    assert len(rows) == 3 and "<th>Thumbnail</th>" in rows[0]
+    assert re.search(r'<td class="thumb"><img src="data:image/png;base64,[A-Za-z0-9+/=]+" alt="cat/3.png"></td>', rows[1])
+    assert rows[2].startswith("<td></td><td>dog/9.png</td>")
+    # A thumbnail path that leaves model_run is not read: that list has no thumbnail column.
+    label_next = page.split("<h3>Label next</h3>")[1].split("<h3>")[0]
+    assert "Thumbnail" not in label_next and "data:image" not in label_next
