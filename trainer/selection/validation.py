@@ -98,9 +98,9 @@ def _smallest_class(labels: np.ndarray) -> int:
     return int(counts[counts > 0].min()) if labels.size else 0
 
 
-def kfold_plan(labels: np.ndarray, seed: int) -> ValidationPlan:
+def kfold_plan(labels: np.ndarray, seed: int, max_folds: int = MAX_FOLDS) -> ValidationPlan:
     """Stratified k-fold cross-validation over every row (k = the smallest class count, at most
-    `MAX_FOLDS`); no folds when a class has a single row. `make_plan`'s plan for small data, and
+    `max_folds`); no folds when a class has a single row. `make_plan`'s plan for small data, and
     the one that gives every row an out-of-fold prediction (`labelling.suspect_labels`)."""
     from sklearn.model_selection import StratifiedKFold
 
@@ -108,7 +108,7 @@ def kfold_plan(labels: np.ndarray, seed: int) -> ValidationPlan:
     smallest = _smallest_class(labels)
     if smallest < 2:
         return ValidationPlan(PLAN_NONE, ())
-    folds = StratifiedKFold(n_splits=min(MAX_FOLDS, smallest), shuffle=True, random_state=seed)
+    folds = StratifiedKFold(n_splits=min(max_folds, smallest), shuffle=True, random_state=seed)
     return ValidationPlan(PLAN_CV, tuple(folds.split(np.zeros(len(labels)), labels)))
 
 

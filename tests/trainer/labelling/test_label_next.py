@@ -117,3 +117,13 @@ def test_the_ranking_covers_the_confused_pair_and_says_why():
 def test_a_bad_budget_is_named(budget):
     with pytest.raises(label_next.LabelBudgetError, match=f"label_budget={budget!r} is invalid; valid values are ints >= 1"):
         label_next.check_budget(budget)
+
+
+def test_many_rows_are_clustered_by_mini_batch_k_means_deterministically(monkeypatch):
+    points, blob = _blobs()
+    labelled = points[[0, 40]]
+    monkeypatch.setattr(label_next, "MINI_BATCH_FROM_ROWS", 100)  # 242 rows count as many
+    first = label_next.typical_picks(labelled, points, 4, seed=0)
+    second = label_next.typical_picks(labelled, points, 4, seed=0)
+    assert first[0].tolist() == second[0].tolist() and len(first[0]) == 4
+    assert set(blob[first[0]]) == {2, 3, 4, 5}  # one pick in each uncovered blob, as k-means gives

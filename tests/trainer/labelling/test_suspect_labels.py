@@ -70,3 +70,17 @@ def test_the_record_and_the_csv_name_ids_and_labels(tmp_path):
     rows = list(csv.reader(io.StringIO(open(path).read())))
     assert rows[0] == list(suspect_labels.CSV_COLUMNS) and len(rows) == len(suspects.rows) + 1
     assert rows[1][:4] == ["1", first["id"], first["given"], first["suggested"]]
+
+
+def test_many_rows_use_two_folds_and_still_find_the_flips(monkeypatch):
+    from tfx_transfer.trainer.selection import validation
+
+    planned = []
+    real = validation.kfold_plan
+    monkeypatch.setattr(validation, "kfold_plan", lambda *args: planned.append(real(*args)) or planned[-1])
+    features, _, given, planted = _flipped()
+    _suspects(features, given)
+    monkeypatch.setattr(suspect_labels, "TWO_FOLDS_FROM_ROWS", 100)  # 120 rows count as many
+    found = set(_suspects(features, given).rows.tolist())
+    assert [len(plan.folds) for plan in planned] == [5, 2]
+    assert len(found & set(planted.tolist())) >= 6
