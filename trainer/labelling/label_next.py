@@ -85,11 +85,13 @@ class Ranking:
     # pool row picked to cover it (-1: none of the unlabelled images has that pair as its top two).
     pairs: Tuple[Tuple[int, int, int], ...] = ()
     covering: Tuple[int, ...] = ()
+    added: Tuple[bool, ...] = ()  # whether each pair's row was put in for it, or was picked anyway
 
     def _why(self, position: int, names: Sequence[str]) -> str:
-        for (a, b, _), picked in zip(self.pairs, self.covering):
+        for (a, b, _), picked, added in zip(self.pairs, self.covering, self.added):
             if picked == self.rows[position]:
-                return f"least sure between {names[a]} and {names[b]}, classes the head confuses"
+                return (f"least sure between {names[a]} and {names[b]}, classes the head confuses" if added else
+                        f"{self.whys[position]}; its top two, {names[a]} and {names[b]}, are classes the head confuses")
         return self.whys[position]
 
     def records(self, ids: Sequence[str], names: Sequence[str]) -> List[Dict[str, Any]]:
@@ -162,29 +164,29 @@ def cover_pairs(
     """`rows` (and their `scores`) with each of `pairs` covered: when no row's top two classes
     are the pair, the pool row least sure between the two (smallest gap between their
     probabilities, among rows whose top two they are) replaces the last pick not already
-    covering a pair. Returns (rows, scores, the row covering each pair or -1)."""
+    covering a pair. Returns (rows, scores, the row covering each pair or -1, whether it was put
+    in for the pair)."""
     rows, scores = rows.copy(), scores.astype(np.float64).copy()
     top_two = np.sort(np.argsort(probabilities, axis=1)[:, -2:], axis=1)
-    covering, kept = [], []
+    covering, kept, added = [], [], []
     for pair in pairs:
         a, b = sorted(pair[:2])
         on_pair = (top_two[:, 0] == a) & (top_two[:, 1] == b)
         already = [row for row in rows.tolist() if on_pair[row]]
-        if already:
-            covering.append(already[0])
-            kept.append(already[0])
-            continue
         candidates = np.flatnonzero(on_pair)
         slot = next((i for i in range(len(rows) - 1, -1, -1) if rows[i] not in kept), None)
-        if not len(candidates) or slot is None:
-            covering.append(-1)
+        if already or not len(candidates) or slot is None:
+            covering.append(already[0] if already else -1)
+            kept += already[:1]
+            added.append(False)
             continue
         gaps = np.abs(probabilities[candidates, a] - probabilities[candidates, b])
         best = candidates[np.argmin(gaps)]
         rows[slot], scores[slot] = best, gaps.min()
         covering.append(int(best))
         kept.append(int(best))
-    return rows, scores, tuple(covering)
+        added.append(True)
+    return rows, scores, tuple(covering), tuple(added)
 
 
 def _typicality(space: np.ndarray) -> np.ndarray:
@@ -268,13 +270,13 @@ def rank(
     else:
         rows, scores = margin_picks(pool, probabilities, budget, seed)
         whys = ("least sure within its cluster",) * len(rows)
-    rows, scores, covering = cover_pairs(rows, scores, probabilities, pairs)
+    rows, scores, covering, added = cover_pairs(rows, scores, probabilities, pairs)
     covered = sum(row >= 0 for row in covering)
     reason += (f"; {covered} of the {len(pairs)} pair(s) of classes the head confuses most are covered by the image "
                "it is least sure of between them" if pairs else "")
     predicted = probabilities[rows].argmax(axis=1)
     return Ranking(rows, scores, predicted, method, f"Label next: {len(rows)} image(s) by {method}: {reason}.", whys,
-                   tuple(pairs), covering)
+                   tuple(pairs), covering, added)
 
 
 def write_csv(ranking: Ranking, ids: Sequence[str], names: Sequence[str], run_dir: str) -> str:

@@ -91,13 +91,13 @@ def test_confused_pairs_count_both_directions_most_first():
 
 def test_an_uncovered_confused_pair_gets_the_image_least_sure_between_them():
     probabilities = np.array([[0.9, 0.02, 0.08], [0.8, 0.15, 0.05], [0.1, 0.45, 0.45], [0.1, 0.5, 0.4], [0.7, 0.3, 0.0]])
-    rows, scores, covering = label_next.cover_pairs(np.array([0, 1]), np.array([5.0, 4.0]), probabilities,
-                                                    [(0, 1, 3), (1, 2, 2)])
+    rows, scores, covering, added = label_next.cover_pairs(np.array([0, 1]), np.array([5.0, 4.0]), probabilities,
+                                                           [(0, 1, 3), (1, 2, 2)])
     # pair 0-1: row 1 already covers it and stays; pair 1-2: row 2 (gap 0) replaces the last other pick, row 0
-    assert covering == (1, 2)
+    assert covering == (1, 2) and added == (False, True)
     assert rows.tolist() == [2, 1] and scores.tolist() == [0.0, 4.0]
-    covering_none = label_next.cover_pairs(np.array([0]), np.array([1.0]), probabilities[:2], [(1, 2, 3)])[2]
-    assert covering_none == (-1,)
+    covering_none = label_next.cover_pairs(np.array([0]), np.array([1.0]), probabilities[:2], [(1, 2, 3)])[2:]
+    assert covering_none == ((-1,), (False,))
 
 
 def test_the_ranking_covers_the_confused_pair_and_says_why():
@@ -111,6 +111,16 @@ def test_the_ranking_covers_the_confused_pair_and_says_why():
     assert record["confused_pairs"] == [{"classes": ["b", "c"], "errors": 4, "covered_by": "u/7.png"}]
     assert [r["reason"] for r in record["images"] if r["id"] == "u/7.png"] == ["least sure between b and c, classes the head confuses"]
     assert "1 of the 1 pair(s) of classes the head confuses most are covered" in ranking.reason
+
+
+def test_a_pick_that_already_covers_a_pair_keeps_its_own_reason():
+    points, blob = _blobs()
+    probabilities = np.full((len(points), 3), [0.45, 0.44, 0.11])  # every image's top two are a and b
+    ranking = label_next.rank(points[[0, 40, 80]], 3, points, probabilities, 3, 5, seed=1, pairs=[(0, 1, 2)])
+    assert ranking.added == (False,) and ranking.covering[0] in ranking.rows.tolist()
+    reasons = {r["id"]: r["reason"] for r in ranking.records([str(i) for i in range(len(points))], ["a", "b", "c"])}
+    assert reasons[str(ranking.covering[0])] == ("most typical of an uncovered cluster; its top two, a and b, are "
+                                                "classes the head confuses")
 
 
 @pytest.mark.parametrize("budget", [0, -3, 2.5, "10"])
