@@ -16,7 +16,7 @@ import collections
 import dataclasses
 import logging
 import warnings
-from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -242,21 +242,6 @@ def _checked_examples(
 def _example_id(example: tf.train.Example) -> str:
     values = _values(example, ID_FEATURE, LABEL_KIND_BYTES)
     return values[0].decode("utf-8", "replace") if values else ""
-
-
-def bytes_by_id(file_pattern: FilePattern, feature: str, wanted: Iterable[str]) -> Dict[str, bytes]:
-    """{id: the bytes feature `feature`} of the records whose `id` is one of `wanted`, in one
-    pass that stops once all are found (records without the feature, or not Examples, skipped)."""
-    wanted, found = set(wanted), {}
-    for example in _iter_examples(list_files(file_pattern)) if wanted else ():
-        image_id = _example_id(example) if example is not None else ""
-        if image_id in wanted and image_id not in found:
-            values = _values(example, feature, LABEL_KIND_BYTES)
-            if values:
-                found[image_id] = values[0]
-                if len(found) == len(wanted):
-                    break
-    return found
 
 
 def _summarize(checked: Iterator[Tuple[object, int, Optional[str]]], on_kept=None) -> ScanResult:

@@ -9,7 +9,7 @@ given or predicted label and the score in one row.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from tfx_transfer.trainer.data import records as records_lib, storage
 
@@ -22,12 +22,30 @@ FOLDER = "thumbnails"
 ImageLookup = Callable[[Sequence[str]], Mapping[str, bytes]]
 
 
+def bytes_by_id(file_pattern: records_lib.FilePattern, feature: str, wanted: Iterable[str]) -> Dict[str, bytes]:
+    """{id: the bytes feature `feature`} of the records whose `id` is one of `wanted`, in one
+    pass that stops once all are found (records without the feature, or not Examples, skipped)."""
+    wanted, found = set(wanted), {}
+    files = records_lib.list_files(file_pattern) if wanted else []
+    for serialized in records_lib.record_dataset(files).as_numpy_iterator() if files else ():
+        example = records_lib.parse_example(serialized)
+        features = example.features.feature if example is not None else {}
+        ids = features[records_lib.ID_FEATURE].bytes_list.value if records_lib.ID_FEATURE in features else []
+        image_id = ids[0].decode("utf-8", "replace") if ids else ""
+        values = features[feature].bytes_list.value if image_id in wanted and feature in features else []
+        if values and image_id not in found:
+            found[image_id] = values[0]
+            if len(found) == len(wanted):
+                break
+    return found
+
+
 def lookup_in(file_pattern: Optional[records_lib.FilePattern], image_feature: str) -> Optional[ImageLookup]:
     """An ImageLookup over the raw example files `file_pattern` (their `image_feature` by `id`);
     None without files."""
     if not file_pattern:
         return None
-    return lambda ids: records_lib.bytes_by_id(file_pattern, image_feature, ids)
+    return lambda ids: bytes_by_id(file_pattern, image_feature, ids)
 
 
 def thumbnail_png(data: bytes, size: int = THUMBNAIL_PX) -> Optional[bytes]:
