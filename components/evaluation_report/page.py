@@ -44,7 +44,7 @@ from tfx_transfer.components.evaluation_report import sections as render
 from tfx_transfer.components.evaluation_report import tfma_results as tr
 from tfx_transfer.components.evaluation_report.tfma_results import ClassNames
 from tfx_transfer.components.specs import CURVES_FILE, HISTORY_FILE, LABELS_FILE, STRATEGY_FILE
-from tfx_transfer.trainer.data import storage
+from tfx_transfer.trainer.data import labels as labels_lib, storage
 from tfx_transfer.trainer.labelling import thumbnails
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -117,7 +117,7 @@ def _class_names(class_names: Sequence[str], model_run_uri: str) -> ClassNames:
     if not class_names and model_run_uri:
         labels = _read_run_file(os.path.join(model_run_uri, LABELS_FILE), storage.read_bytes)
         if labels:
-            class_names = [line for line in labels.decode("utf-8").splitlines() if line]
+            class_names = list(labels_lib.parse_labels_file(labels))
     return ClassNames(class_names or [])
 
 

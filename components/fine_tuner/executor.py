@@ -145,6 +145,6 @@ class Executor(base_executor.BaseExecutor):
                 extractor, info.preprocessing, vocabulary, training_data, raw, run, run_dir,
                 path_utils.serving_model_dir(model.uri),
             )
-        storage.write_text(os.path.join(run_dir, specs.LABELS_FILE), "\n".join(vocabulary.names) + "\n")
+        storage.write_text(os.path.join(run_dir, specs.LABELS_FILE), labels_lib.labels_file_text(vocabulary.names))
         model.set_string_custom_property(specs.STRATEGY_PROPERTY, decision.strategy)
         model.set_string_custom_property(specs.CLASS_NAMES_PROPERTY, json.dumps(list(vocabulary.names)))

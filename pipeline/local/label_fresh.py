@@ -22,7 +22,7 @@ import numpy as np
 from tfx_transfer.components import specs
 from tfx_transfer.pipeline.local import serving_drift
 from tfx_transfer.trainer.base import feature_extractor as fe
-from tfx_transfer.trainer.data import storage
+from tfx_transfer.trainer.data import labels as labels_lib, storage
 from tfx_transfer.trainer.labelling import label_next
 from tfx_transfer.trainer.selection import cut_scores
 
@@ -50,7 +50,7 @@ def _class_names(model_run_uri: str) -> List[str]:
         raise serving_drift.NoPushedModelError(
             f"The pushed model's run {model_run_uri!r} has no {specs.LABELS_FILE}; re-run the pipeline so that "
             "FineTuner writes it.")
-    return [line for line in text.decode("utf-8").splitlines() if line]
+    return list(labels_lib.parse_labels_file(text))
 
 
 def rank_folder(
@@ -63,7 +63,6 @@ def rank_folder(
     lineage = serving_drift.pushed_lineage(pipeline_root)
     ids, images, set_aside = serving_drift.serving_images(unlabelled_root, "--unlabelled-root", "unlabelled images")
     names = _class_names(lineage.model_run_uri)
-    decision = storage.read_json(os.path.join(lineage.model_run_uri, specs.STRATEGY_FILE)) or {}
     dims = fe.load_feature_extractor_info(lineage.feature_extractor_uri).part_dims(lineage.cut_layer)
     cut = lineage.cut_layer or next(iter(dims))
     # TypiClust clusters every labelled row, and applies below TYPICAL_BELOW_PER_CLASS per class:
@@ -72,7 +71,7 @@ def rank_folder(
         lineage, dims, max(label_next.TYPICAL_BELOW_PER_CLASS * len(names), 1000))
     rows, blocks = cut_scores.candidate_features(labelled, cut)
     pool, _ = cut_scores.candidate_features(serving_drift.image_vectors(lineage.feature_extractor_uri, images, list(dims)), cut)
-    pairs = label_next.pairs_from_dicts(decision.get("confused_pairs"), names)
+    pairs = label_next.pairs_from_dicts(lineage.decision.get("confused_pairs"), names)
     ranking = label_next.rank(rows, total, pool, _probabilities(lineage.serving_model_dir, images), len(names), budget,
                               _SEED, blocks, pairs, f"--unlabelled-root {unlabelled_root!r}")
     listed = [{**record, "path": os.path.join(unlabelled_root, record["id"])} for record in ranking.records(ids, names)]

@@ -203,22 +203,23 @@ def _print_decision(strategy: Dict[str, Any]) -> None:
         print(f"    - {reason}")
 
 
-SHOWN_SUSPECTS = 10
+# How many images of each list (suspect labels, label next) the printed summary shows.
+SHOWN_IMAGES = 10
 
 
 def _print_suspects(suspects: Dict[str, Any]) -> None:
-    """How many given labels look wrong, and the first `SHOWN_SUSPECTS`."""
+    """How many given labels look wrong, and the first `SHOWN_IMAGES`."""
     print(f"  suspect labels: {suspects.get('count', 0)} training image(s) whose label looks wrong"
           + (f" (all in {suspects['file']} in the FineTuner's model_run)" if suspects.get("count") else ""))
-    for row in suspects.get("images", [])[:SHOWN_SUSPECTS]:
+    for row in suspects.get("images", [])[:SHOWN_IMAGES]:
         print(f"    {row['path']}: given {row['given']!r}, looks like {row['suggested']!r} (p(given) {row['score']:.3f})")
 
 
 def _print_label_next(ranking: Dict[str, Any]) -> None:
-    """How many unlabelled images to label next, by which method, and the first `SHOWN_SUSPECTS`."""
+    """How many unlabelled images to label next, by which method, and the first `SHOWN_IMAGES`."""
     print(f"  label next: {ranking.get('count', 0)} unlabelled image(s) by {ranking.get('method')} "
           f"(all in {ranking.get('file')} in the FineTuner's model_run)")
-    for row in ranking.get("images", [])[:SHOWN_SUSPECTS]:
+    for row in ranking.get("images", [])[:SHOWN_IMAGES]:
         print(f"    {row['path']}: looks like {row['predicted']!r} ({row['reason']})")
 
 

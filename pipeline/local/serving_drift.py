@@ -42,9 +42,14 @@ class PushedLineage:
     bottlenecks_uri: str
     bottleneck_splits: str  # the artifact's `split_names` property (JSON), as MLMD holds it
     feature_extractor_uri: str
-    cut_layer: Optional[str]
+    decision: Dict[str, Any]  # the FineTuner run's strategy.json
     model_run_uri: str  # the FineTuner's model_run: strategy.json, labels.txt
     serving_model_dir: str  # the pushed model's serving SavedModel
+
+    @property
+    def cut_layer(self) -> Optional[str]:
+        """The cut the pushed model reads."""
+        return self.decision.get("cut_layer")
 
 
 def _events(store, execution_id: int, kind) -> Dict[str, List[int]]:
@@ -102,7 +107,7 @@ def pushed_lineage(pipeline_root: str) -> PushedLineage:
     return PushedLineage(
         destination.string_value if destination is not None else "", bottlenecks.uri,
         bottlenecks.properties["split_names"].string_value, found[inputs[specs.FEATURE_EXTRACTOR_KEY][0]].uri,
-        decision.get("cut_layer"), model_run, path_utils.serving_model_dir(found[model_id].uri),
+        decision, model_run, path_utils.serving_model_dir(found[model_id].uri),
     )
 
 

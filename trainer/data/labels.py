@@ -21,6 +21,16 @@ LabelValue = Union[bytes, str, int]
 # The class names, one per line in class-index order, as FineTuner writes them into `model_run`.
 LABELS_FILE = "labels.txt"
 
+def labels_file_text(names: Iterable[str]) -> str:
+    """`LABELS_FILE`'s text: one class name per line, in class-index order."""
+    return "".join(f"{name}\n" for name in names)
+
+
+def parse_labels_file(data: bytes) -> Tuple[str, ...]:
+    """The class names of `LABELS_FILE`'s bytes (`labels_file_text`), in class-index order."""
+    return tuple(line for line in data.decode("utf-8").splitlines() if line)
+
+
 # How many valid names an error message lists.
 _NAMES_IN_ERRORS = 5
 

@@ -239,7 +239,8 @@ def _checked_examples(
         yield example, index, reason
 
 
-def _example_id(example: tf.train.Example) -> str:
+def example_id(example: tf.train.Example) -> str:
+    """The record's `ID_FEATURE` as text ('' where it has none)."""
     values = _values(example, ID_FEATURE, LABEL_KIND_BYTES)
     return values[0].decode("utf-8", "replace") if values else ""
 
@@ -254,7 +255,7 @@ def _summarize(checked: Iterator[Tuple[object, int, Optional[str]]], on_kept=Non
         keep.append(reason is None)
         if reason is None:
             labels.append(index)
-            ids.append(_example_id(example))
+            ids.append(example_id(example))
             if on_kept is not None:
                 on_kept(example)
         else:
@@ -344,7 +345,7 @@ def load_vectors(
     for example in _iter_examples(files):
         keep.append(example is not None and check(example) is None)
         if keep[-1]:
-            ids.append(_example_id(example))
+            ids.append(example_id(example))
     keep_array = np.array(keep, dtype=bool)
     return _kept_vectors(files, keep_array, feature_dims), np.array(ids, dtype=object), int((~keep_array).sum())
 

@@ -29,10 +29,9 @@ def bytes_by_id(file_pattern: records_lib.FilePattern, feature: str, wanted: Ite
     files = records_lib.list_files(file_pattern) if wanted else []
     for serialized in records_lib.record_dataset(files).as_numpy_iterator() if files else ():
         example = records_lib.parse_example(serialized)
-        features = example.features.feature if example is not None else {}
-        ids = features[records_lib.ID_FEATURE].bytes_list.value if records_lib.ID_FEATURE in features else []
-        image_id = ids[0].decode("utf-8", "replace") if ids else ""
-        values = features[feature].bytes_list.value if image_id in wanted and feature in features else []
+        image_id = records_lib.example_id(example) if example is not None else ""
+        features = example.features.feature if image_id in wanted else {}
+        values = features[feature].bytes_list.value if feature in features else []
         if values and image_id not in found:
             found[image_id] = values[0]
             if len(found) == len(wanted):
