@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import pytest
 import tensorflow as tf
@@ -99,10 +100,14 @@ def _check_label_next(root, image_folder, pushed: bool, tmp_path) -> None:
     assert rows[0] == "rank,path,score,predicted,reason" and len(rows) == 6
     paths = [row.split(",")[1] for row in rows[1:]]
     assert len(set(paths)) == 5 and all(os.path.isfile(path) and path.startswith(folder + os.sep) for path in paths)
-    # 8 labels per class: TypiClust, which needs 21 images; the 12 eval images are too few.
-    with pytest.raises(label_next.TooFewUnlabelledError, match=r"--unlabelled-root '.*eval' holds 12 usable image\(s\), "
-                       r"too few to rank by typiclust \(it needs at least 21\)"):
-        label_fresh.rank_folder(os.path.join(image_folder, "eval"), root)
+    # 8 labels per class: the least sure within clusters, which needs 2 images; one is too few.
+    one = tmp_path / "one"
+    one.mkdir()
+    first = sorted(os.path.join(d, f) for d, _, files in os.walk(os.path.join(image_folder, "eval")) for f in files)[0]
+    shutil.copy(first, one / os.path.basename(first))
+    with pytest.raises(label_next.TooFewUnlabelledError, match=r"--unlabelled-root '.*one' holds 1 usable image\(s\), "
+                       r"too few to rank by margin_in_clusters \(it needs at least 2\)"):
+        label_fresh.rank_folder(str(one), root)
 
 
 def test_three_runs_cache_what_did_not_change(tmp_path, image_folder, tiny_cnn_path):

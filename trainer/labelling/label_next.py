@@ -6,18 +6,26 @@ on ImageNet with frozen self-supervised features, max-entropy picks scored 8-14 
 random ones at 1-13 labels per class, while images nearest to k-means centres scored 2-9 above
 (arXiv 2110.12033); TypiClust (Hacohen et al. 2022, arXiv 2202.02794) picks the most typical
 image of each large cluster that no labelled image covers. With more labels, uncertainty pays,
-spread over clusters so the picks are not near-duplicates. Measured on cached digits
-bottlenecks (the source CNN's combined cut, 50 picks from 1,000 unlabelled images, a probe
-retrained, 5 seeds, points over the mean of 5 random picks):
+spread over clusters so the picks are not near-duplicates. Where the crossover lies depends on
+how good the features are, so we measured it on cached digits bottlenecks (50 picks from 1,000
+unlabelled images, labelled and added, 5 seeds; points over the mean of 6 random picks; the
+probe refitted as the run refits it, with label spreading to the rest of the pool):
 
-    labels/class   TypiClust   lowest margin within clusters
-    5              +2.4        +1.9
-    10             +1.0        +1.9
-    20             +0.3        +1.4
+    labels/class   features          TypiClust   lowest margin within clusters
+    1              digits, combined  +3.5        +3.6
+    1              inverted          +3.9        +4.1
+    2              digits, combined  +2.6        +2.2
+    5              digits, combined  +1.1        +1.6
+    5              inverted          +1.1        +2.6
+    5              digits, pool_1    +0.0        +1.1   (a weak head: 50-57 % test accuracy)
+    20             digits, combined  +0.4        +1.6   (probe only)
 
-So `choose_method` takes TypiClust below `TYPICAL_BELOW_PER_CLASS` labels per class, and the
-lowest margin within k-means clusters from there on. Both work in the probe's standardised
-space of the chosen cut, on labelled and unlabelled rows together.
+On features good enough to transfer, the head's uncertainty is worth following from a couple of
+labels per class on, even when the head is weak; the representative picks of the literature's
+ImageNet budgets only tie it at one or two. So `choose_method` takes TypiClust below
+`TYPICAL_BELOW_PER_CLASS` labels per class, where the head has seen one image of a class and
+cannot be validated, and the lowest margin within k-means clusters from there on. Both work in
+the probe's standardised space of the chosen cut, on labelled and unlabelled rows together.
 
 Either way the list then covers the classes the head confuses most (`confused_pairs`: the
 pairs of classes its out-of-fold predictions mix up most often): a pair no pick's top two
@@ -42,7 +50,7 @@ from tfx_transfer.trainer.selection import strategy as strategy_lib
 
 METHOD_TYPICAL = "typiclust"
 METHOD_MARGIN = "margin_in_clusters"
-TYPICAL_BELOW_PER_CLASS = 10
+TYPICAL_BELOW_PER_CLASS = 2
 DEFAULT_BUDGET = strategy_lib.DEFAULT_LABEL_BUDGET
 # Neighbours that define an image's typicality (the inverse of its mean distance to them).
 NEIGHBOURS = 20
@@ -110,8 +118,8 @@ def choose_method(labelled: int, num_classes: int) -> Tuple[str, str]:
     per_class = labelled / num_classes
     if per_class < TYPICAL_BELOW_PER_CLASS:
         return METHOD_TYPICAL, (f"{per_class:.1f} labels per class (< {TYPICAL_BELOW_PER_CLASS}): the most typical image "
-                                "of each large cluster no labelled image covers (TypiClust), as uncertain picks lose "
-                                "to representative ones at such budgets")
+                                "of each large cluster no labelled image covers (TypiClust), as a head that has seen "
+                                "one image of a class cannot be validated and its uncertainty says little")
     return METHOD_MARGIN, (f"{per_class:.1f} labels per class (>= {TYPICAL_BELOW_PER_CLASS}): the image the head is "
                            "least sure of (smallest margin between its top two classes) in each of the largest "
                            "clusters")

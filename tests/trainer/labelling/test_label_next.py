@@ -18,9 +18,9 @@ def _blobs(seed: int = 0, per_blob: int = 40, blobs: int = 6):
 
 
 def test_the_method_follows_the_labels_per_class():
-    assert label_next.choose_method(27, 3)[0] == label_next.METHOD_TYPICAL  # 9 per class
-    method, why = label_next.choose_method(30, 3)
-    assert method == label_next.METHOD_MARGIN and why.startswith("10.0 labels per class (>= 10)")
+    assert label_next.choose_method(5, 3)[0] == label_next.METHOD_TYPICAL  # 1.7 per class
+    method, why = label_next.choose_method(6, 3)
+    assert method == label_next.METHOD_MARGIN and why.startswith("2.0 labels per class (>= 2)")
 
 
 def test_typical_picks_cover_the_clusters_no_labelled_image_covers():
@@ -33,7 +33,7 @@ def test_typical_picks_cover_the_clusters_no_labelled_image_covers():
 
 def test_a_pool_that_repeats_the_labelled_images_still_gets_its_budget():
     points, _ = _blobs(per_blob=5, blobs=6)  # 30 images, labelled and then offered again unlabelled
-    ranking = label_next.rank(points, 27, points.copy(), np.full((30, 3), 1 / 3), 3, 5, seed=0)  # 9 per class
+    ranking = label_next.rank(points, 3, points.copy(), np.full((30, 3), 1 / 3), 3, 5, seed=0)  # 1 per class: TypiClust
     assert len(ranking.rows) == len(set(ranking.rows.tolist())) == 5
     reasons = [r["reason"] for r in ranking.records([f"u{i}" for i in range(30)], ["a", "b", "c"])]
     assert reasons == ["most typical of a cluster a labelled image covers"] * 5
