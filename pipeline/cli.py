@@ -7,6 +7,7 @@
     tfx-transfer submit ...           a compiled pipeline to KFP, once or on a cron schedule
     tfx-transfer drift ...            new serving images against the pushed model's training data
     tfx-transfer label-next ...       which new unlabelled images to label first, for the pushed model
+    tfx-transfer inspect MODEL        where a base model would be cut, and how its input is scaled
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ PIPELINE_KEYS = (
     "data_root", "base_model", "weights", "cut_layer", "image_size", "strategy", "pipeline_root",
     "serving_dir", "pipeline_name", "beam_arg", "accuracy_threshold", "extractor", "fine_tuner",
     "layout", "num_classes", "unlabelled_root", "adaptation", "block_push_on_drift", "drop_suspect_labels",
-    "label_budget",
+    "label_budget", "preprocessing",
 )
 
 
@@ -92,24 +93,33 @@ def extractor_args(settings: Dict[str, Any]) -> Dict[str, Any]:
         args["cut_layer"] = [name.strip() for name in cut.split(",")] if isinstance(cut, str) and "," in cut else cut
     if settings.get("image_size"):
         args["image_size"] = int(settings["image_size"])
+    if settings.get("preprocessing"):
+        args["preprocessing"] = settings["preprocessing"]
     return args
+
+
+def _check_roots(settings: Dict[str, Any]) -> None:
+    """The local image folders exist (a remote one is read by the steps that use it)."""
+    from tfx_transfer.trainer.data.storage import is_remote
+
+    if not is_remote(settings["data_root"]) and not os.path.isdir(settings["data_root"]):
+        raise UserError(f"--data-root {settings['data_root']!r} does not exist; give a folder of labelled images.")
+    unlabelled_root = settings.get("unlabelled_root")
+    if unlabelled_root and not is_remote(unlabelled_root) and not os.path.isdir(unlabelled_root):
+        raise UserError(f"--unlabelled-root {unlabelled_root!r} does not exist; give a folder of unlabelled images "
+                        "(any depth) from the serving domain.")
 
 
 def build_pipeline(settings: Dict[str, Any], pipeline_root: str):
     """The pipeline of `run` and `compile`, from the settings."""
     from tfx_transfer.pipeline.pipeline import create_pipeline
-    from tfx_transfer.trainer.data.storage import is_remote
 
-    if not is_remote(settings["data_root"]) and not os.path.isdir(settings["data_root"]):
-        raise UserError(f"--data-root {settings['data_root']!r} does not exist; give a folder of labelled images.")
+    _check_roots(settings)
     fine_tuner = dict(settings.get("fine_tuner") or {})
     for key in ("strategy", "adaptation", "drop_suspect_labels", "label_budget"):
         if settings.get(key) is not None and settings.get(key) is not False:
             fine_tuner[key] = settings[key]
     unlabelled_root = settings.get("unlabelled_root")
-    if unlabelled_root and not is_remote(unlabelled_root) and not os.path.isdir(unlabelled_root):
-        raise UserError(f"--unlabelled-root {unlabelled_root!r} does not exist; give a folder of unlabelled images "
-                        "(any depth) from the serving domain.")
     return create_pipeline(
         pipeline_name=settings.get("pipeline_name", configs.PIPELINE_NAME),
         pipeline_root=pipeline_root,
@@ -124,24 +134,6 @@ def build_pipeline(settings: Dict[str, Any], pipeline_root: str):
         unlabelled_root=unlabelled_root,
         block_push_on_drift=bool(settings.get("block_push_on_drift", False)),
     )
-
-
-def _preflight(data_root: str, skip_bad_files: bool) -> None:
-    """Refuses unreadable or non-image files in a local data root, unless told to skip them."""
-    from tfx_transfer.pipeline.local import preflight
-    from tfx_transfer.trainer.data.storage import is_remote
-
-    if is_remote(data_root) or not os.path.isdir(data_root):
-        return
-    bad, ignored = preflight.scan(data_root)
-    if ignored:
-        print(f"Ignoring {len(ignored)} operating-system metadata file(s) in {data_root} (hidden files, "
-              "__MACOSX, Thumbs.db, desktop.ini): they are not images.")
-    if bad and not skip_bad_files:
-        raise UserError(
-            preflight.describe(bad, data_root) + "\nRemove them, or pass --skip-bad-files to run "
-            "without them (the ImageFolderExampleGen output then lists them in rejected_files.json)."
-        )
 
 
 def _fetch_weights(args: argparse.Namespace) -> None:
@@ -163,12 +155,13 @@ def _prefetch_weights(extractor_kwargs: Dict[str, Any]) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from tfx_transfer.pipeline.local import jobs
+    from tfx_transfer.pipeline.local import jobs, preflight
 
     settings = load_settings(args)
+    _check_roots(settings)  # local inputs first: a missing folder is named before any download
     for root in (settings["data_root"], settings.get("unlabelled_root")):
         if root:
-            _preflight(root, args.skip_bad_files)
+            preflight.check_folder(root, args.skip_bad_files)
     _prefetch_weights(extractor_args(settings))
     pipeline_root = os.path.abspath(settings.get("pipeline_root") or configs.LOCAL_PIPELINE_ROOT)
     pipeline = build_pipeline(settings, pipeline_root)
@@ -223,12 +216,7 @@ def _drift(args: argparse.Namespace) -> int:
     from tfx_transfer.pipeline.local import serving_drift
 
     result = serving_drift.check_serving(args.serving_root, os.path.abspath(args.pipeline_root))
-    print(f"{result['reason']} ({result['serving_images']} serving image(s) against the training bottlenecks of "
-          f"{result['pushed_model'] or 'the pushed model'}; cut {'+'.join(result['cuts'])})")
-    if result["set_aside"]:
-        print(f"  {len(result['set_aside'])} file(s) set aside: " + ", ".join(
-            f"{entry['id']} ({entry['reason']})" for entry in result["set_aside"][:10]))
-    print(f"  written to {result['written_to']}")
+    serving_drift.print_result(result)
     return serving_drift.EXIT_DRIFT if result["drift"] else 0
 
 
@@ -240,6 +228,12 @@ def _label_next(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inspect(args: argparse.Namespace) -> None:
+    from tfx_transfer.pipeline.local import inspect_base
+
+    print("\n".join(inspect_base.lines(inspect_base.inspect(args.model, args.image_size))))
+
+
 def _add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="YAML file with any of: " + ", ".join(PIPELINE_KEYS))
     parser.add_argument("--data-root", dest="data_root", help="folder of <label>/* or <split>/<label>/* images")
@@ -248,6 +242,8 @@ def _add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cut-layer", dest="cut_layer",
                         help="layer(s) to cut the base at: a name, 'a,b,c', or 'auto' (default: candidates chosen by measurement)")
     parser.add_argument("--image-size", dest="image_size", type=int, help="input size (default: the model's)")
+    parser.add_argument("--preprocessing", help="input scaling of the base, e.g. unit for [0, 1] (default: a Keras "
+                        "Application's own; none for your own model; `tfx-transfer inspect MODEL` shows it)")
     parser.add_argument("--strategy", choices=list(STRATEGIES), help=f"default: {DEFAULT_STRATEGY}")
     parser.add_argument("--layout", choices=["auto", "class_folders", "split_folders"],
                         help="<label>/* (class_folders) or <split>/<label>/* (split_folders); default auto")
@@ -345,6 +341,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"how many images to list (an int >= 1; default {DEFAULT_LABEL_BUDGET})")
     label.add_argument("--output", help="the CSV to write (default: <pipeline-root>/label_next/<UTC time>.csv)")
     label.set_defaults(handler=_label_next)
+
+    look = verbs.add_parser("inspect", help="where a base model would be cut, and how its input is scaled, before any run")
+    look.add_argument("model", help="a Keras Application name (built without weights) or a .keras/.h5/SavedModel path")
+    look.add_argument("--image-size", dest="image_size", type=int, help="input size (default: the model's)")
+    look.set_defaults(handler=_inspect)
     return parser
 
 

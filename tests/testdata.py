@@ -93,6 +93,22 @@ def build_tiny_cnn(input_size: int = 32, channels: int = 3, classes: int = 3):
     return keras.Model(inputs, outputs, name="tiny_cnn")
 
 
+def keras2_sequential_h5(path: str) -> str:
+    """A Keras 2 `Sequential` without an Input, saved whole as `.h5` by tf_keras: conv/BatchNorm
+    blocks, Flatten, Dense, Dropout, Dense, and a Dense(10) classifier with a ReLU."""
+    import tf_keras
+
+    tf_keras.backend.clear_session()  # Keras 2's own layer names, from _1 on: as in a user's file
+    layers = tf_keras.layers
+    model = tf_keras.Sequential([
+        layers.Conv2D(4, 3, activation="relu", input_shape=(16, 16, 3)), layers.BatchNormalization(),
+        layers.MaxPooling2D(), layers.Flatten(), layers.Dense(12, activation="relu"), layers.Dropout(0.5),
+        layers.Dense(8, activation="relu"), layers.Dense(10, activation="relu"),
+    ])
+    model.save(path)
+    return path
+
+
 def class_png(class_index: int, num_classes: int, size=(32, 32), seed: int = 0) -> bytes:
     """A noisy PNG whose brightness and dominant channel depend on its class, so it is learnable."""
     rng = np.random.default_rng(seed)

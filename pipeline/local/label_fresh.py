@@ -89,7 +89,5 @@ def print_result(result: Dict[str, Any]) -> None:
           f"{result['pushed_model'] or 'the pushed model'})")
     for rank, image in enumerate(result["images"][:PRINTED], start=1):
         print(f"  {rank:3d}. {image['path']} (predicted {image['predicted']}; {image['reason']})")
-    if result["set_aside"]:
-        print(f"  {len(result['set_aside'])} file(s) set aside: " + ", ".join(
-            f"{entry['id']} ({entry['reason']})" for entry in result["set_aside"][:10]))
+    serving_drift.print_set_aside(result["set_aside"])
     print(f"  written to {result['written_to']}")

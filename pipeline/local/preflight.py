@@ -70,3 +70,25 @@ def describe(bad: List[Tuple[str, str]], data_root: str, shown: int = 10) -> str
     lines = [f"  {os.path.relpath(path, data_root)}: {reason}" for path, reason in bad[:shown]]
     more = f"\n  ... and {len(bad) - shown} more" if len(bad) > shown else ""
     return f"{len(bad)} file(s) in {data_root} are not readable images:\n" + "\n".join(lines) + more
+
+
+class BadFilesError(ValueError):
+    """Unreadable or non-image files in a local image folder."""
+
+
+def check_folder(data_root: str, skip_bad_files: bool) -> None:
+    """Refuses unreadable or non-image files in a local image folder, unless told to skip them;
+    says which operating-system metadata files it ignores."""
+    from tfx_transfer.trainer.data.storage import is_remote
+
+    if is_remote(data_root) or not os.path.isdir(data_root):
+        return
+    bad, ignored = scan(data_root)
+    if ignored:
+        print(f"Ignoring {len(ignored)} operating-system metadata file(s) in {data_root} (hidden files, "
+              "__MACOSX, Thumbs.db, desktop.ini): they are not images.")
+    if bad and not skip_bad_files:
+        raise BadFilesError(
+            describe(bad, data_root) + "\nRemove them, or pass --skip-bad-files to run "
+            "without them (the ImageFolderExampleGen output then lists them in rejected_files.json)."
+        )

@@ -191,3 +191,18 @@ def check_serving(serving_root: str, pipeline_root: str, config: drift.DriftConf
     path = os.path.join(pipeline_root, CHECKS_DIR, f"{now}.json")
     storage.write_text(path, json.dumps(record, indent=2, sort_keys=True))
     return {**record, "written_to": path}
+
+
+def print_result(result: Dict[str, Any]) -> None:
+    """The `drift` verb's lines: the verdict, what was set aside, the file."""
+    print(f"{result['reason']} ({result['serving_images']} serving image(s) against the training bottlenecks of "
+          f"{result['pushed_model'] or 'the pushed model'}; cut {'+'.join(result['cuts'])})")
+    print_set_aside(result["set_aside"])
+    print(f"  written to {result['written_to']}")
+
+
+def print_set_aside(set_aside: List[Dict[str, Any]]) -> None:
+    """A verb's line on the files it set aside, the first 10 named with their reasons."""
+    if set_aside:
+        print(f"  {len(set_aside)} file(s) set aside: " + ", ".join(
+            f"{entry['id']} ({entry['reason']})" for entry in set_aside[:10]))

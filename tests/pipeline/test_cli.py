@@ -52,6 +52,30 @@ def test_missing_data_root(workspace, capsys):
     assert code == 2 and "--data-root 'nowhere' does not exist" in err
 
 
+def test_a_missing_data_root_is_named_before_any_weights_are_fetched(workspace, capsys, monkeypatch):
+    from tfx_transfer.trainer.base import base_model
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("ImageNet weights were fetched before the local inputs were checked")
+
+    monkeypatch.setattr(base_model, "fetch_imagenet_weights", no_download)
+    args = _run_args("nowhere")
+    args[args.index("none")] = "imagenet"
+    code, err = _run_cli(workspace, capsys, *args)
+    assert code == 2 and "--data-root 'nowhere' does not exist" in err and "Traceback" not in err
+
+
+def test_an_unknown_preprocessing_is_named(workspace, capsys):
+    code, err = _run_cli(workspace, capsys, *_run_args("data", "--preprocessing", "0-1"))
+    assert code == 2 and "Unknown preprocessing '0-1'; valid values are ['tf', 'torch', 'caffe', 'unit', 'none']" in err
+
+
+def test_preprocessing_reaches_the_extractor():
+    settings = {"base_model": "model.keras", "preprocessing": "unit"}
+    assert cli.extractor_args(settings) == {"model_uri": "model.keras", "preprocessing": "unit"}
+    assert "preprocessing" not in cli.extractor_args({"base_model": "model.keras"})
+
+
 def test_empty_data_root(workspace, capsys):
     os.makedirs(workspace / "empty")
     code, err = _run_cli(workspace, capsys, *_run_args("empty"))

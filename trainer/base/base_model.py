@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
+import zipfile
 from typing import Any, Dict, List, Optional, Tuple
 
 import keras
@@ -62,9 +63,18 @@ def find_model_in_dir(path: str) -> str:
     )
 
 
-def _load_model_file(path: str, allow_unsafe_model: bool) -> keras.Model:
-    model_safety.check_model_file_safety(path, allow_unsafe_model)
-    return keras.saving.load_model(path, compile=False, safe_mode=not allow_unsafe_model)
+def _load_model_file(path: str, allow_unsafe_model: bool, named: str) -> keras.Model:
+    """The whole model saved at `path` (the local copy of `named`); a file that is not one is an error."""
+    try:
+        model_safety.check_model_file_safety(path, allow_unsafe_model)
+        return keras.saving.load_model(path, compile=False, safe_mode=not allow_unsafe_model)
+    except BaseModelError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as err:
+        said = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise BaseModelError(
+            f"{named!r} cannot be read as a Keras model ({said}); give a whole model saved with model.save() as "
+            ".keras or .h5, or a SavedModel directory.") from None
 
 
 def saved_model_extractor(path: str, image_size: Tuple[int, int], channels: int) -> keras.Model:
@@ -139,6 +149,18 @@ def _input_size_and_channels(model: keras.Model) -> Tuple[Optional[Tuple[int, in
     return size, int(channels or 3)
 
 
+def _saved_model_input(path: str) -> Tuple[Optional[Tuple[int, int]], int]:
+    """(image size or None, channels) of a SavedModel's `serving_default` image input, as
+    `model.export` and a standard Trainer write it; (None, 3) when it does not say (a TF Hub
+    module without that signature, or one that takes any size)."""
+    signature = tf.saved_model.load(path).signatures.get("serving_default")
+    specs = list(signature.structured_input_signature[1].values()) if signature is not None else []
+    if len(specs) != 1 or len(specs[0].shape) != 4:
+        return None, 3
+    _, height, width, channels = specs[0].shape
+    return ((int(height), int(width)) if height and width else None), int(channels or 3)
+
+
 def _check_image_size(
     requested: Optional[Tuple[int, int]], native: Optional[Tuple[int, int]]
 ) -> Tuple[int, int]:
@@ -173,7 +195,7 @@ def _file_base(source: BaseModelSource, workdir: str) -> _BaseAndInput:
     """The user's `.keras`/`.h5` model or SavedModel directory (`model_uri` or an upstream artifact)."""
     path = source.model_uri or find_model_in_dir(source.model_dir)
     if not tf.io.gfile.exists(path):
-        raise BaseModelError(f"model_uri {path!r} does not exist.")
+        raise BaseModelError(f"model_uri {path!r} does not exist; give a .keras/.h5 file or a SavedModel directory.")
     local = storage.local_copy(path, workdir)
     mode = source.preprocessing or "none"
     if is_saved_model_dir(local):
@@ -182,10 +204,11 @@ def _file_base(source: BaseModelSource, workdir: str) -> _BaseAndInput:
                 f"cut_layer={source.cut_layer!r} cannot be applied to the SavedModel at "
                 f"{path!r}: a SavedModel is used whole. Use a .keras/.h5 file to cut."
             )
-        image_size = _check_image_size(source.image_size, None)
-        return saved_model_extractor(local, image_size, 3), image_size, mode, 3
+        native, channels = _saved_model_input(local)
+        image_size = _check_image_size(source.image_size, native)
+        return saved_model_extractor(local, image_size, channels), image_size, mode, channels
     if local.endswith(MODEL_FILE_SUFFIXES):
-        base = _load_model_file(local, source.allow_unsafe_model)
+        base = _load_model_file(local, source.allow_unsafe_model, path)
         native, channels = _input_size_and_channels(base)
         return base, _check_image_size(source.image_size, native), mode, channels
     raise BaseModelError(f"model_uri {path!r} is neither a .keras/.h5 file nor a SavedModel directory.")

@@ -1,8 +1,11 @@
 """Where to cut a base: the default cut, the 'auto' candidate set, and one extractor for all cuts.
 
 - **Default cut.** Like Keras' `include_top=False`, a model is never cut at its classifier: when
-  its last layer is a classifier (a Dense layer, a softmax/activation right after one, or a
-  nested head model), the default cut is the layer that feeds it; otherwise its output.
+  its top is a classifier (a Dense layer of any activation, or a nested head model, with any
+  Dropout, Activation, ReLU or Softmax layers above it stepped over), the default cut is the
+  layer that feeds it, Dropout stepped over; otherwise its output. The layers are followed
+  through every call Keras made of them, so a Keras 2 `Sequential` `.h5`, which Keras 3 rebuilds
+  one layer at a time, is read like a functional model.
 - **'auto'.** Candidates the features of which are worth measuring on the user's data: the
   default cut, the vector layers between the last spatial layer and the classifier (Flatten,
   Dense), and the ends of the deepest stages: the last layer at each spatial resolution
@@ -32,34 +35,48 @@ COMBINED_SEPARATOR = "+"
 
 CutSpec = Optional[Union[str, Sequence[str]]]
 
-_CLASSIFIER_ACTIVATIONS = (keras.layers.Activation, keras.layers.Softmax)
+# Layers that only pass their input on at serving time.
+_DROPOUTS = (
+    keras.layers.Dropout, keras.layers.SpatialDropout1D, keras.layers.SpatialDropout2D, keras.layers.GaussianDropout,
+    keras.layers.GaussianNoise, keras.layers.AlphaDropout,
+)
+# Layers stepped over between a classifier and the model's output: they squash its scores.
+_ABOVE_CLASSIFIER = _DROPOUTS + (keras.layers.Activation, keras.layers.Softmax, keras.layers.ReLU)
 # Layers that only reshape, pad or rescale the input: never candidates of their own (the mean
 # colour of a Normalization layer is not a learned feature).
-_NOT_CANDIDATES = (
-    keras.layers.ZeroPadding2D, keras.layers.InputLayer, keras.layers.Dropout, keras.layers.Rescaling,
-    keras.layers.Normalization, keras.layers.Resizing,
+_NOT_CANDIDATES = _DROPOUTS + (
+    keras.layers.ZeroPadding2D, keras.layers.InputLayer, keras.layers.Rescaling, keras.layers.Normalization,
+    keras.layers.Resizing,
 )
 _STAGE_POOLS = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
 
 
 def _producer(model: keras.Model, tensor) -> Optional[keras.layers.Layer]:
-    """The layer of `model` whose output is `tensor`."""
+    """The layer of `model` that produced `tensor` in any of its calls (None: an input)."""
     for layer in model.layers:
-        if not isinstance(layer, keras.layers.InputLayer) and layer.output is tensor:
+        if not isinstance(layer, keras.layers.InputLayer) and any(t is tensor for t in keras_compat.node_outputs(layer)):
             return layer
     return None
 
 
+def _below(model: keras.Model, layer: keras.layers.Layer) -> Optional[keras.layers.Layer]:
+    """The layer feeding `layer`, when one layer does (None: an input, or several layers)."""
+    called_on = keras_compat.call_inputs(layer)
+    return _producer(model, called_on[0]) if len(called_on) == 1 else None
+
+
 def _classifier(model: keras.Model) -> Optional[keras.layers.Layer]:
     """The model's top classifier layer (see the module docstring), or None."""
-    last = model.layers[-1]
-    if isinstance(last, keras.Model) or isinstance(last, keras.layers.Dense):
-        return last
-    if isinstance(last, _CLASSIFIER_ACTIVATIONS):
-        before = _producer(model, keras_compat.call_inputs(last)[0])
-        if isinstance(before, keras.layers.Dense):
-            return before
-    return None
+    layer = model.layers[-1]
+    while isinstance(layer, _ABOVE_CLASSIFIER):
+        layer = _below(model, layer)
+    return layer if isinstance(layer, (keras.Model, keras.layers.Dense)) else None
+
+
+def _cuttable(model: keras.Model, classifier: keras.layers.Layer) -> List[str]:
+    """The layers below the top that a cut could name: not inputs, input scaling or dropout."""
+    top = model.layers.index(classifier)
+    return [layer.name for layer in model.layers[:top] if not isinstance(layer, _NOT_CANDIDATES)]
 
 
 def default_cut(model: keras.Model) -> str:
@@ -67,12 +84,15 @@ def default_cut(model: keras.Model) -> str:
     classifier = _classifier(model)
     if classifier is None:
         return model.layers[-1].name
-    called_on = keras_compat.call_inputs(classifier)
-    feeding = _producer(model, called_on[0]) if len(called_on) == 1 else None
+    feeding = _below(model, classifier)
+    while isinstance(feeding, _DROPOUTS):
+        feeding = _below(model, feeding)
     if feeding is None:
+        others = _cuttable(model, classifier)
         raise BaseModelError(
-            f"{model.name!r} ends in the classifier {classifier.name!r} right after its input; there is "
-            "no feature layer to cut at. Pass cut_layer= one of its layers."
+            f"{model.name!r} has no single feature layer feeding its classifier {classifier.name!r}, so it has no "
+            + (f"default cut. Pass cut_layer= one of its layers: {others}." if others else
+               "layer to cut at: it is the classifier alone. Pass a model with feature layers below its classifier.")
         )
     return feeding.name
 
@@ -96,8 +116,9 @@ def candidate_cuts(model: keras.Model) -> Tuple[str, ...]:
         if isinstance(layer, _NOT_CANDIDATES) or isinstance(layer.output, (list, tuple, dict)):
             continue
         size = _spatial_size(layer)
-        if size == (1, 1):
-            continue  # squeeze-and-excite branches: per-channel weights, not features
+        if size == (1, 1):  # squeeze-and-excite branches (per-channel weights), or a stage shrunk to one pixel:
+            vectors = []  # not a stage end, but the vectors before it (the branches' squeezes) are not features
+            continue
         if size is not None:
             last_at_size[size] = index
             if isinstance(layer, _STAGE_POOLS):

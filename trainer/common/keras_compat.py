@@ -10,6 +10,10 @@ Keras upgrade removes it or changes its meaning.
 - `call_inputs(layer)`: the tensors a layer was first called on. `layer.input` gives them for a
   plain layer, but a nested functional model overrides `input` with its own `keras.Input`s, so
   the tensors its outer model fed it are read from its first inbound node (`_inbound_nodes`).
+- `node_outputs(layer)`: every tensor a layer produced in its model, one per call. A Keras 2
+  `Sequential` saved as `.h5` is rebuilt by Keras 3 one `add` at a time, so each layer is called
+  again on each rebuild: `layer.output` is its first call's, while the layer above was last called
+  on a later one. The calls are read from `_inbound_nodes`.
 - `failed_download(error)`: `keras.utils.get_file` reports a download that failed (no network,
   a firewall) as a bare `Exception("URL fetch failure on <origin>: <code> -- <reason>")`; the
   origin and reason are read back from that message, so the user gets one sentence instead.
@@ -27,6 +31,7 @@ import keras
 
 INITIAL_EPOCH = "keras.Model._initial_epoch (set by keras.callbacks.BackupAndRestore)"
 INBOUND_NODES = "keras.Operation._inbound_nodes[0].input_tensors (the tensors a layer was called on)"
+NODE_OUTPUTS = "keras.Operation._inbound_nodes[i].output_tensors (what each call of a layer produced)"
 DOWNLOAD_FAILURE = "keras.utils.get_file's error message 'URL fetch failure on <origin>: <code> -- <reason>'"
 _DOWNLOAD_FAILURE = re.compile(r"^URL fetch failure on (\S+?): (.*)$", re.DOTALL)
 
@@ -55,3 +60,8 @@ def reset_initial_epoch(model: keras.Model) -> None:
 def call_inputs(layer: keras.layers.Layer) -> list:
     """The tensors `layer` (a plain layer or a nested model) was first called on, in its outer model."""
     return list(layer._inbound_nodes[0].input_tensors)  # pylint: disable=protected-access
+
+
+def node_outputs(layer: keras.layers.Layer) -> list:
+    """Every tensor `layer` produced in its outer model, one per call (see the module docstring)."""
+    return [tensor for node in layer._inbound_nodes for tensor in node.output_tensors]  # pylint: disable=protected-access

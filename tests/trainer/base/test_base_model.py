@@ -49,9 +49,18 @@ def test_saved_model_cannot_be_cut(saved_model_dir):
         bm.build_feature_extractor(bs.BaseModelSource(model_uri=saved_model_dir, cut_layer="conv", image_size=16))
 
 
-def test_saved_model_needs_an_image_size(saved_model_dir):
-    with pytest.raises(bs.BaseModelError, match="set image_size"):
-        bm.build_feature_extractor(bs.BaseModelSource(model_uri=saved_model_dir))
+def test_a_saved_model_s_input_size_and_channels_come_from_its_signature(saved_model_dir, tmp_path):
+    _, config = bm.build_feature_extractor(bs.BaseModelSource(model_uri=saved_model_dir))
+    assert config.image_size == (16, 16) and config.channels == 3
+    with pytest.raises(bs.BaseModelError, match=r"image_size=\(32, 32\) does not match the model's fixed input size \(16, 16\)"):
+        bm.build_feature_extractor(bs.BaseModelSource(model_uri=saved_model_dir, image_size=32))
+    inputs = keras.Input((None, None, 1))
+    any_size = str(tmp_path / "any_size")
+    keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3)(inputs))).export(any_size)
+    with pytest.raises(bs.BaseModelError, match="The base model accepts any image size; set image_size"):
+        bm.build_feature_extractor(bs.BaseModelSource(model_uri=any_size))
+    _, config = bm.build_feature_extractor(bs.BaseModelSource(model_uri=any_size, image_size=24))
+    assert config.image_size == (24, 24) and config.channels == 1
 
 
 def test_model_artifact_dir_prefers_a_keras_file(tmp_path, saved_model_dir):

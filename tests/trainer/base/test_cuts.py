@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from testdata import build_tiny_cnn
+from testdata import build_tiny_cnn, keras2_sequential_h5
 from tfx_transfer.trainer.base import cuts
 from tfx_transfer.trainer.base.base_source import BaseModelError
 
@@ -31,6 +31,49 @@ def test_the_default_cut_feeds_the_classifier_never_its_output():
     assert cuts.default_cut(with_softmax) == "hidden"
     no_classifier = keras.Model(inputs, keras.layers.ReLU(name="relu")(inputs))
     assert cuts.default_cut(no_classifier) == "relu"
+
+
+def test_a_keras2_sequential_h5_is_cut_below_its_classifier(tmp_path):
+    model = keras.saving.load_model(keras2_sequential_h5(str(tmp_path / "k2.h5")), compile=False)
+    names = [layer.name for layer in model.layers]
+    assert names[-2:] == ["dense_1", "dense_2"]
+    assert cuts.default_cut(model) == "dense_1"
+    assert cuts.candidate_cuts(model) == ("dense_1", "dense", "flatten", "max_pooling2d", "batch_normalization")
+    extractor = cuts.multi_cut_extractor(model, cuts.candidate_cuts(model), "avg")
+    outputs = extractor(np.zeros((2, 16, 16, 3), np.float32))
+    assert {cut: tuple(v.shape) for cut, v in outputs.items()} == {
+        "dense_1": (2, 8), "dense": (2, 12), "flatten": (2, 196), "max_pooling2d": (2, 4), "batch_normalization": (2, 4)}
+
+
+def test_dropout_and_activations_around_the_classifier_are_stepped_over():
+    inputs = keras.Input((8,))
+    features = keras.layers.Dense(6, name="features")(inputs)
+    dropped = keras.layers.Dropout(0.3, name="drop")(features)
+    scores = keras.layers.Dense(3, name="scores")(dropped)
+    model = keras.Model(inputs, keras.layers.Activation("softmax", name="probs")(keras.layers.Dropout(0.1)(scores)))
+    assert cuts.default_cut(model) == "features"
+    assert "drop" not in cuts.candidate_cuts(model)
+
+
+def test_a_classifier_alone_has_no_cut_and_says_so():
+    inputs = keras.Input((8,))
+    alone = keras.Model(inputs, keras.layers.Dense(3, name="scores")(inputs), name="alone")
+    with pytest.raises(BaseModelError, match=r"^'alone' has no single feature layer feeding its classifier 'scores', so it "
+                       r"has no layer to cut at: it is the classifier alone\."):
+        cuts.default_cut(alone)
+    left, right = keras.Input((4,), name="left"), keras.Input((4,), name="right")
+    joined = keras.layers.Concatenate(name="joined")([keras.layers.Dense(2, name="a")(left), keras.layers.Dense(2, name="b")(right)])
+    two = keras.Model([left, right], keras.layers.Dense(3, name="scores")(keras.layers.Dense(3, name="mix")(joined)), name="two")
+    assert cuts.default_cut(two) == "mix"
+    branches = keras.Model([left, right], keras.layers.Dense(3, name="scores2")(joined), name="branches")
+    assert cuts.default_cut(branches) == "joined"
+    head_left, head_right = keras.Input((2,)), keras.Input((2,))
+    head = keras.Model([head_left, head_right], keras.layers.Dense(3)(keras.layers.Add()([head_left, head_right])), name="head")
+    two_fed = keras.Model([left, right], head([keras.layers.Dense(2, name="c")(left), keras.layers.Dense(2, name="d")(right)]),
+                          name="two_fed")
+    with pytest.raises(BaseModelError, match=r"^'two_fed' has no single feature layer feeding its classifier 'head', so it "
+                       r"has no default cut\. Pass cut_layer= one of its layers: \['c', 'd'\]\.$"):
+        cuts.default_cut(two_fed)
 
 
 def test_auto_candidates_are_the_feature_layers_and_the_deepest_stage_ends():

@@ -87,3 +87,12 @@ def test_keras_home_is_where_get_file_caches(monkeypatch):
         keras.utils.get_file("tfx_transfer_probe.h5", "https://example.invalid/tfx_transfer_probe.h5")
     assert len(targets) == 1
     assert targets[0].startswith(os.path.join(keras_compat.keras_home(), "datasets")), keras_compat.KERAS_HOME
+
+
+def test_node_outputs_are_every_call_s_output():
+    shared = keras.layers.Dense(2, name="shared")
+    first_in, second_in = keras.Input((3,)), keras.Input((3,))
+    first, second = shared(first_in), shared(second_in)
+    outputs = keras_compat.node_outputs(shared)
+    what = keras_compat.NODE_OUTPUTS
+    assert len(outputs) == 2 and outputs[0] is first and outputs[1] is second, f"Keras internal {what} changed: got {outputs}"
