@@ -17,9 +17,7 @@ from typing import List, Optional, Tuple
 import keras
 
 from tfx_transfer.trainer.base import base_model, base_source, cuts
-
-# Layers that scale pixels inside the model: a model starting with one scales its own input.
-_OWN_SCALING = (keras.layers.Rescaling, keras.layers.Normalization)
+from tfx_transfer.trainer.data import preprocessing as pp
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,30 +51,24 @@ def source_for(model: str, image_size: Optional[int] = None) -> base_source.Base
     return base_source.BaseModelSource(keras_application=model, weights=None, image_size=image_size)
 
 
-def _scaling_why(source: base_source.BaseModelSource, extractor: keras.Model) -> str:
-    """Why the extractor scales the input as it does."""
-    if source.keras_application:
-        return f"the input scaling Keras' {source.keras_application} expects"
-    first = next((layer for layer in extractor.layers if not isinstance(layer, keras.layers.InputLayer)), None)
-    if isinstance(first, _OWN_SCALING):
-        return f"the model's first layer, {first.name!r}, scales the pixels itself"
-    if source.preprocessing:
-        return "as configured"
-    return ("own models get pixel values 0-255 as they are; if yours expects [0, 1] or [-1, 1], set the "
-            "extractor's preprocessing to 'unit' or 'tf'")
-
-
-def inspect(model: str, image_size: Optional[int] = None) -> Inspection:
-    """What BottleneckExtractor would do with `model` on defaults (see the module docstring)."""
-    source = source_for(model, image_size)
+def inspect_source(source: base_source.BaseModelSource) -> Tuple[Inspection, keras.Model, pp.PreprocessingConfig]:
+    """What BottleneckExtractor would do with `source` (see the module docstring), with the
+    extractor and its preprocessing."""
     extractor, config = base_model.build_feature_extractor(source, load_weights=False)
     dims = base_model.feature_dims(extractor, config)
     names = cuts.cut_names(extractor)
     candidates = tuple(
         Candidate(name, type(extractor.get_layer(name)).__name__, tuple(extractor.get_layer(name).output.shape), dims[name])
         for name in names)
-    return Inspection(model, config.image_size, config.channels, config.mode, _scaling_why(source, extractor),
-                      names[0], candidates)
+    model = source.keras_application or source.model_uri or source.model_dir or ""
+    found = Inspection(model, config.image_size, config.channels, config.mode, base_model.scaling_reason(source, extractor),
+                       names[0], candidates)
+    return found, extractor, config
+
+
+def inspect(model: str, image_size: Optional[int] = None) -> Inspection:
+    """What BottleneckExtractor would do with `model` on defaults."""
+    return inspect_source(source_for(model, image_size))[0]
 
 
 def lines(found: Inspection) -> List[str]:

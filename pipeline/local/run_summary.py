@@ -60,8 +60,15 @@ def _data_summary(nodes: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
         "rejected_files": _json_property(example_gen, specs.REJECTED_FILES_PROPERTY),
         "set_aside": set_aside.collect(set_aside.examples_artifact(example_gen), set_aside.examples_artifact(rejected)),
         "bottleneck_counts": counts,
-        "feature_dims": fe.load_feature_extractor_info(feature_extractor.uri).feature_dims if feature_extractor else None,
+        **(_extractor_summary(fe.load_feature_extractor_info(feature_extractor.uri)) if feature_extractor else
+           {"feature_dims": None}),
     }
+
+
+def _extractor_summary(info: fe.FeatureExtractorInfo) -> Dict[str, Any]:
+    """The cuts' sizes, and the input scaling the extractor applied and why."""
+    return {"feature_dims": info.feature_dims,
+            "input_scaling": {"mode": info.preprocessing.mode, "why": info.scaling_reason}}
 
 
 def _input_base(nodes: Dict[str, Dict[str, Any]], node: str = configs.EXAMPLE_GEN_ID) -> Optional[str]:
@@ -245,6 +252,8 @@ def print_summary(summary: Dict[str, Any], report_path: Optional[str] = None) ->
               f"{count['examples_rejected']} rejected")
     if cut_text:
         print(f"  cuts extracted: {cut_text}")
+    if data.get("input_scaling"):
+        print(f"  input scaling: {data['input_scaling']['mode']} ({data['input_scaling']['why'] or 'not recorded'})")
     _print_set_aside(data.get("set_aside") or {})
     if accuracy is not None:
         print(f"  eval accuracy: {accuracy:.4f} on {int(metrics.get('example_count', 0))} examples")

@@ -265,6 +265,23 @@ def _probe_output_shapes(extractor: keras.Model, config: pp.PreprocessingConfig,
         )
 
 
+# Layers that scale pixels inside a model: a model starting with one scales its own input.
+_OWN_SCALING = (keras.layers.Rescaling, keras.layers.Normalization)
+
+
+def scaling_reason(source: BaseModelSource, extractor: keras.Model) -> str:
+    """Why the extractor scales its input as it does: what `inspect` and the run summary say."""
+    if source.preprocessing:
+        return "as configured (preprocessing)"
+    if source.keras_application:
+        return f"the input scaling Keras' {source.keras_application} expects"
+    first = next((layer for layer in extractor.layers if not isinstance(layer, keras.layers.InputLayer)), None)
+    if isinstance(first, _OWN_SCALING):
+        return f"the model's first layer, {first.name!r}, scales the pixels itself"
+    return ("own models get pixel values 0-255 as they are; if yours expects [0, 1] or [-1, 1], set preprocessing "
+            "to 'unit' or 'tf'")
+
+
 def is_fine_tunable(model: keras.Model) -> bool:
     """Whether the extractor's layers can be unfrozen: Keras 3 cannot train a wrapped SavedModel."""
     return not any(isinstance(layer, keras.layers.TFSMLayer) for layer in model.layers)

@@ -43,6 +43,7 @@ class FeatureExtractorInfo:
     fine_tunable: bool
     source: str
     fingerprint: Dict[str, Any]
+    scaling_reason: str = ""  # why `preprocessing.mode` (base_model.scaling_reason); "" in older artifacts
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cuts", tuple((str(name), int(dim)) for name, dim in self.cuts))
@@ -146,6 +147,7 @@ def build_and_save(source: BaseModelSource, fingerprint: Dict[str, Any], directo
         fine_tunable=not saved_model,
         source=source.describe(),
         fingerprint=fingerprint,
+        scaling_reason=base_model.scaling_reason(source, model),
     )
     save_feature_extractor(model, info, directory, saved_model)
     logging.info(

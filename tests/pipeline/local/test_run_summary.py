@@ -60,3 +60,15 @@ def test_label_next_gets_paths_below_the_unlabelled_folder_and_prints(capsys):
         "    /serving/a/1.png: looks like 'cat' (most typical of an uncovered cluster)",
     ]
     assert run_summary.label_next_summary({}, "/serving") is None
+
+
+def test_the_input_scaling_and_why_reach_the_summary():
+    from tfx_transfer.trainer.base import feature_extractor as fe
+    from tfx_transfer.trainer.data import preprocessing as pp
+
+    info = fe.FeatureExtractorInfo(pp.PreprocessingConfig(image_size=(8, 8), mode="unit"), (("gap", 4),), True, "model",
+                                   {}, "as configured (preprocessing)")
+    assert run_summary._extractor_summary(info) == {
+        "feature_dims": {"gap": 4}, "input_scaling": {"mode": "unit", "why": "as configured (preprocessing)"}}
+    older = fe.FeatureExtractorInfo.from_json(info.to_json().replace('"scaling_reason": "as configured (preprocessing)",', ""))
+    assert older.scaling_reason == "" and older.preprocessing.mode == "unit"

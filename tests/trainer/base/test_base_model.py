@@ -161,3 +161,16 @@ def test_source_dict_round_trip_and_unknown_settings():
     assert source.pooling == "none" and source.to_dict()["image_size"] == [96, 128]
     with pytest.raises(bs.BaseModelError, match=r"Unknown base model settings \['colour'\]"):
         bs.BaseModelSource.from_dict({"colour": 1})
+
+
+def test_the_scaling_reason_names_where_the_scaling_comes_from(tmp_path):
+    application = bs.BaseModelSource(keras_application="MobileNetV2", weights=None, image_size=32)
+    assert bm.scaling_reason(application, None) == "the input scaling Keras' MobileNetV2 expects"
+    configured = bs.BaseModelSource(model_uri="m.keras", preprocessing="unit")
+    assert bm.scaling_reason(configured, None) == "as configured (preprocessing)"
+    inputs = keras.Input((8, 8, 3))
+    own = keras.Model(inputs, keras.layers.Conv2D(2, 3)(keras.layers.Rescaling(1 / 255, name="scale")(inputs)))
+    plain = keras.Model(inputs, keras.layers.Conv2D(2, 3)(inputs))
+    source = bs.BaseModelSource(model_uri="m.keras")
+    assert bm.scaling_reason(source, own) == "the model's first layer, 'scale', scales the pixels itself"
+    assert bm.scaling_reason(source, plain).startswith("own models get pixel values 0-255 as they are")

@@ -25,6 +25,7 @@ import pytest
 import tensorflow as tf
 
 import testdata
+from tfx_transfer.pipeline.local import inspect_base
 from tfx_transfer.trainer.base import base_model, base_source, cuts
 from tfx_transfer.trainer.data import preprocessing as pp
 from tfx_transfer.trainer.training import export
@@ -110,9 +111,10 @@ def _images(channels: int) -> list:
 
 
 def _check(source: base_source.BaseModelSource, output_layer: str, tmp_path, export_serving: bool = True):
-    """The checks of the module docstring; returns (default cut, candidates)."""
-    extractor, config = base_model.build_feature_extractor(source)
-    names = cuts.cut_names(extractor)
+    """The checks of the module docstring, on what `tfx-transfer inspect` builds; returns (default cut, candidates)."""
+    found, extractor, config = inspect_base.inspect_source(source)  # `tfx-transfer inspect` on every model
+    names = tuple(candidate.name for candidate in found.candidates)
+    assert names == cuts.cut_names(extractor) and found.default_cut == names[0]
     for name in names:
         layer = extractor.get_layer(name)  # raises for a name that is not a layer
         assert not isinstance(layer, _NEVER_CUT) and name != output_layer, f"{name} is not a feature layer"
