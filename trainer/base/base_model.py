@@ -155,6 +155,11 @@ def _saved_model_input(path: str) -> Tuple[Optional[Tuple[int, int]], int]:
     module without that signature, or one that takes any size)."""
     signature = tf.saved_model.load(path).signatures.get("serving_default")
     specs = list(signature.structured_input_signature[1].values()) if signature is not None else []
+    if len(specs) == 1 and specs[0].dtype == tf.string:
+        raise BaseModelError(
+            f"The SavedModel at {path!r} serves serialized strings (tf.Examples or encoded images, as a TFX Trainer's "
+            "serving model does), not image tensors, so it cannot be a base. Give the Keras model file (.keras/.h5) "
+            "it was trained as, or a SavedModel exported with an image input (model.export).")
     if len(specs) != 1 or len(specs[0].shape) != 4:
         return None, 3
     _, height, width, channels = specs[0].shape

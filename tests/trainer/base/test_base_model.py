@@ -174,3 +174,17 @@ def test_the_scaling_reason_names_where_the_scaling_comes_from(tmp_path):
     source = bs.BaseModelSource(model_uri="m.keras")
     assert bm.scaling_reason(source, own) == "the model's first layer, 'scale', scales the pixels itself"
     assert bm.scaling_reason(source, plain).startswith("own models get pixel values 0-255 as they are")
+
+
+def test_a_saved_model_that_serves_strings_is_refused_in_one_sentence(tmp_path):
+    class Examples(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+        def serve(self, examples):
+            return {"outputs": tf.zeros((tf.shape(examples)[0], 2))}
+
+    module = Examples()
+    path = str(tmp_path / "trainer_serving")
+    tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
+    with pytest.raises(bs.BaseModelError, match=r"serves serialized strings \(tf\.Examples or encoded images.*Give the "
+                       r"Keras model file"):
+        bm.build_feature_extractor(bs.BaseModelSource(model_uri=path, image_size=16))
