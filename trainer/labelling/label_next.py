@@ -7,22 +7,23 @@ random ones at 1-13 labels per class, while images nearest to k-means centres sc
 (arXiv 2110.12033); TypiClust (Hacohen et al. 2022, arXiv 2202.02794) picks the most typical
 image of each large cluster that no labelled image covers. With more labels, uncertainty pays,
 spread over clusters so the picks are not near-duplicates. Where the crossover lies depends on
-how good the features are, so we measured it on cached digits bottlenecks (50 picks from 1,000
-unlabelled images, labelled and added, 5 seeds; points over the mean of 6 random picks; the
-probe refitted as the run refits it, with label spreading to the rest of the pool):
+how good the features are, so we measured it (`bench/label_next_methods.py`: cached digits
+bottlenecks, 50 picks from 1,000 unlabelled images labelled and added, the probe refitted as the
+run refits it, with labels spread to the rest of the pool; points over the mean of 6 random
+picks, 5 seeds):
 
-    labels/class   features          TypiClust   lowest margin within clusters
-    1              digits, combined  +3.5        +3.6
-    1              inverted          +3.9        +4.1
-    2              digits, combined  +2.6        +2.2
-    5              digits, combined  +1.1        +1.6
-    5              inverted          +1.1        +2.6
-    5              digits, pool_1    +0.0        +1.1   (a weak head: 50-57 % test accuracy)
-    20             digits, combined  +0.4        +1.6   (probe only)
+    labels/class   task, cut                     TypiClust   lowest margin within clusters
+    1              digits, the run's cut         +4.0        +3.7
+    1              inverted, the run's cut       +3.7        +2.7
+    2              digits, the run's cut         +2.1        +2.5
+    2              inverted, the run's cut       +2.2        +2.4
+    2              digits, pool_1 (a weak cut)   +1.3        -0.4
+    2              inverted, pool_1              +0.5        +1.5
+    5              digits, the run's cut         +1.1        +1.5
+    5              inverted, the run's cut       +1.3        +1.9
 
-On features good enough to transfer, the head's uncertainty is worth following from a couple of
-labels per class on, even when the head is weak; the representative picks of the literature's
-ImageNet budgets only tie it at one or two. So `choose_method` takes TypiClust below
+and on full reruns of the FineTuner (`bench/label_next.py`, 5 labels per class): TypiClust +0.4
+and +0.6, the margin rule +2.2 and +2.1. So `choose_method` takes TypiClust below
 `TYPICAL_BELOW_PER_CLASS` labels per class, where the head has seen one image of a class and
 cannot be validated, and the lowest margin within k-means clusters from there on. Both work in
 the probe's standardised space of the chosen cut, on labelled and unlabelled rows together.
