@@ -6,7 +6,7 @@ Two matrices, every model tiny and built here, nothing downloaded:
   `Sequential([base, GlobalAveragePooling2D(), Dropout, Dense])`, Dropout and an Activation
   between the last Dense and the output, a Dense classifier with a ReLU, one without activation
   (logits), a single-channel input, a model with its own Rescaling; each as Keras 3 `.keras` and
-  legacy `.h5`, and as a SavedModel (`model.export`) and a TFX `Model` artifact
+  legacy `.h5`, as `.h5` built and saved by Keras 2 (tf_keras), and as a SavedModel (`model.export`) and a TFX `Model` artifact
   (`Format-Serving/`), which are used whole.
 - **Every `keras.applications` constructor** in the lock (`weights=None`, the smallest input each
   allows), as the pipeline builds it by name.
@@ -40,48 +40,49 @@ _NEVER_CUT = (keras.layers.InputLayer, keras.layers.Rescaling, keras.layers.Norm
 _SMALLEST = {"NASNetMobile": 224, "NASNetLarge": 331, "InceptionV3": 75, "InceptionResNetV2": 75, "Xception": 71}
 
 
-def _conv_stack(inputs, filters: int = 4):
-    x = keras.layers.Conv2D(filters, 3, activation="relu", name="conv_a")(inputs)
-    x = keras.layers.MaxPooling2D(name="pool_a")(x)
-    return keras.layers.Conv2D(filters, 3, activation="relu", name="conv_b")(x)
+def _conv_stack(k, inputs, filters: int = 4):
+    x = k.layers.Conv2D(filters, 3, activation="relu", name="conv_a")(inputs)
+    x = k.layers.MaxPooling2D(name="pool_a")(x)
+    return k.layers.Conv2D(filters, 3, activation="relu", name="conv_b")(x)
 
 
-def _transfer_guide() -> keras.Model:
-    base = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3))
-    return keras.Sequential([keras.Input((32, 32, 3)), base, keras.layers.GlobalAveragePooling2D(name="gap"),
-                             keras.layers.Dropout(0.2, name="drop"), keras.layers.Dense(3, name="classes")])
+# Each builder takes the Keras API to build with: Keras 3 (`keras`) or Keras 2 (`tf_keras`).
+def _transfer_guide(k):
+    base = k.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3))
+    return k.Sequential([k.Input((32, 32, 3)), base, k.layers.GlobalAveragePooling2D(name="gap"),
+                         k.layers.Dropout(0.2, name="drop"), k.layers.Dense(3, name="classes")])
 
 
-def _dropout_activation_top() -> keras.Model:
-    inputs = keras.Input((16, 16, 3))
-    x = keras.layers.Dense(8, name="features")(keras.layers.Flatten(name="flat")(_conv_stack(inputs)))
-    x = keras.layers.Dense(3, name="scores")(keras.layers.Dropout(0.3, name="drop")(x))
-    return keras.Model(inputs, keras.layers.Activation("softmax", name="probs")(keras.layers.Dropout(0.1, name="drop_2")(x)))
+def _dropout_activation_top(k):
+    inputs = k.Input((16, 16, 3))
+    x = k.layers.Dense(8, name="features")(k.layers.Flatten(name="flat")(_conv_stack(k, inputs)))
+    x = k.layers.Dense(3, name="scores")(k.layers.Dropout(0.3, name="drop")(x))
+    return k.Model(inputs, k.layers.Activation("softmax", name="probs")(k.layers.Dropout(0.1, name="drop_2")(x)))
 
 
-def _dense_top(activation) -> Callable[[], keras.Model]:
-    def build() -> keras.Model:
-        inputs = keras.Input((16, 16, 3))
-        x = keras.layers.GlobalAveragePooling2D(name="gap")(_conv_stack(inputs))
-        return keras.Model(inputs, keras.layers.Dense(10, activation=activation, name="top")(x))
+def _dense_top(activation) -> Callable:
+    def build(k):
+        inputs = k.Input((16, 16, 3))
+        x = k.layers.GlobalAveragePooling2D(name="gap")(_conv_stack(k, inputs))
+        return k.Model(inputs, k.layers.Dense(10, activation=activation, name="top")(x))
     return build
 
 
-def _single_channel() -> keras.Model:
-    inputs = keras.Input((16, 16, 1))
-    x = keras.layers.Flatten(name="flat")(_conv_stack(inputs))
-    return keras.Model(inputs, keras.layers.Dense(4, activation="softmax", name="classes")(x))
+def _single_channel(k):
+    inputs = k.Input((16, 16, 1))
+    x = k.layers.Flatten(name="flat")(_conv_stack(k, inputs))
+    return k.Model(inputs, k.layers.Dense(4, activation="softmax", name="classes")(x))
 
 
-def _own_rescaling() -> keras.Model:
-    inputs = keras.Input((16, 16, 3))
-    x = _conv_stack(keras.layers.Rescaling(1 / 255, name="to_unit")(inputs))
-    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
-    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="classes")(x))
+def _own_rescaling(k):
+    inputs = k.Input((16, 16, 3))
+    x = _conv_stack(k, k.layers.Rescaling(1 / 255, name="to_unit")(inputs))
+    x = k.layers.GlobalAveragePooling2D(name="gap")(x)
+    return k.Model(inputs, k.layers.Dense(3, activation="softmax", name="classes")(x))
 
 
 # name: (builder, default cut)
-SHAPES: Dict[str, Tuple[Callable[[], keras.Model], str]] = {
+SHAPES: Dict[str, Tuple[Callable, str]] = {
     "transfer_guide_sequential": (_transfer_guide, "gap"),
     "dropout_activation_top": (_dropout_activation_top, "features"),
     "dense_relu_top": (_dense_top("relu"), "gap"),
@@ -89,21 +90,38 @@ SHAPES: Dict[str, Tuple[Callable[[], keras.Model], str]] = {
     "single_channel": (_single_channel, "flat"),
     "own_rescaling": (_own_rescaling, "gap"),
 }
-FORMATS = ("keras", "h5", "saved_model", "tfx_model_artifact")
+FORMATS = ("keras", "h5", "h5_tf_keras", "saved_model", "tfx_model_artifact")
+# Files Keras 3 itself cannot load (Keras 3.12): the user gets one sentence naming the file. A
+# Keras 2 `.h5` of a Sequential around a nested application fails inside Keras 3's legacy loader
+# ("BatchNormalization could not be deserialized properly"). When a Keras upgrade reads it, this
+# test fails with DID NOT RAISE: move the case back into the matrix.
+KERAS3_CANNOT_LOAD = {("transfer_guide_sequential", "h5_tf_keras")}
 
 
-def _save(model: keras.Model, fmt: str, root: str) -> base_source.BaseModelSource:
-    """`model` saved in `fmt` under `root`, as the source a user would configure."""
+def _save(build: Callable, fmt: str, root: str) -> Tuple[base_source.BaseModelSource, str]:
+    """The model `build` makes, saved in `fmt` under `root`, as the source a user would configure,
+    and the name of its output layer. `h5_tf_keras` is built and saved by Keras 2 (tf_keras)."""
     os.makedirs(root, exist_ok=True)
+    if fmt == "h5_tf_keras":
+        import tf_keras
+
+        tf_keras.backend.clear_session()
+        tf_keras.utils.set_random_seed(0)
+        model = build(tf_keras)
+        path = os.path.join(root, "model.h5")
+        model.save(path)
+        return base_source.BaseModelSource(model_uri=path), model.layers[-1].name
+    keras.utils.set_random_seed(0)
+    model = build(keras)
     if fmt in ("keras", "h5"):
         path = os.path.join(root, f"model.{fmt}")
         model.save(path)
-        return base_source.BaseModelSource(model_uri=path)
+        return base_source.BaseModelSource(model_uri=path), model.layers[-1].name
     serving = os.path.join(root, "Format-Serving") if fmt == "tfx_model_artifact" else os.path.join(root, "saved")
     model.export(serving, verbose=False)
     if fmt == "tfx_model_artifact":
-        return base_source.BaseModelSource(model_dir=root)
-    return base_source.BaseModelSource(model_uri=serving)
+        return base_source.BaseModelSource(model_dir=root), model.layers[-1].name
+    return base_source.BaseModelSource(model_uri=serving), model.layers[-1].name
 
 
 def _images(channels: int) -> list:
@@ -142,10 +160,13 @@ TABLE = []
 @pytest.mark.parametrize("shape", list(SHAPES))
 def test_user_shapes_in_every_format(shape, fmt, tmp_path):
     build, default = SHAPES[shape]
-    keras.utils.set_random_seed(0)
-    model = build()
-    source = _save(model, fmt, str(tmp_path / "model"))
-    cut, names = _check(source, model.layers[-1].name, tmp_path)
+    source, output_layer = _save(build, fmt, str(tmp_path / "model"))
+    if (shape, fmt) in KERAS3_CANNOT_LOAD:
+        with pytest.raises(base_source.BaseModelError, match=r"^'.*model\.h5' cannot be read as a Keras model \("):
+            _check(source, output_layer, tmp_path)
+        TABLE.append((shape, fmt, "(Keras 3 cannot load it: one sentence)", ()))
+        return
+    cut, names = _check(source, output_layer, tmp_path)
     whole = fmt in ("saved_model", "tfx_model_artifact")
     assert cut == (base_model.SAVED_MODEL_CUT if whole else default)
     TABLE.append((shape, fmt, cut, names))
