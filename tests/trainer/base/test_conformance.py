@@ -93,8 +93,9 @@ SHAPES: Dict[str, Tuple[Callable, str]] = {
 FORMATS = ("keras", "h5", "h5_tf_keras", "saved_model", "tfx_model_artifact")
 # Files Keras 3 itself cannot load (Keras 3.12): the user gets one sentence naming the file. A
 # Keras 2 `.h5` of a Sequential around a nested application fails inside Keras 3's legacy loader
-# ("BatchNormalization could not be deserialized properly"). When a Keras upgrade reads it, this
-# test fails with DID NOT RAISE: move the case back into the matrix.
+# ("BatchNormalization could not be deserialized properly"; a Keras 2 MobileNet `.h5` fails the
+# same way on DepthwiseConv2D). When a Keras upgrade reads it, this test fails with DID NOT
+# RAISE: move the case back into the matrix.
 KERAS3_CANNOT_LOAD = {("transfer_guide_sequential", "h5_tf_keras")}
 
 
