@@ -67,7 +67,8 @@ def _load_model_file(path: str, allow_unsafe_model: bool, named: str) -> keras.M
     """The whole model saved at `path` (the local copy of `named`); a file that is not one is an error."""
     try:
         model_safety.check_model_file_safety(path, allow_unsafe_model)
-        return keras.saving.load_model(path, compile=False, safe_mode=not allow_unsafe_model)
+        legacy = keras_compat.KERAS2_H5_OBJECTS if path.endswith((".h5", ".hdf5")) else None
+        return keras.saving.load_model(path, compile=False, safe_mode=not allow_unsafe_model, custom_objects=legacy)
     except BaseModelError:
         raise
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as err:

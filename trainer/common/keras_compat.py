@@ -14,6 +14,10 @@ Keras upgrade removes it or changes its meaning.
   `Sequential` saved as `.h5` is rebuilt by Keras 3 one `add` at a time, so each layer is called
   again on each rebuild: `layer.output` is its first call's, while the layer above was last called
   on a later one. The calls are read from `_inbound_nodes`.
+- `KERAS2_H5_OBJECTS`: Keras 2 wrote `groups` into every `DepthwiseConv2D` config (MobileNet,
+  EfficientNet and most mobile models), and Keras 3 refuses that argument, so it cannot load such
+  a `.h5` at all. `Keras2DepthwiseConv2D` accepts and drops it (a depthwise convolution has no
+  groups); it is registered, so an extractor saved with it as `.keras` loads again.
 - `failed_download(error)`: `keras.utils.get_file` reports a download that failed (no network,
   a firewall) as a bare `Exception("URL fetch failure on <origin>: <code> -- <reason>")`; the
   origin and reason are read back from that message, so the user gets one sentence instead.
@@ -37,6 +41,19 @@ _DOWNLOAD_FAILURE = re.compile(r"^URL fetch failure on (\S+?): (.*)$", re.DOTALL
 
 
 KERAS_HOME = "keras.src.backend.config.keras_home (the download cache's parent folder)"
+KERAS2_GROUPS = "Keras 3 refusing the 'groups' that Keras 2 wrote into DepthwiseConv2D configs"
+
+
+@keras.saving.register_keras_serializable(package="tfx_transfer")
+class Keras2DepthwiseConv2D(keras.layers.DepthwiseConv2D):
+    """`DepthwiseConv2D` that accepts the `groups` Keras 2 wrote into its config, and drops it."""
+
+    def __init__(self, *args, groups=None, **kwargs):  # pylint: disable=unused-argument
+        super().__init__(*args, **kwargs)
+
+
+# custom_objects for loading a Keras 2 `.h5` (see the module docstring).
+KERAS2_H5_OBJECTS = {"DepthwiseConv2D": Keras2DepthwiseConv2D}
 
 
 def keras_home() -> str:

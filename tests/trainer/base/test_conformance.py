@@ -93,9 +93,8 @@ SHAPES: Dict[str, Tuple[Callable, str]] = {
 FORMATS = ("keras", "h5", "h5_tf_keras", "saved_model", "tfx_model_artifact")
 # Files Keras 3 itself cannot load (Keras 3.12): the user gets one sentence naming the file. A
 # Keras 2 `.h5` of a Sequential around a nested application fails inside Keras 3's legacy loader
-# ("BatchNormalization could not be deserialized properly"; a Keras 2 MobileNet `.h5` fails the
-# same way on DepthwiseConv2D). When a Keras upgrade reads it, this test fails with DID NOT
-# RAISE: move the case back into the matrix.
+# ("BatchNormalization could not be deserialized properly"). When a Keras upgrade reads it, this
+# test fails with DID NOT RAISE: move the case back into the matrix.
 KERAS3_CANNOT_LOAD = {("transfer_guide_sequential", "h5_tf_keras")}
 
 
@@ -179,6 +178,19 @@ def test_a_keras2_sequential_h5_with_dropout_and_a_relu_classifier(fmt, tmp_path
     cut, names = _check(source, "dense_2", tmp_path)
     assert cut == "dense_1" and "dropout" not in names
     TABLE.append(("keras2_sequential", fmt, cut, names))
+
+
+def test_a_keras2_mobilenet_with_its_top_h5(tmp_path):
+    """A Keras 2 MobileNetV2 classifier `.h5`: Keras 3 loads it only through the DepthwiseConv2D shim."""
+    import tf_keras
+
+    tf_keras.backend.clear_session()
+    model = tf_keras.applications.MobileNetV2(weights=None, input_shape=(32, 32, 3), classes=3)
+    path = str(tmp_path / "mobilenet_k2.h5")
+    model.save(path)
+    cut, names = _check(base_source.BaseModelSource(model_uri=path), "predictions", tmp_path)
+    assert cut == "global_average_pooling2d"
+    TABLE.append(("keras2_mobilenet_v2_with_top", "h5_tf_keras", cut, names))
 
 
 @pytest.mark.parametrize("application", base_source.keras_application_names())
