@@ -49,18 +49,16 @@ def _probe(features, labels, num_classes: int, seed: int):
 
 
 def _accuracies(features, targets, rows, rest, test, seed: int):
-    """Test accuracy (points) of the probe on `rows`, and of its refit with labels spread to `rest`."""
+    """Test accuracy (points) of the probe on `rows`, and of its refit with labels spread to `rest`
+    (`semi_supervised.fit_spread_probe`, as the run refits it)."""
     import numpy as np
 
     from tfx_transfer.trainer.domain import semi_supervised as spreading
-    from tfx_transfer.trainer.selection import probe
 
     num_classes = int(targets.max()) + 1
     fit, C = _probe(features[rows], targets[rows], num_classes, seed)
-    spread = spreading.spread_labels(features[rows], targets[rows], features[rest], SPREAD_SETTING, seed)
-    keep = spreading.agreeing(spread, fit.probabilities(features[rest]))
-    refit = probe.fit_probe(np.concatenate([features[rows], features[rest][keep]]),
-                            np.concatenate([targets[rows], spread[keep]]), C, seed, num_classes)
+    refit = spreading.fit_spread_probe(features, targets, rows, features[rest], SPREAD_SETTING, C, seed, num_classes,
+                                       labelled_only=fit)
     return [100 * float(np.mean(f.probabilities(features[test]).argmax(axis=1) == targets[test])) for f in (fit, refit)]
 
 
