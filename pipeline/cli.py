@@ -111,10 +111,9 @@ def _check_roots(settings: Dict[str, Any]) -> None:
 
 
 def build_pipeline(settings: Dict[str, Any], pipeline_root: str):
-    """The pipeline of `run` and `compile`, from the settings."""
+    """The pipeline of `run` and `compile`, from the settings (their folders checked by `_check_roots`)."""
     from tfx_transfer.pipeline.pipeline import create_pipeline
 
-    _check_roots(settings)
     fine_tuner = dict(settings.get("fine_tuner") or {})
     for key in ("strategy", "adaptation", "drop_suspect_labels", "label_budget"):
         if settings.get(key) is not None and settings.get(key) is not False:
@@ -182,6 +181,7 @@ def _compile(args: argparse.Namespace) -> None:
     )
     placement = kfp_resources.NodePlacement.from_flags(args.gpu_node_selector or [], args.gpu_toleration or [], resources)
     kfp_package.check_pipeline_root(pipeline_root, args.target)  # before the pipeline is built
+    _check_roots(settings)
     pipeline = build_pipeline({**settings, "beam_arg": []}, pipeline_root)
     path = kfp_runner.compile_pipeline(
         pipeline, args.output, args.image, resources, beam_pipeline_args=list(settings.get("beam_arg") or []),
