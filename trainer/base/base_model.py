@@ -11,13 +11,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
-import zipfile
 from typing import Any, Dict, List, Optional, Tuple
 
 import keras
 import tensorflow as tf
 
-from tfx_transfer.trainer.base import cuts, model_safety, weights_hash
+from tfx_transfer.trainer.base import cuts, model_files, weights_hash
 from tfx_transfer.trainer.common import keras_compat
 from tfx_transfer.trainer.data import preprocessing as pp
 from tfx_transfer.trainer.data import storage
@@ -61,21 +60,6 @@ def find_model_in_dir(path: str) -> str:
         f"No model found in {path!r}: expected a .keras/.h5 file or a SavedModel "
         "(saved_model.pb), directly or under Format-Serving/."
     )
-
-
-def _load_model_file(path: str, allow_unsafe_model: bool, named: str) -> keras.Model:
-    """The whole model saved at `path` (the local copy of `named`); a file that is not one is an error."""
-    try:
-        model_safety.check_model_file_safety(path, allow_unsafe_model)
-        legacy = keras_compat.KERAS2_H5_OBJECTS if path.endswith((".h5", ".hdf5")) else None
-        return keras.saving.load_model(path, compile=False, safe_mode=not allow_unsafe_model, custom_objects=legacy)
-    except BaseModelError:
-        raise
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as err:
-        said = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise BaseModelError(
-            f"{named!r} cannot be read as a Keras model ({said}); give a whole model saved with model.save() as "
-            ".keras or .h5, or a SavedModel directory.") from None
 
 
 def saved_model_extractor(path: str, image_size: Tuple[int, int], channels: int) -> keras.Model:
@@ -214,7 +198,7 @@ def _file_base(source: BaseModelSource, workdir: str) -> _BaseAndInput:
         image_size = _check_image_size(source.image_size, native)
         return saved_model_extractor(local, image_size, channels), image_size, mode, channels
     if local.endswith(MODEL_FILE_SUFFIXES):
-        base = _load_model_file(local, source.allow_unsafe_model, path)
+        base = cuts.enter_nested(model_files.load_model_file(local, source.allow_unsafe_model, path), source.cut_layer)
         native, channels = _input_size_and_channels(base)
         return base, _check_image_size(source.image_size, native), mode, channels
     raise BaseModelError(f"model_uri {path!r} is neither a .keras/.h5 file nor a SavedModel directory.")

@@ -6,6 +6,11 @@
   layer that feeds it, Dropout stepped over; otherwise its output. The layers are followed
   through every call Keras made of them, so a Keras 2 `Sequential` `.h5`, which Keras 3 rebuilds
   one layer at a time, is read like a functional model.
+- **Nested bases.** A model that uses another model as a layer (the Keras transfer guide's
+  `Sequential([base, GlobalAveragePooling2D(), Dense(n)])`) is entered: it is rebuilt as one
+  graph of its layers (`keras_compat.inline_nested`), so the base's stage ends are candidates
+  like those of the application itself. A nested classifier (the head of a model this plugin
+  trained) and a nested model that a cut names stay whole.
 - **'auto'.** Candidates the features of which are worth measuring on the user's data: the
   default cut, the vector layers between the last spatial layer and the classifier (Flatten,
   Dense), and the ends of the deepest stages: the last layer at each spatial resolution
@@ -95,6 +100,20 @@ def default_cut(model: keras.Model) -> str:
                "layer to cut at: it is the classifier alone. Pass a model with feature layers below its classifier.")
         )
     return feeding.name
+
+
+def enter_nested(model: keras.Model, spec: CutSpec) -> keras.Model:
+    """`model` with its nested models entered (see the module docstring), but a nested classifier
+    (the head of a model this plugin trained) and any model `spec` names, which stay whole. When
+    their layers' names clash with the outer model's, nothing is entered."""
+    keep = {spec} if isinstance(spec, str) else set(spec or ())
+    classifier = _classifier(model)
+    if isinstance(classifier, keras.Model):
+        keep.add(classifier.name)
+    try:
+        return keras_compat.inline_nested(model, keep)
+    except ValueError:
+        return model
 
 
 def _spatial_size(layer: keras.layers.Layer) -> Optional[Tuple[int, int]]:

@@ -7,7 +7,8 @@ Two matrices, every model tiny and built here, nothing downloaded:
   between the last Dense and the output, a Dense classifier with a ReLU, one without activation
   (logits), a single-channel input, a model with its own Rescaling; each as Keras 3 `.keras` and
   legacy `.h5`, as `.h5` built and saved by Keras 2 (tf_keras), and as a SavedModel (`model.export`) and a TFX `Model` artifact
-  (`Format-Serving/`), which are used whole.
+  (`Format-Serving/`), which are used whole. A nested base is entered: its stage ends are
+  candidates, in every Keras format.
 - **Every `keras.applications` constructor** in the lock (`weights=None`, the smallest input each
   allows), as the pipeline builds it by name.
 
@@ -81,23 +82,16 @@ def _own_rescaling(k):
     return k.Model(inputs, k.layers.Dense(3, activation="softmax", name="classes")(x))
 
 
-# name: (builder, default cut)
-SHAPES: Dict[str, Tuple[Callable, str]] = {
-    "transfer_guide_sequential": (_transfer_guide, "gap"),
-    "dropout_activation_top": (_dropout_activation_top, "features"),
-    "dense_relu_top": (_dense_top("relu"), "gap"),
-    "dense_logits_top": (_dense_top(None), "gap"),
-    "single_channel": (_single_channel, "flat"),
-    "own_rescaling": (_own_rescaling, "gap"),
+# name: (builder, default cut, a candidate that only entering a nested base finds)
+SHAPES: Dict[str, Tuple[Callable, str, str]] = {
+    "transfer_guide_sequential": (_transfer_guide, "gap", "block_13_expand_relu"),
+    "dropout_activation_top": (_dropout_activation_top, "features", ""),
+    "dense_relu_top": (_dense_top("relu"), "gap", ""),
+    "dense_logits_top": (_dense_top(None), "gap", ""),
+    "single_channel": (_single_channel, "flat", ""),
+    "own_rescaling": (_own_rescaling, "gap", ""),
 }
 FORMATS = ("keras", "h5", "h5_tf_keras", "saved_model", "tfx_model_artifact")
-# Files Keras 3 itself cannot load (Keras 3.12): the user gets one sentence naming the file. A
-# Keras 2 `.h5` of a Sequential around a nested application fails inside Keras 3's legacy loader
-# ("BatchNormalization could not be deserialized properly"). When a Keras upgrade reads it, this
-# test fails with DID NOT RAISE: move the case back into the matrix.
-KERAS3_CANNOT_LOAD = {("transfer_guide_sequential", "h5_tf_keras")}
-
-
 def _save(build: Callable, fmt: str, root: str) -> Tuple[base_source.BaseModelSource, str]:
     """The model `build` makes, saved in `fmt` under `root`, as the source a user would configure,
     and the name of its output layer. `h5_tf_keras` is built and saved by Keras 2 (tf_keras)."""
@@ -159,16 +153,12 @@ TABLE = []
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("shape", list(SHAPES))
 def test_user_shapes_in_every_format(shape, fmt, tmp_path):
-    build, default = SHAPES[shape]
+    build, default, inside = SHAPES[shape]
     source, output_layer = _save(build, fmt, str(tmp_path / "model"))
-    if (shape, fmt) in KERAS3_CANNOT_LOAD:
-        with pytest.raises(base_source.BaseModelError, match=r"^'.*model\.h5' cannot be read as a Keras model \("):
-            _check(source, output_layer, tmp_path)
-        TABLE.append((shape, fmt, "(Keras 3 cannot load it: one sentence)", ()))
-        return
     cut, names = _check(source, output_layer, tmp_path)
     whole = fmt in ("saved_model", "tfx_model_artifact")
     assert cut == (base_model.SAVED_MODEL_CUT if whole else default)
+    assert whole or not inside or inside in names, f"the nested base was not entered: {names}"
     TABLE.append((shape, fmt, cut, names))
 
 

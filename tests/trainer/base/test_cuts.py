@@ -121,3 +121,56 @@ def test_a_combined_cut_is_its_parts_side_by_side():
     np.testing.assert_allclose(both(images).numpy(), expected, atol=1e-6)
     with pytest.raises(BaseModelError, match=r"no cut 'features\+flatten'; its cuts are \['features', 'pool2', 'conv1'\]"):
         cuts.cut_extractor(extractor, "features+flatten")
+
+
+def _transfer_guide_model():
+    """The Keras transfer guide's shape: a Rescaling, a nested base, pooling, Dropout, a Dense classifier."""
+    keras.utils.set_random_seed(0)
+    inner_in = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="block1_conv")(inner_in)
+    x = keras.layers.MaxPooling2D(name="block1_pool")(x)
+    x = keras.layers.Conv2D(8, 3, activation="relu", name="block2_conv")(x)
+    base = keras.Model(inner_in, x, name="base")
+    inputs = keras.Input((16, 16, 3))
+    x = base(keras.layers.Rescaling(1 / 255, name="scale")(inputs), training=False)
+    x = keras.layers.Dropout(0.2, name="drop")(keras.layers.GlobalAveragePooling2D(name="gap")(x))
+    return keras.Model(inputs, keras.layers.Dense(3, name="classes")(x), name="guide")
+
+
+def test_a_nested_base_is_entered_and_its_stage_ends_are_candidates():
+    model = cuts.enter_nested(_transfer_guide_model(), "auto")
+    assert cuts.default_cut(model) == "gap"
+    assert cuts.candidate_cuts(model) == ("gap", "block2_conv", "block1_pool", "block1_conv")
+    extractor = cuts.multi_cut_extractor(model, cuts.candidate_cuts(model), "avg")
+    assert {name: tuple(t.shape) for name, t in extractor.output.items()} == {
+        "gap": (None, 8), "block2_conv": (None, 8), "block1_pool": (None, 4), "block1_conv": (None, 4)}
+
+
+def test_a_cut_naming_the_nested_model_keeps_it_whole():
+    model = _transfer_guide_model()
+    kept = cuts.enter_nested(model, "base")
+    assert kept is model and cuts.resolve_cuts(kept, "base") == ("base",)
+    assert cuts.enter_nested(model, ["gap", "base"]) is model
+
+
+def test_a_nested_model_whose_layer_names_clash_with_the_outer_ones_stays_one_layer():
+    inner_in = keras.Input((4, 4, 3))
+    base = keras.Model(inner_in, keras.layers.Conv2D(2, 1, name="conv")(inner_in), name="base")
+    inputs = keras.Input((4, 4, 3))
+    x = keras.layers.Conv2D(2, 1, name="conv")(base(inputs))  # unique among the outer model's own layers
+    model = keras.Model(inputs, keras.layers.Dense(2, name="classes")(keras.layers.Flatten(name="flat")(x)))
+    assert cuts.enter_nested(model, None) is model
+
+
+def test_a_nested_classifier_stays_whole_while_the_base_is_entered():
+    guide = _transfer_guide_model()
+    head = keras.Sequential([keras.Input((8,)), keras.layers.Dense(5, activation="relu", name="hidden"),
+                             keras.layers.Dense(3, name="scores")], name="head")
+    base = guide.get_layer("base")
+    inputs = keras.Input((16, 16, 3))
+    model = keras.Model(inputs, head(keras.layers.GlobalAveragePooling2D(name="pooled")(base(inputs))))
+    entered = cuts.enter_nested(model, None)
+    assert [layer.name for layer in entered.layers[1:]] == ["block1_conv", "block1_pool", "block2_conv", "pooled", "head"]
+    assert cuts.default_cut(entered) == "pooled"
+    images = np.random.default_rng(0).uniform(size=(2, 16, 16, 3)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(entered(images)), np.asarray(model(images)), atol=1e-5)
