@@ -172,16 +172,23 @@ def _scratch(x_train, y_train, x_test, y_test, seed: int) -> float:
 
 
 def _control_test_accuracy(source_path: str, cut: str, x_train, y_train, x_test, y_test, seed: int) -> float:
-    """The plugin's own no-transfer control, retrained the way the run trained it, on the test set."""
+    """The plugin's own no-transfer control on its defaults, retrained the way the run trained it
+    (the better of the probe controls on the same plan), on the test set."""
     import numpy as np
 
     from tfx_transfer.trainer.base import base_model, cuts
     from tfx_transfer.trainer.base.base_source import BaseModelSource
     from tfx_transfer.trainer.selection import control, validation
+    from tfx_transfer.trainer.training.head import HeadConfig
 
     extractor, _ = base_model.build_feature_extractor(BaseModelSource(model_uri=source_path, cut_layer=cut))
+    architecture = cuts.cut_extractor(extractor, cut)
     plan = validation.make_plan(y_train, seed)
-    result = control.scratch_control(x_train, y_train, len(TARGET_DIGITS), plan, cuts.cut_extractor(extractor, cut), 32, seed)
+    kinds = control.choose_kinds(control.ControlConfig(), architecture.count_params())
+    fronts = control.fronts(kinds, x_train.shape[1:], architecture, seed)
+    features = control.split_features(np.asarray(control.one_pass(fronts, x_train.shape[1:]).predict(x_train, verbose=0)), fronts)
+    result = control.better([control.probe_control(kind, features[kind], y_train, len(TARGET_DIGITS), plan, fronts[kind],
+                                                   HeadConfig(), seed) for kind in fronts], 0.0)
     return float(np.mean(result.model.predict(x_test, verbose=0).argmax(1) == y_test))
 
 

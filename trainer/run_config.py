@@ -24,7 +24,7 @@ one set of defaults. The dict form (`to_dict` / `from_dict`) is what a user writ
                   the head learns from unlabelled images, when a run has them (`domain.unlabelled`)
     unfreeze      int (top N layers) | layer name | fraction in (0, 1]; for 'fine_tune'
     strategy_thresholds  {min_examples_per_class, logme_threshold, top_fraction, deep_fraction}
-    control       {kind: 'auto' | 'scratch' | 'pixels' | 'none', max_params, margin}
+    control       {kind: 'auto' | 'scratch' | 'pixels' | 'random_features' | 'none', max_params, margin}
                                                                         -> control.ControlConfig
     backup_dir    where BackupAndRestore keeps state (default model_run_dir/backup)
     drop_suspect_labels  bool (default False): train again without the training images whose

@@ -27,6 +27,7 @@ import logging
 import math
 import os
 import tempfile
+import time
 from typing import Dict, Iterator, Optional, Tuple
 
 import keras
@@ -204,16 +205,21 @@ def run_control(
     raw: raw_images.RawExamples, config: RunConfig, vocabulary, pp_config: pp.PreprocessingConfig,
 ) -> control_lib.ControlResult:
     """The no-transfer control, on the same rows and plan as the transferred model."""
-    kind = control_lib.choose_kind(config.control, cut_model.count_params(), raw_images.images_bytes(training_data.ids, pp_config))
-    front = control_lib.pixel_front((*pp_config.image_size, pp_config.channels)) if kind == control_lib.CONTROL_PIXELS else None
+    kinds = control_lib.choose_kinds(config.control, cut_model.count_params())
+    image_shape, seed = (*pp_config.image_size, pp_config.channels), config.train.seed
+    front_by_kind = control_lib.fronts(kinds, image_shape, cut_model, seed)
+    start = time.perf_counter()
+    front = control_lib.one_pass(front_by_kind, image_shape) if front_by_kind else None
     values, why = raw_images.raw_features(raw, config, vocabulary, pp_config, front, training_data.ids)
     if values is None:
-        return control_lib.ControlResult(kind, float("nan"), 0.0, 0, f"no control: {why}")
-    if kind == control_lib.CONTROL_PIXELS:
-        return control_lib.pixel_control(values, training_data.labels, num_classes, plan, front, config.head, config.train.seed)
-    return control_lib.scratch_control(
-        values, training_data.labels, num_classes, plan, cut_model, config.train.batch_size, config.train.seed
-    )
+        return control_lib.ControlResult(kinds[0], float("nan"), 0.0, 0, f"no control: {why}")
+    if not front_by_kind:
+        return control_lib.scratch_control(
+            values, training_data.labels, num_classes, plan, cut_model, config.train.batch_size, seed)
+    features = control_lib.split_features(values, front_by_kind)
+    results = [control_lib.probe_control(kind, features[kind], training_data.labels, num_classes, plan,
+                                         front_by_kind[kind], config.head, seed) for kind in front_by_kind]
+    return control_lib.better(results, time.perf_counter() - start)
 
 
 def _gate(

@@ -119,11 +119,12 @@ class FineTuner(base_component.BaseComponent):
       validation_split: the data's own validation split, used for every selection instead of
         carved rows; None uses a split named validation/val/valid/dev when there is one. The
         Evaluator's split (eval/test) is never read.
-      control: the no-transfer control: 'auto' (the architecture from scratch for bases of at
-        most `control_max_params` parameters, else a logistic regression on pixels),
-        'scratch', 'pixels', or 'none' (no control, no negative-transfer gate).
-      control_max_params: the largest base (in parameters) that control='auto' trains from
-        scratch; larger bases get the pixel control.
+      control: the no-transfer control: 'auto' (the better, on the validation rows, of a
+        logistic regression on pixels and one on the features of the same architecture with
+        untrained weights), 'scratch' (the architecture trained from scratch on each fold, the
+        costliest), 'pixels', 'random_features', or 'none' (no control, no negative-transfer gate).
+      control_max_params: the largest base (in parameters) whose untrained features
+        control='auto' computes; larger bases get the pixel control alone.
       control_margin: how much the transferred model must beat the control by, in validation
         accuracy, to stay the exported model; otherwise the control (or, when it reaches the
         control plus this margin, the average of both) is exported. 0.0: a tie keeps the

@@ -75,8 +75,7 @@ def test_negative_transfer_exports_the_control_or_both_averaged(tmp_path, margin
     assert len(set(_served_classes(fn_args))) == 3
 
 
-def test_a_useful_base_beats_the_scratch_control(tmp_path, tiny_cnn_path, monkeypatch):
-    monkeypatch.setattr(control_lib, "SCRATCH_MIN_STEPS", 30)  # a quick control; the contract is the same
+def test_a_useful_base_beats_the_control(tmp_path, tiny_cnn_path):
     fn_args = _fn_args(tmp_path, tiny_cnn_path, cut_layer="auto")
     run_fn.run_fn(fn_args)
     decision = _decision(fn_args)
@@ -97,7 +96,9 @@ def test_a_useful_base_beats_the_scratch_control(tmp_path, tiny_cnn_path, monkey
     assert head["accuracy_by_C"][f"{head['C']:g}"] == max(v for v in head["accuracy_by_C"].values() if v is not None)
     if not augmented["kept"]:
         assert head["accuracy_by_C"] == chosen[0]["accuracy_by_C"]
-    assert decision["control"]["kind"] == "scratch" and decision["control"]["seconds"] > 0
+    control = decision["control"]  # 'auto': the better of the two probe controls, which names the other
+    assert control["kind"] in ("pixels", "random_features") and control["seconds"] > 0
+    assert "better than " + ("random_features" if control["kind"] == "pixels" else "pixels") in control["reason"]
     suspects = decision["suspect_labels"]  # the labels are right: the list is the CSV's, short or empty
     assert suspects["checked"] == 30 and suspects["file"] == "suspect_labels.csv"
     with open(os.path.join(fn_args.model_run_dir, "suspect_labels.csv")) as f:
@@ -143,8 +144,7 @@ def test_dataset_rows_are_matched_to_bottleneck_rows_by_id():
     assert raw_images.rows_in_dataset_order(np.array(["a", "a", "b"], dtype=object), rows, np.array(["a", "a", "b"], dtype=object)) is None
 
 
-def test_dropping_suspect_labels_trains_again_without_them(tmp_path, tiny_cnn_path, monkeypatch):
-    monkeypatch.setattr(control_lib, "SCRATCH_MIN_STEPS", 30)
+def test_dropping_suspect_labels_trains_again_without_them(tmp_path, tiny_cnn_path):
     flipped = (0, 4, 8)  # img_0, img_4, img_8 carry the next class's label
     fn_args = _fn_args(tmp_path, tiny_cnn_path, flipped=flipped, cut_layer="flatten_1", drop_suspect_labels=True)
     run_fn.run_fn(fn_args)

@@ -64,12 +64,6 @@ def raw_features(
     return values, ""
 
 
-def images_bytes(ids: np.ndarray, pp_config: pp.PreprocessingConfig) -> int:
-    """Memory the preprocessed float32 images of the rows `ids` take."""
-    height, width = pp_config.image_size
-    return len(ids) * height * width * pp_config.channels * 4
-
-
 @dataclasses.dataclass(frozen=True)
 class ScannedExamples:
     """The raw example files and their checking pass, made once for every part read from them."""

@@ -4,10 +4,19 @@ Transfer can hurt (a base pretrained on unrelated data, a cut too specific to it
 only a model that does not transfer shows it. The control is trained in the same run, on the
 same rows, and scored on the same validation plan as the transferred model:
 
-- `scratch`: the transferred model's own architecture (the base up to the cut, then a head),
-  re-initialised and trained end to end on the raw images, when the base is small enough
-  (`ControlConfig.max_params`) and the images fit in memory;
-- `pixels`: else a standardised logistic regression on downsampled pixels, a cheap baseline.
+- `auto` (the default): the better, on the plan's validation rows, of two probes that cost
+  about what one probe of the transferred model costs: `pixels`, a standardised logistic
+  regression on downsampled pixels, and `random_features`, the same logistic regression on the
+  features of the transferred model's own architecture (the base up to the cut) with fresh,
+  untrained weights, which shows what the architecture gives without its pretraining. Both
+  read the images in one streamed pass (`raw_images.raw_features`), so the cost grows with the
+  rows and the base, and memory with the features only. `random_features` is left out when
+  the base has more than `ControlConfig.max_params` parameters.
+- `scratch`: the architecture re-initialised and trained end to end on the raw images, on each
+  fold of the plan and then on all rows. It is the strongest control on tiny data and by far
+  the most expensive (on `bench/recipe_parity.py`'s tasks 20-57 s, against 2-4 s for the rest of
+  FineTuner), so only a user who asks for it gets it.
+- `pixels` or `random_features` alone, when asked.
 
 Each control keeps its out-of-fold validation probabilities, so the gate (`gate`) can compare
 it with the transferred model row by row, and score the two averaged, without training again.
@@ -18,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from typing import Optional
+from typing import Dict, Optional, Sequence, Tuple
 
 import keras
 import numpy as np
@@ -31,8 +40,9 @@ from tfx_transfer.trainer.training import head as head_lib
 CONTROL_AUTO = "auto"
 CONTROL_SCRATCH = "scratch"
 CONTROL_PIXELS = "pixels"
+CONTROL_RANDOM = "random_features"
 CONTROL_NONE = "none"
-CONTROL_KINDS = (CONTROL_AUTO, CONTROL_SCRATCH, CONTROL_PIXELS, CONTROL_NONE)
+CONTROL_KINDS = (CONTROL_AUTO, CONTROL_SCRATCH, CONTROL_PIXELS, CONTROL_RANDOM, CONTROL_NONE)
 
 # Downsampled side of the pixel control's images.
 PIXEL_SIZE = 16
@@ -40,8 +50,6 @@ PIXEL_SIZE = 16
 SCRATCH_MIN_STEPS = 600
 SCRATCH_MAX_EPOCHS = 300
 SCRATCH_LEARNING_RATE = 1e-3
-# Decoded training images kept in memory for the scratch control, at most.
-SCRATCH_MAX_BYTES = 1 << 30
 
 
 class ControlConfigError(ValueError):
@@ -52,9 +60,10 @@ class ControlConfigError(ValueError):
 class ControlConfig:
     """Which control to train, and how much it must win by to replace the transferred model.
 
-    kind: 'auto' (scratch when the base has at most `max_params` parameters, else pixels),
-      'scratch', 'pixels' or 'none' (no control and no gate).
-    max_params: the largest base 'auto' trains from scratch.
+    kind: 'auto' (the better of 'pixels' and 'random_features', the latter only when the base
+      has at most `max_params` parameters), 'scratch', 'pixels', 'random_features' or 'none'
+      (no control and no gate).
+    max_params: the largest base whose random-init features 'auto' computes.
     margin: how much the transferred model must beat the control by, in validation accuracy,
       to stay the candidate; otherwise `gate` exports the control, or the two averaged when the
       average reaches the control plus this margin (0.0: a tie keeps the transferred model).
@@ -90,12 +99,11 @@ class ControlResult:
         }
 
 
-def choose_kind(config: ControlConfig, base_parameters: int, images_bytes: int) -> str:
-    """The control to train for this base and data (see the module docstring)."""
+def choose_kinds(config: ControlConfig, base_parameters: int) -> Tuple[str, ...]:
+    """The controls to train for this base (see the module docstring); 'auto' keeps the better."""
     if config.kind != CONTROL_AUTO:
-        return config.kind
-    small = base_parameters <= config.max_params and images_bytes <= SCRATCH_MAX_BYTES
-    return CONTROL_SCRATCH if small else CONTROL_PIXELS
+        return (config.kind,)
+    return (CONTROL_PIXELS, CONTROL_RANDOM) if base_parameters <= config.max_params else (CONTROL_PIXELS,)
 
 
 def pixel_front(image_shape) -> keras.Model:
@@ -105,24 +113,69 @@ def pixel_front(image_shape) -> keras.Model:
     return keras.Model(inputs, keras.layers.Flatten(name="pixel_flatten")(small), name="pixel_front")
 
 
-def pixel_control(
-    pixels: np.ndarray, labels: np.ndarray, num_classes: int, plan: validation.ValidationPlan,
+def random_front(architecture: keras.Model, seed: int) -> keras.Model:
+    """The architecture with fresh, untrained weights: the random-features control's features."""
+    keras.utils.set_random_seed(seed)
+    front = keras.models.clone_model(architecture)
+    front.trainable = False
+    return front
+
+
+def fronts(kinds: Sequence[str], image_shape, architecture: keras.Model, seed: int) -> Dict[str, keras.Model]:
+    """{kind: its front} for the probe controls among `kinds`."""
+    built = {CONTROL_PIXELS: lambda: pixel_front(image_shape), CONTROL_RANDOM: lambda: random_front(architecture, seed)}
+    return {kind: built[kind]() for kind in kinds if kind in built}
+
+
+def one_pass(front_by_kind: Dict[str, keras.Model], image_shape) -> keras.Model:
+    """Every front's features side by side, so the images are read once for all of them."""
+    inputs = keras.Input(tuple(image_shape), name="image")
+    outputs = [front(inputs) for front in front_by_kind.values()]
+    joined = outputs[0] if len(outputs) == 1 else keras.layers.Concatenate(name="control_features")(outputs)
+    return keras.Model(inputs, joined, name="control_fronts")
+
+
+def split_features(values: np.ndarray, front_by_kind: Dict[str, keras.Model]) -> Dict[str, np.ndarray]:
+    """`one_pass`'s features, back into {kind: that front's columns}."""
+    widths = [int(front.outputs[0].shape[-1]) for front in front_by_kind.values()]
+    return dict(zip(front_by_kind, np.split(values, np.cumsum(widths)[:-1], axis=1)))
+
+
+_PROBE_REASONS = {
+    CONTROL_PIXELS: f"a logistic regression on {PIXEL_SIZE}x{PIXEL_SIZE} pixels",
+    CONTROL_RANDOM: "a logistic regression on the same architecture's features with untrained weights",
+}
+
+
+def probe_control(
+    kind: str, features: np.ndarray, labels: np.ndarray, num_classes: int, plan: validation.ValidationPlan,
     front: keras.Model, head_config: head_lib.HeadConfig, seed: int,
 ) -> ControlResult:
-    """The logistic regression on downsampled pixels, as an image -> probabilities model."""
+    """The standardised logistic regression on a front's features, as an image -> probabilities model."""
     start = time.perf_counter()
-    C = probe.cross_validate(pixels, labels, num_classes, plan, seed)[0] if plan.usable else 1.0
+    C = probe.cross_validate(features, labels, num_classes, plan, seed)[0] if plan.usable else 1.0
     probabilities = validation.out_of_fold(
         plan, len(labels),
-        lambda train, val: probe.fit_probe(pixels[train], labels[train], C, seed, num_classes).probabilities(pixels[val]),
+        lambda train, val: probe.fit_probe(features[train], labels[train], C, seed, num_classes).probabilities(features[val]),
     ) if plan.usable else None
-    head = probe.probe_head(probe.fit_probe(pixels, labels, C, seed, num_classes), num_classes, head_config, seed)
-    model = keras.Model(front.inputs, head(front.outputs[0]), name="pixel_control")
+    head = probe.probe_head(probe.fit_probe(features, labels, C, seed, num_classes), num_classes, head_config, seed)
+    model = keras.Model(front.inputs, head(front.outputs[0]), name=f"{kind}_control")
     return ControlResult(
-        CONTROL_PIXELS, validation.validated_accuracy(probabilities, labels), time.perf_counter() - start,
-        model.count_params(), f"a logistic regression on {PIXEL_SIZE}x{PIXEL_SIZE} pixels (C={C:g})", model,
-        probabilities,
+        kind, validation.validated_accuracy(probabilities, labels), time.perf_counter() - start,
+        model.count_params(), f"{_PROBE_REASONS[kind]} (C={C:g})", model, probabilities,
     )
+
+
+def better(results: Sequence[ControlResult], seconds: float) -> ControlResult:
+    """The control with the higher validation accuracy (the first on a tie), charged with the
+    `seconds` all of them took, the pass that read the images included; its reason names the
+    ones left out."""
+    best = max(results, key=lambda result: (np.nan_to_num(result.accuracy, nan=-1.0), -results.index(result)))
+    others = [f"{r.kind} {r.accuracy:.3f}" for r in results if r is not best]
+    if others:
+        best.reason += f"; validation accuracy {best.accuracy:.3f}, better than {', '.join(others)}"
+    best.seconds = seconds
+    return best
 
 
 def _scratch_model(architecture: keras.Model, num_classes: int, seed: int) -> keras.Model:

@@ -13,8 +13,8 @@ probabilities (`validation.out_of_fold`), so no model is trained again to compar
   on noise can score far below the control. In `bench/recipe_parity.py`'s gate task, leads of
   1-2 of 50 validation rows kept transferred models that lost 3-6 points to the control on test,
   with one standard error as the bar (seed 8 of 10) as with none (3 of 10); and the control's
-  out-of-fold accuracy understates it (90.8 % against 92.6 % on test there): training from
-  scratch gains most from the rows a fold holds out;
+  out-of-fold accuracy understates it (90.8 % against 92.6 % on test there, for the control
+  trained from scratch, which gains most from the rows a fold holds out);
 - otherwise the control beat it: negative transfer. On a few dozen validation rows one row can
   decide that, so before the transferred model is given up, the average of both models'
   probabilities is scored on the same rows. It is exported when it also reaches the control's
