@@ -19,7 +19,14 @@ compares the one-cut run's 20,000 `out_relu` bottlenecks with the four-cut run's
 random sample of 1,000 of each, as it does): `drift_ratio = (sample + check) / (the two
 extractions)` (target <= 0.10).
 
+`--feed` measures only what the extractor costs besides the model: both sides run a near-zero-
+cost base (the average colour of the 224 x 224 input, `zero_cost_model`), so that decoding, Beam
+and I/O remain, pinned to 1 and then 2 cores (`taskset`). It prints `feed_ratio = component /
+tf.data` per core count (target >= 0.8 at 2 cores): whether the extractor's own CPU work could
+keep an accelerator busy.
+
     python bench/extract_throughput.py [--images 20000] [--size 160] [--workdir DIR]
+    python bench/extract_throughput.py --feed [--images 16000] [--size 224] [--cores 1 2]
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Sequence
 
 BATCH_SIZE = 32
 SINGLE_CUT = "out_relu"  # MobileNetV2's output: what tf.data+predict computes
@@ -82,7 +90,34 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_component(data: str, workdir: str, size: int, cut_layer: str) -> dict:
+ZERO_COST_MODEL = "zero_cost.keras"
+
+
+def threaded_beam_args(cores: int) -> list:
+    """Beam's in-process DirectRunner with one worker thread per core: TF decodes one bundle while
+    Python reads and writes another."""
+    return ["--direct_running_mode=multi_threading", f"--direct_num_workers={cores}"]
+
+
+def zero_cost_model(size: int):
+    """The near-zero-cost base of `--feed`: the input's average colour (3 numbers per image)."""
+    import keras
+
+    inputs = keras.Input((size, size, 3), name="image")
+    return keras.Model(inputs, keras.layers.GlobalAveragePooling2D(name="mean_colour")(inputs), name="zero_cost")
+
+
+def _base_kwargs(workdir: str, size: int, cut_layer: str) -> dict:
+    """BottleneckExtractor's base: MobileNetV2, or with `cut_layer='zero'` the zero-cost model saved in `workdir`."""
+    if cut_layer != "zero":
+        return {"keras_application": "MobileNetV2", "weights": None,
+                "cut_layer": cut_layer.split(",") if "," in cut_layer else cut_layer}
+    path = os.path.join(workdir, ZERO_COST_MODEL)
+    zero_cost_model(size).save(path)
+    return {"model_uri": path, "preprocessing": "tf"}
+
+
+def run_component(data: str, workdir: str, size: int, cut_layer: str, beam_args: Sequence[str] = ()) -> dict:
     """One LocalDagRunner run: an Importer of the data, then BottleneckExtractor."""
     from tfx import v1 as tfx
 
@@ -96,18 +131,13 @@ def run_component(data: str, workdir: str, size: int, cut_layer: str) -> dict:
         custom_properties={"payload_format": "FORMAT_TF_EXAMPLE"},
     ).with_id("import_examples")
     extractor = BottleneckExtractor(
-        examples=importer.outputs["result"],
-        keras_application="MobileNetV2",
-        weights=None,
-        image_size=size,
-        batch_size=BATCH_SIZE,
-        cut_layer=cut_layer.split(",") if "," in cut_layer else cut_layer,
-    )
+        examples=importer.outputs["result"], image_size=size, batch_size=BATCH_SIZE, **_base_kwargs(workdir, size, cut_layer))
     pipeline = tfx.dsl.Pipeline(
         pipeline_name="bench_extract",
         pipeline_root=os.path.join(workdir, "root"),
         components=[importer, extractor],
         enable_cache=False,
+        beam_pipeline_args=list(beam_args),
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             os.path.join(workdir, "metadata.db")
         ),
@@ -116,13 +146,13 @@ def run_component(data: str, workdir: str, size: int, cut_layer: str) -> dict:
     return {"seconds": time.perf_counter() - start, "peak_rss_mib": _peak_rss_mib()}
 
 
-def run_tf_data(data: str, size: int) -> dict:
+def run_tf_data(data: str, size: int, zero_cost: bool = False) -> dict:
     """The hand-written reference: tf.data decode + resize + preprocess, then model.predict."""
     import keras
     import tensorflow as tf
 
     start = time.perf_counter()
-    model = keras.applications.MobileNetV2(
+    model = zero_cost_model(size) if zero_cost else keras.applications.MobileNetV2(
         include_top=False, weights=None, input_shape=(size, size, 3), pooling="avg"
     )
 
@@ -202,13 +232,42 @@ def run_drift(workdirs: str) -> dict:
             "auc": result.auc, "p_value": result.p_value, "drift": result.drift}
 
 
-def _in_subprocess(mode: str, data: str, size: int, workdir: str, cut_layer: str = SINGLE_CUT) -> dict:
-    """The worker's JSON result; its other stdout lines (the extractor's progress) under 'log'."""
+def _in_subprocess(mode: str, data: str, size: int, workdir: str, cut_layer: str = SINGLE_CUT, cores: int = 0,
+                   beam_args: Sequence[str] = ()) -> dict:
+    """The worker's JSON result; its other stdout lines (the extractor's progress) under 'log'.
+    With `cores`, the worker is pinned to the first `cores` CPUs."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
-    command = [sys.executable, __file__, "--worker", mode, "--data", data, "--size", str(size), "--workdir", workdir,
-               "--cut-layer", cut_layer]
+    pinned = ["taskset", "-c", ",".join(str(core) for core in range(cores))] if cores else []
+    command = pinned + [sys.executable, __file__, "--worker", mode, "--data", data, "--size", str(size), "--workdir", workdir,
+                        "--cut-layer", cut_layer] + [f"--beam-arg={arg}" for arg in beam_args]
     lines = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout.strip().splitlines()
     return {**json.loads(lines[-1]), "log": lines[:-1]}
+
+
+def feed(workdir: str, images: int, size: int, cores: Sequence[int]) -> None:
+    """The `--feed` comparison (see the module docstring), one row per core count."""
+    data = os.path.join(workdir, f"data_{images}")
+    if not os.path.isdir(data):
+        _write_data(data, images)
+    print(f"feed: {images} gzipped JPEG records, {size} px, zero-cost base (the mean colour), batch {BATCH_SIZE}")
+    for count in cores:
+        reference = _in_subprocess("tf_data", data, size, _fresh(workdir, f"feed_tf_data_{count}"), "zero", count)
+        component = _in_subprocess("component", data, size, _fresh(workdir, f"feed_component_{count}"), "zero", count)
+        threaded = _in_subprocess("component", data, size, _fresh(workdir, f"feed_threaded_{count}"), "zero", count,
+                                  threaded_beam_args(count))
+        ref_rate, comp_rate = images / reference["seconds"], images / component["seconds"]
+        print(f"  {count} core(s): BottleneckExtractor {comp_rate:7.0f} images/s ({component['seconds']:.1f} s), "
+              f"tf.data loop {ref_rate:7.0f} images/s ({reference['seconds']:.1f} s), feed_ratio = {comp_rate / ref_rate:.2f}"
+              + (" (target >= 0.8)" if count == 2 else ""), flush=True)
+        print(f"    with {' '.join(threaded_beam_args(count))}: {images / threaded['seconds']:7.0f} images/s "
+              f"({threaded['seconds']:.1f} s), feed_ratio = {reference['seconds'] / threaded['seconds']:.2f}", flush=True)
+
+
+def _fresh(workdir: str, name: str) -> str:
+    path = os.path.join(workdir, name)
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    return path
 
 
 def main() -> None:
@@ -219,10 +278,17 @@ def main() -> None:
     parser.add_argument("--worker", choices=["component", "tf_data", "scoring", "drift"], help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--cut-layer", default=SINGLE_CUT, help=argparse.SUPPRESS)
+    parser.add_argument("--beam-arg", action="append", default=[], help=argparse.SUPPRESS)
+    parser.add_argument("--feed", action="store_true", help="the zero-cost-base comparison (see the docstring)")
+    parser.add_argument("--cores", type=int, nargs="+", default=[1, 2], help="with --feed: the core counts to pin to")
     args = parser.parse_args()
+    if args.feed and "--images" not in sys.argv:
+        args.images = 16000
+    if args.feed and "--size" not in sys.argv:
+        args.size = 224
 
     if args.worker == "component":
-        print(json.dumps(run_component(args.data, args.workdir, args.size, args.cut_layer)))
+        print(json.dumps(run_component(args.data, args.workdir, args.size, args.cut_layer, args.beam_arg)))
         return
     if args.worker == "scoring":
         print(json.dumps(run_scoring(args.workdir)))
@@ -231,10 +297,13 @@ def main() -> None:
         print(json.dumps(run_drift(args.workdir)))
         return
     if args.worker == "tf_data":
-        print(json.dumps(run_tf_data(args.data, args.size)))
+        print(json.dumps(run_tf_data(args.data, args.size, zero_cost=args.cut_layer == "zero")))
         return
 
     workdir = args.workdir or tempfile.mkdtemp(prefix="bench_extract_")
+    if args.feed:
+        feed(workdir, args.images, args.size, args.cores)
+        return
     small_count = max(1, args.images // 10)
     full = os.path.join(workdir, f"data_{args.images}")
     if not os.path.isdir(full):
@@ -244,10 +313,7 @@ def main() -> None:
         _subset(full, small, small_count)
 
     def fresh(name: str) -> str:
-        path = os.path.join(workdir, name)
-        shutil.rmtree(path, ignore_errors=True)
-        os.makedirs(path)
-        return path
+        return _fresh(workdir, name)
 
     reference = _in_subprocess("tf_data", full, args.size, fresh("tf_data"))
     component = _in_subprocess("component", full, args.size, fresh("component_full"))

@@ -98,7 +98,8 @@ def test_a_useful_base_beats_the_control(tmp_path, tiny_cnn_path):
         assert head["accuracy_by_C"] == chosen[0]["accuracy_by_C"]
     control = decision["control"]  # 'auto': the better of the two probe controls, which names the other
     assert control["kind"] in ("pixels", "random_features") and control["seconds"] > 0
-    assert "better than " + ("random_features" if control["kind"] == "pixels" else "pixels") in control["reason"]
+    other = "random_features" if control["kind"] == "pixels" else "pixels"
+    assert f"the better control on validation ({other} scored " in control["reason"]
     suspects = decision["suspect_labels"]  # the labels are right: the list is the CSV's, short or empty
     assert suspects["checked"] == 30 and suspects["file"] == "suspect_labels.csv"
     with open(os.path.join(fn_args.model_run_dir, "suspect_labels.csv")) as f:

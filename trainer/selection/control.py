@@ -171,9 +171,9 @@ def better(results: Sequence[ControlResult], seconds: float) -> ControlResult:
     `seconds` all of them took, the pass that read the images included; its reason names the
     ones left out."""
     best = max(results, key=lambda result: (np.nan_to_num(result.accuracy, nan=-1.0), -results.index(result)))
-    others = [f"{r.kind} {r.accuracy:.3f}" for r in results if r is not best]
+    others = [f"{r.kind} scored {r.accuracy:.3f}" for r in results if r is not best]
     if others:
-        best.reason += f"; validation accuracy {best.accuracy:.3f}, better than {', '.join(others)}"
+        best.reason += f", the better control on validation ({', '.join(others)})"
     best.seconds = seconds
     return best
 

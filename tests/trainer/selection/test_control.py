@@ -80,7 +80,7 @@ def test_auto_keeps_the_better_probe_control_and_says_which_it_left_out():
     best = control.better(results, seconds=1.5)
     assert best.accuracy == max(accuracies.values()) and best.seconds == 1.5
     left_out = [kind for kind in accuracies if kind != best.kind]
-    assert left_out and f"better than {left_out[0]} {accuracies[left_out[0]]:.3f}" in best.reason
+    assert left_out and f"the better control on validation ({left_out[0]} scored {accuracies[left_out[0]]:.3f})" in best.reason
     np.testing.assert_allclose(np.asarray(best.model(images)).argmax(1), labels)  # the classes are in the pixels
 
 
