@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any, Dict, List
+from concurrent import futures
+from typing import Any, Dict, List, Optional
 
 import apache_beam as beam
 from tfx import types
@@ -56,13 +57,16 @@ def _check_counts(counts: Dict[str, Dict[str, int]], rejected_uri: str) -> None:
             )
 
 
+def _split_pattern(examples: types.Artifact, split: str) -> str:
+    return io_utils.all_files_pattern(artifact_utils.get_split_uri([examples], split))
+
+
 def _write_split(
     pipeline: beam.Pipeline, extractor_dir: str, config: extraction.ExtractionConfig, split: str,
-    examples: types.Artifact, bottlenecks: types.Artifact, rejected: types.Artifact,
+    examples: types.Artifact, bottlenecks: types.Artifact, rejected: types.Artifact, total: Optional[int],
 ) -> None:
     """Reads one split of `examples` and writes its bottlenecks and rejected examples."""
-    input_pattern = io_utils.all_files_pattern(artifact_utils.get_split_uri([examples], split))
-    total = records.count_records(input_pattern, _MAX_COUNTED_BYTES)
+    input_pattern = _split_pattern(examples, split)
     outputs = (
         pipeline
         | f"ReadExamples[{split}]" >> beam.io.ReadFromTFRecord(input_pattern)
@@ -92,15 +96,18 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         config, fingerprint = config_lib.from_exec_properties(
             exec_properties, artifact_utils.get_single_uri(base_models) if base_models else None
         )
-        feature_extractor.build_and_save(config.source, fingerprint, extractor.uri)
-
         splits = artifact_utils.decode_split_names(examples.split_names)
+        with futures.ThreadPoolExecutor(max_workers=1) as pool:  # counting (for the ETA) reads every byte: overlap it
+            counting = {split: pool.submit(records.count_records, _split_pattern(examples, split), _MAX_COUNTED_BYTES)
+                        for split in splits}
+            feature_extractor.build_and_save(config.source, fingerprint, extractor.uri)
+            totals = {split: count.result() for split, count in counting.items()}
         for output in (bottlenecks, rejected):
             output.split_names = artifact_utils.encode_split_names(splits)
             examples_utils.set_payload_format(output, example_gen_pb2.FORMAT_TF_EXAMPLE)
         pipeline = self._make_beam_pipeline()
         for split in splits:
-            _write_split(pipeline, extractor.uri, config.extraction, split, examples, bottlenecks, rejected)
+            _write_split(pipeline, extractor.uri, config.extraction, split, examples, bottlenecks, rejected, totals[split])
         result = pipeline.run()
         result.wait_until_finish()
 
