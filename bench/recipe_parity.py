@@ -186,9 +186,8 @@ def _control_test_accuracy(source_path: str, cut: str, x_train, y_train, x_test,
     plan = validation.make_plan(y_train, seed)
     kinds = control.choose_kinds(control.ControlConfig(), architecture.count_params())
     fronts = control.fronts(kinds, x_train.shape[1:], architecture, seed)
-    features = control.split_features(np.asarray(control.one_pass(fronts, x_train.shape[1:]).predict(x_train, verbose=0)), fronts)
-    result = control.better([control.probe_control(kind, features[kind], y_train, len(TARGET_DIGITS), plan, fronts[kind],
-                                                   HeadConfig(), seed) for kind in fronts], 0.0)
+    values = np.asarray(control.one_pass(fronts, x_train.shape[1:]).predict(x_train, verbose=0))
+    result = control.probe_controls(values, fronts, y_train, len(TARGET_DIGITS), plan, HeadConfig(), seed, time.perf_counter())
     return float(np.mean(result.model.predict(x_test, verbose=0).argmax(1) == y_test))
 
 

@@ -216,10 +216,8 @@ def run_control(
     if not front_by_kind:
         return control_lib.scratch_control(
             values, training_data.labels, num_classes, plan, cut_model, config.train.batch_size, seed)
-    features = control_lib.split_features(values, front_by_kind)
-    results = [control_lib.probe_control(kind, features[kind], training_data.labels, num_classes, plan,
-                                         front_by_kind[kind], config.head, seed) for kind in front_by_kind]
-    return control_lib.better(results, time.perf_counter() - start)
+    return control_lib.probe_controls(values, front_by_kind, training_data.labels, num_classes, plan, config.head, seed,
+                                      start)
 
 
 def _gate(

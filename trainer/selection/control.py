@@ -170,12 +170,22 @@ def better(results: Sequence[ControlResult], seconds: float) -> ControlResult:
     """The control with the higher validation accuracy (the first on a tie), charged with the
     `seconds` all of them took, the pass that read the images included; its reason names the
     ones left out."""
-    best = max(results, key=lambda result: (np.nan_to_num(result.accuracy, nan=-1.0), -results.index(result)))
+    best = max(results, key=lambda result: np.nan_to_num(result.accuracy, nan=-1.0))  # max keeps the first of equals
     others = [f"{r.kind} scored {r.accuracy:.3f}" for r in results if r is not best]
-    if others:
-        best.reason += f", the better control on validation ({', '.join(others)})"
-    best.seconds = seconds
-    return best
+    said = f", the better control on validation ({', '.join(others)})" if others else ""
+    return dataclasses.replace(best, reason=best.reason + said, seconds=seconds)
+
+
+def probe_controls(
+    values: np.ndarray, front_by_kind: Dict[str, keras.Model], labels: np.ndarray, num_classes: int,
+    plan: validation.ValidationPlan, head_config: head_lib.HeadConfig, seed: int, started: float,
+) -> ControlResult:
+    """The better of the probe controls on `one_pass`'s features of the training rows, charged with
+    the seconds since `started`."""
+    features = split_features(values, front_by_kind)
+    results = [probe_control(kind, features[kind], labels, num_classes, plan, front, head_config, seed)
+               for kind, front in front_by_kind.items()]
+    return better(results, time.perf_counter() - started)
 
 
 def _scratch_model(architecture: keras.Model, num_classes: int, seed: int) -> keras.Model:
