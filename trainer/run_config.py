@@ -31,6 +31,9 @@ one set of defaults. The dict form (`to_dict` / `from_dict`) is what a user writ
                   label looks wrong (`labelling.suspect_labels`), then export
     label_budget  int >= 1 (default 50): how many unlabelled images to list to label next
                   (`labelling.label_next`)
+    memory_budget_mb  int >= 1 (default 1024): the memory the rows may take; larger data keeps a
+                  subsample in memory for every selection and streams the rest to the head
+                  (`data.bottleneck_stream`)
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from typing import Any, Dict, Mapping, Optional, Type
 
 from tfx_transfer.trainer.base.base_source import SOURCE_KEYS, BaseModelSource, check_source_choice
 from tfx_transfer.trainer.common import checks
+from tfx_transfer.trainer.data import bottleneck_stream
 from tfx_transfer.trainer.data import preprocessing as pp
 from tfx_transfer.trainer.domain import adaptation as adaptation_lib
 from tfx_transfer.trainer.labelling import label_next
@@ -79,6 +83,7 @@ class RunConfig:
     backup_dir: Optional[str] = None
     drop_suspect_labels: bool = False
     label_budget: int = label_next.DEFAULT_BUDGET
+    memory_budget_mb: int = bottleneck_stream.DEFAULT_MEMORY_BUDGET_MB
 
     def __post_init__(self) -> None:
         strategy_lib.check_strategy(self.strategy)
@@ -93,6 +98,7 @@ class RunConfig:
         if self.num_classes is not None:
             checks.check_int("num_classes", self.num_classes, 2, RunConfigError)
         label_next.check_budget(self.label_budget)
+        bottleneck_stream.check_memory_budget(self.memory_budget_mb, RunConfigError)
         if not isinstance(self.drop_suspect_labels, bool):
             raise RunConfigError(f"drop_suspect_labels={self.drop_suspect_labels!r} is invalid; valid values are true "
                                  "and false.")
@@ -149,6 +155,7 @@ _SECTIONS: Dict[str, Type] = {
 _OTHER_KEYS = (
     "strategy", "adaptation", "unfreeze", "augmented_copies", "image_feature", "label_feature", "max_image_pixels", "num_classes",
     "label_vocabulary_file", "label_vocabulary_name", "backup_dir", "drop_suspect_labels", "label_budget",
+    "memory_budget_mb",
 )
 
 

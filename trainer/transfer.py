@@ -38,13 +38,13 @@ from tfx_transfer.trainer.common import checks, progress
 from tfx_transfer.trainer.data import datasets
 from tfx_transfer.trainer.data import labels as labels_lib
 from tfx_transfer.trainer.data import preprocessing as pp
-from tfx_transfer.trainer.data import raw_images, storage
+from tfx_transfer.trainer.data import bottleneck_stream, raw_images, storage
 from tfx_transfer.trainer.domain import adaptation as adaptation_lib, unlabelled as unlabelled_lib
 from tfx_transfer.trainer.labelling import label_next, suspect_labels, thumbnails
 from tfx_transfer.trainer.run_config import RunConfig
 from tfx_transfer.trainer.training_data import TRANSFORM_ASSETS_DIR, TrainingData, label_vocabulary  # noqa: F401  (re-exported)
 from tfx_transfer.trainer.selection import control as control_lib, augmented_copies, gate
-from tfx_transfer.trainer.selection import probe, cut_scores, validation
+from tfx_transfer.trainer.selection import probe, cut_scores, streamed_head, validation
 from tfx_transfer.trainer.selection import strategy as strategy_lib
 from tfx_transfer.trainer.training import augmentation as augmentation_lib
 from tfx_transfer.trainer.training import export
@@ -157,6 +157,24 @@ def _adapt(
     if outcome.head is None:
         return head, probabilities, None
     return outcome.head, outcome.probabilities, outcome.record["method"]
+
+
+def _stream_head(decision: strategy_lib.StrategyDecision, head: keras.Model, training_data: TrainingData, cut: str,
+                 C: float, num_classes: int, config: RunConfig, adapted: Optional[str]) -> keras.Model:
+    """With rows beyond the memory budget, the probe head refitted on every row (`streamed_head`)."""
+    stream, held = training_data.stream, len(training_data.labels)
+    said = f"The {stream.rows} rows exceed memory_budget_mb={config.memory_budget_mb}: every selection used {held} of them"
+    if adapted is not None or config.head.head_units:
+        decision.reasons.append(f"{said}, and so did the head ({'adapted to the unlabelled images' if adapted else 'an MLP'}"
+                                "; only the probe head is refitted on the stream).")
+        return head
+    progress.say(f"  FineTuner: refitting the head on all {stream.rows} rows, streamed")
+    batches = bottleneck_stream.stream_batches(
+        stream, cuts.cut_parts(cut, tuple(stream.feature_dims)), streamed_head.STREAM_BATCH, config.train.seed)
+    decision.head["streamed"] = streamed_head.refit(head, batches, stream.rows, C, num_classes, config.train.seed)
+    decision.reasons.append(f"{said}; the head was then refitted on all of them, streamed "
+                            f"({streamed_head.STREAM_EPOCHS} epochs of minibatch Adam from the subsample's probe).")
+    return head
 
 
 # --------------------------------------------------------------------------------------- fine-tuning
@@ -343,6 +361,8 @@ def fit_and_export(
                                                                                training_data.ids))
     head, probabilities, adapted = _adapt(
         decision, (head, probabilities), training_data, best.cut, num_classes, plan, config, augmented)
+    if training_data.stream is not None:
+        head = _stream_head(decision, head, training_data, best.cut, augmented.C, num_classes, config, adapted)
     pairs = label_next.confused_pairs(training_data.labels, probabilities, num_classes)
     decision.confused_pairs = label_next.pairs_to_dicts(pairs, vocabulary.names, [None] * len(pairs))
     if training_data.unlabelled is not None and training_data.unlabelled_ids is not None:

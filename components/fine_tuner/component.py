@@ -13,6 +13,7 @@ from tfx_transfer.components import specs
 from tfx_transfer.components.fine_tuner import config as config_lib
 from tfx_transfer.components.fine_tuner import executor
 from tfx_transfer.trainer.base.base_model import BaseSummary
+from tfx_transfer.trainer.data import bottleneck_stream
 from tfx_transfer.trainer.domain import adaptation as adaptation_lib
 from tfx_transfer.trainer.labelling import label_next
 from tfx_transfer.trainer.run_config import RunConfig
@@ -107,6 +108,10 @@ class FineTuner(base_component.BaseComponent):
         label next, in `model_run`'s label_next.csv (an int >= 1; default 50): the most typical
         image of each uncovered cluster while labels are few, the least sure image of each
         cluster once there are 10 or more per class.
+      memory_budget_mb: the memory the bottleneck rows may take (an int >= 1; default 1024). Rows
+        that need more (at about 32 bytes per feature value) are checked in full, a uniform
+        subsample that fits is kept in memory for every selection (cut, C, gate, labelling), and
+        the probe head is then refitted on every row streamed from the files.
       drop_suspect_labels: train again without the training images whose label looks wrong
         (confident learning on out-of-fold probabilities; every class keeps two or more), then
         export; the gate and the validation plan see the kept images only. Default False: the
@@ -168,6 +173,7 @@ class FineTuner(base_component.BaseComponent):
         adaptation: str = adaptation_lib.ADAPTATION_AUTO,
         drop_suspect_labels: bool = False,
         label_budget: int = label_next.DEFAULT_BUDGET,
+        memory_budget_mb: int = bottleneck_stream.DEFAULT_MEMORY_BUDGET_MB,
         strategy_thresholds: Optional[Mapping[str, float]] = None,
         batch_size: int = 32,
         seed: int = 0,
@@ -191,6 +197,7 @@ class FineTuner(base_component.BaseComponent):
                 "control": {"kind": control, "max_params": control_max_params, "margin": control_margin},
                 "strategy": strategy, "unfreeze": unfreeze, "augmented_copies": augmented_copies,
                 "adaptation": adaptation, "drop_suspect_labels": drop_suspect_labels, "label_budget": label_budget,
+                "memory_budget_mb": memory_budget_mb,
                 "image_feature": image_feature,
                 "label_feature": label_feature, "num_classes": num_classes,
                 "label_vocabulary_name": label_vocabulary or label_feature,

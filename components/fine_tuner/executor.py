@@ -20,13 +20,11 @@ from tfx_transfer.components import artifacts, config_codec, specs
 from tfx_transfer.components.fine_tuner import config as config_lib
 from tfx_transfer.trainer import transfer
 from tfx_transfer.trainer.base import feature_extractor as fe
-from tfx_transfer.trainer.data import labels as labels_lib, raw_images, records, storage
+from tfx_transfer.trainer.data import bottleneck_stream, labels as labels_lib, raw_images, records, storage
+from tfx_transfer.trainer import training_data as training_data_lib
 from tfx_transfer.trainer.run_config import RunConfig
 from tfx_transfer.trainer.selection import strategy as strategy_lib
-
-
-class EmptySplitError(ValueError):
-    """A split FineTuner needs has no usable examples."""
+from tfx_transfer.trainer.training_data import EmptySplitError  # noqa: F401  (re-exported)
 
 
 def _split_pattern(examples: types.Artifact, split: str, role: str) -> str:
@@ -49,26 +47,6 @@ def _check_not_empty(pattern: str, split: str) -> None:
         )
 
 
-def _load_split(
-    pattern: str, split: str, run: RunConfig, vocabulary: labels_lib.LabelVocabulary, dims: Dict[str, int]
-) -> Tuple[Dict[str, np.ndarray], records.ScanResult]:
-    features, scan = records.load_bottlenecks(pattern, run.label_feature, vocabulary, dims)
-    if len(scan.labels) == 0:
-        raise EmptySplitError(
-            f"The {split!r} split has no usable bottleneck examples ({pattern}); check the "
-            "BottleneckExtractor's rejected output and the label_feature name."
-        )
-    return features, scan
-
-
-def _training_data(parts: List[Tuple[Dict[str, np.ndarray], records.ScanResult]]) -> transfer.TrainingData:
-    """The training rows, then (when the data has its own) the validation rows."""
-    features = {cut: np.concatenate([part[0][cut] for part in parts]) for cut in parts[0][0]}
-    labels = np.concatenate([part[1].labels for part in parts])
-    ids = np.concatenate([part[1].ids for part in parts])
-    return transfer.TrainingData(features, labels, ids, validation_rows=len(parts[1][1].labels) if len(parts) > 1 else 0)
-
-
 def _vocabulary(run: RunConfig, patterns: List[str], transform_graph: Optional[types.Artifact]) -> labels_lib.LabelVocabulary:
     """The Transform vocabulary when there is a transform_graph, else the labels seen.
 
@@ -78,27 +56,16 @@ def _vocabulary(run: RunConfig, patterns: List[str], transform_graph: Optional[t
         return transfer.label_vocabulary(dataclasses.replace(run, label_vocabulary_name=None), patterns[0], None)
     vocabulary = transfer.label_vocabulary(run, patterns[0], transform_graph.uri)
     for pattern in patterns:
-        labels_lib.check_labels_in_vocabulary(records.label_values(pattern, run.label_feature), vocabulary)
+        labels_lib.check_labels_in_vocabulary(bottleneck_stream.label_values(pattern, run.label_feature), vocabulary)
     return vocabulary
 
 
-def _unlabelled(artifact: Optional[types.Artifact], dims: Dict[str, int]) -> Dict[str, Any]:
+def _unlabelled(artifact: Optional[types.Artifact], dims: Dict[str, int], run: RunConfig) -> Dict[str, Any]:
     """Every split's unlabelled bottlenecks and ids (TrainingData's fields); none without the input."""
     if artifact is None:
         return {}
-    parts, ids = [], []
-    for pattern in artifacts.split_patterns(artifact):
-        vectors, split_ids, set_aside = records.load_vectors(pattern, dims)
-        ids.append(split_ids)
-        if set_aside:
-            logging.warning("FineTuner: %d unlabelled record(s) of %s had no usable vectors.", set_aside, pattern)
-        parts.append(vectors)
-    if not parts or not sum(len(part[next(iter(dims))]) for part in parts):
-        raise EmptySplitError(
-            f"The unlabelled bottlenecks at {artifact.uri} hold no usable vectors of the cuts {list(dims)}; extract "
-            "them with the same base and cut_layer as the labelled ones (BottleneckExtractor with labelled=False), "
-            "and check that extractor's rejected output.")
-    return {"unlabelled": {cut: np.concatenate([p[cut] for p in parts]) for cut in dims}, "unlabelled_ids": np.concatenate(ids)}
+    return training_data_lib.load_unlabelled(artifacts.split_patterns(artifact), artifact.uri, dims, run.memory_budget_mb,
+                                             run.train.seed)
 
 
 class Executor(base_executor.BaseExecutor):
@@ -134,9 +101,9 @@ class Executor(base_executor.BaseExecutor):
             strategy_lib.check_strategy(run.strategy, info.fine_tunable)
             vocabulary = _vocabulary(run, patterns, artifacts.optional_single(input_dict, specs.TRANSFORM_GRAPH_KEY))
             labels_lib.check_trainable_vocabulary(vocabulary)
-            training_data = dataclasses.replace(_training_data(
-                [_load_split(pattern, split, run, vocabulary, info.feature_dims) for pattern, split in zip(patterns, splits)]
-            ), **_unlabelled(artifacts.optional_single(input_dict, specs.UNLABELLED_BOTTLENECKS_KEY), info.feature_dims))
+            training_data = dataclasses.replace(training_data_lib.load_training_data(
+                patterns, splits, run.label_feature, vocabulary, info.feature_dims, run.memory_budget_mb, run.train.seed,
+            ), **_unlabelled(artifacts.optional_single(input_dict, specs.UNLABELLED_BOTTLENECKS_KEY), info.feature_dims, run))
             logging.info(
                 "FineTuner: %d bottlenecks of splits %s (the Evaluator's are not read), %d cuts, %d classes",
                 len(training_data.labels), list(splits), len(info.cuts), vocabulary.num_classes,

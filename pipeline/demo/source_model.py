@@ -13,7 +13,7 @@ import os
 import keras
 import tensorflow as tf
 
-from tfx_transfer.trainer.data import datasets, labels, records, storage
+from tfx_transfer.trainer.data import bottleneck_stream, datasets, labels, storage
 from tfx_transfer.trainer.data import preprocessing as pp
 from tfx_transfer.trainer.training import export
 
@@ -40,7 +40,7 @@ def build_source_cnn(num_classes: int, seed: int = 0) -> keras.Model:
 def run_fn(fn_args) -> None:
     """Trains the source CNN on the Trainer's train files and saves it as `model.keras`."""
     epochs = int((fn_args.custom_config or {}).get("epochs", 8))
-    vocabulary = labels.LabelVocabulary.from_labels(records.label_values(fn_args.train_files, "label"))
+    vocabulary = labels.LabelVocabulary.from_labels(bottleneck_stream.label_values(fn_args.train_files, "label"))
     config = pp.PreprocessingConfig(image_size=(IMAGE_SIZE, IMAGE_SIZE), mode="none")
 
     def dataset(files, shuffle: bool) -> tf.data.Dataset:

@@ -31,7 +31,7 @@ ID_FEATURE = "id"
 
 LABEL_KIND_BYTES = "bytes"
 LABEL_KIND_INT64 = "int64"
-_FLOAT = "float"  # the third tf.train.Feature list kind, used by bottlenecks
+FLOAT = "float"  # the third tf.train.Feature list kind, used by bottlenecks
 
 # Reasons of this module, in addition to the image and label reasons of `preprocessing`.
 REASON_UNPARSEABLE = "unparseable_example"
@@ -111,14 +111,14 @@ def _iter_examples(files: Sequence[str]) -> Iterator[Optional[tf.train.Example]]
         yield parse_example(serialized)
 
 
-def _values(example: tf.train.Example, name: str, kind: str) -> Sequence:
+def feature_values(example: tf.train.Example, name: str, kind: str) -> Sequence:
     if name not in example.features.feature:
         return ()
     feature = example.features.feature[name]
     return {
         LABEL_KIND_BYTES: feature.bytes_list.value,
         LABEL_KIND_INT64: feature.int64_list.value,
-        _FLOAT: feature.float_list.value,
+        FLOAT: feature.float_list.value,
     }[kind]
 
 
@@ -128,9 +128,9 @@ def label_kind(file_pattern: FilePattern, label_feature: str) -> str:
         if example is None:
             continue
         for kind in (LABEL_KIND_BYTES, LABEL_KIND_INT64):
-            if _values(example, label_feature, kind):
+            if feature_values(example, label_feature, kind):
                 return kind
-        if _values(example, label_feature, _FLOAT):
+        if feature_values(example, label_feature, FLOAT):
             raise DataError(
                 f"Label feature {label_feature!r} holds floats; valid label types are bytes names "
                 "or int64 class indices."
@@ -139,17 +139,6 @@ def label_kind(file_pattern: FilePattern, label_feature: str) -> str:
         f"No record in {file_pattern!r} has the label feature {label_feature!r}; check "
         "label_feature (valid: the name of a bytes or int64 feature of the examples)."
     )
-
-
-def label_values(file_pattern: FilePattern, label_feature: str) -> List[LabelValue]:
-    """Every label value in the files (bytes or int), to build a vocabulary from the data."""
-    kind = label_kind(file_pattern, label_feature)
-    found: List[LabelValue] = []
-    for example in _iter_examples(list_files(file_pattern)):
-        values = _values(example, label_feature, kind) if example is not None else ()
-        if len(values) == 1:
-            found.append(values[0])
-    return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -204,14 +193,14 @@ def restrict(scan: ScanResult, ids: set) -> ScanResult:
 RecordCheck = Callable[[tf.train.Example], Optional[str]]
 
 
-def _label_index(
+def label_index(
     example: tf.train.Example, label_feature: str, kind: str, vocabulary: LabelVocabulary
 ) -> Tuple[int, Optional[str]]:
     """(class index, None) for a usable label, else (-1, reason). Int labels are indices."""
-    values = _values(example, label_feature, kind)
+    values = feature_values(example, label_feature, kind)
     if not values:
         other = LABEL_KIND_INT64 if kind == LABEL_KIND_BYTES else LABEL_KIND_BYTES
-        present = _values(example, label_feature, other) or _values(example, label_feature, _FLOAT)
+        present = feature_values(example, label_feature, other) or feature_values(example, label_feature, FLOAT)
         return -1, (REASON_WRONG_LABEL_TYPE if present else pp.REASON_MISSING_LABEL)
     if len(values) > 1:
         return -1, REASON_MULTIPLE_LABELS
@@ -235,13 +224,13 @@ def _checked_examples(
         if reason:
             yield example, -1, reason
             continue
-        index, reason = _label_index(example, label_feature, kind, vocabulary)
+        index, reason = label_index(example, label_feature, kind, vocabulary)
         yield example, index, reason
 
 
 def example_id(example: tf.train.Example) -> str:
     """The record's `ID_FEATURE` as text ('' where it has none)."""
-    values = _values(example, ID_FEATURE, LABEL_KIND_BYTES)
+    values = feature_values(example, ID_FEATURE, LABEL_KIND_BYTES)
     return values[0].decode("utf-8", "replace") if values else ""
 
 
@@ -267,7 +256,7 @@ def _summarize(checked: Iterator[Tuple[object, int, Optional[str]]], on_kept=Non
 
 def _image_check(image_feature: str, max_image_pixels: int) -> RecordCheck:
     def check(example: tf.train.Example) -> Optional[str]:
-        images = _values(example, image_feature, LABEL_KIND_BYTES)
+        images = feature_values(example, image_feature, LABEL_KIND_BYTES)
         if len(images) > 1:
             return REASON_MULTIPLE_IMAGES
         return pp.inspect_image_bytes(images[0] if images else None, max_image_pixels)
@@ -288,10 +277,10 @@ def scan_image_records(
     return _summarize(checked())
 
 
-def _bottleneck_check(feature_dims: Mapping[str, int]) -> RecordCheck:
+def bottleneck_check(feature_dims: Mapping[str, int]) -> RecordCheck:
     def check(example: tf.train.Example) -> Optional[str]:
         for cut, dim in feature_dims.items():
-            if len(_values(example, pp.bottleneck_feature(cut), _FLOAT)) != dim:
+            if len(feature_values(example, pp.bottleneck_feature(cut), FLOAT)) != dim:
                 return REASON_BAD_BOTTLENECK
         return None
 
@@ -340,7 +329,7 @@ def load_vectors(
     not, their ids ('' where none), and how many records were set aside for a bad size or bytes
     that are not an Example)."""
     files = list_files(file_pattern)
-    check = _bottleneck_check(feature_dims)
+    check = bottleneck_check(feature_dims)
     keep, ids = [], []
     for example in _iter_examples(files):
         keep.append(example is not None and check(example) is None)
@@ -367,13 +356,13 @@ def sample_vectors(
             slot = int(rng.integers(0, total))
             if slot < max_rows:
                 drawn[slot] = serialized
-    check = _bottleneck_check(feature_dims)
+    check = bottleneck_check(feature_dims)
     rows: Dict[str, List[np.ndarray]] = {cut: [] for cut in feature_dims}
     for serialized in drawn:
         example = parse_example(serialized)
         if example is not None and check(example) is None:
             for cut in feature_dims:
-                rows[cut].append(np.asarray(_values(example, pp.bottleneck_feature(cut), _FLOAT), np.float32))
+                rows[cut].append(np.asarray(feature_values(example, pp.bottleneck_feature(cut), FLOAT), np.float32))
     kept = len(rows[next(iter(feature_dims))]) if feature_dims else 0
     vectors = {cut: np.stack(values) if values else np.zeros((0, feature_dims[cut]), np.float32)
                for cut, values in rows.items()}
@@ -392,7 +381,7 @@ def load_bottlenecks(
     record whose vector of any of them has another size is set aside as `bad_bottleneck_size`.
     """
     files = list_files(file_pattern)
-    result = _summarize(_checked_examples(files, label_feature, vocabulary, _bottleneck_check(feature_dims)))
+    result = _summarize(_checked_examples(files, label_feature, vocabulary, bottleneck_check(feature_dims)))
     result.log("bottleneck")
     features = _kept_vectors(files, result.keep, feature_dims)
     if any(len(values) != len(result.labels) for values in features.values()):  # the two passes disagree

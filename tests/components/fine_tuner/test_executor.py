@@ -257,3 +257,27 @@ def test_unlabelled_bottlenecks_are_extracted_and_adapted_to(tmp_path, extracted
 def test_an_unknown_adaptation_is_named():
     with pytest.raises(ValueError, match="Unknown adaptation 'kmm'; valid values are \\['none', 'dann', 'mcc', 'align', 'adapt', 'semi_supervised', 'auto'\\]"):
         _fine_tuner(adaptation="kmm")
+
+
+def test_rows_beyond_the_memory_budget_are_subsampled_for_selection_and_streamed_to_the_head(tmp_path, extracted, monkeypatch):
+    from tfx_transfer.trainer.data import bottleneck_stream
+
+    raw, outputs = extracted
+    dims = sum(fe.load_feature_extractor(outputs[specs.FEATURE_EXTRACTOR_KEY].uri)[1].feature_dims.values())
+    # memory_budget_mb=1 now holds 20 of the 30 training rows.
+    monkeypatch.setattr(bottleneck_stream, "WORKING_SET_BYTES_PER_VALUE", 2**20 // (20 * dims) + 1)
+    assert bottleneck_stream.rows_within_budget(1, dims) == 19
+    component = _fine_tuner(memory_budget_mb=1, examples=_channel(standard_artifacts.Examples))
+    tuned = _run(tmp_path, extracted, component, with_raw=True)
+    decision = json.load(open(os.path.join(tuned[specs.MODEL_RUN_KEY].uri, specs.STRATEGY_FILE)))
+    assert decision["head"]["kind"] == "probe" and decision["head"]["streamed"]["rows"] == 30
+    assert any("The 30 rows exceed memory_budget_mb=1: every selection used 19 of them; the head was then refitted"
+               in reason for reason in decision["reasons"])
+    assert decision["control"] is not None  # the control and the gate ran on the subsample
+    serving = tf.saved_model.load(path_utils.serving_model_path(tuned[specs.MODEL_KEY].uri))
+    assert "serving_raw" in serving.signatures
+
+
+def test_a_memory_budget_below_one_is_named():
+    with pytest.raises(ValueError, match="memory_budget_mb=0 is invalid; valid values are ints >= 1"):
+        _fine_tuner(memory_budget_mb=0)
