@@ -19,7 +19,8 @@ def test_each_size_prints_its_peak_memory_seconds_and_accuracy(tmp_path, monkeyp
                                       "--workdir", str(tmp_path)])
     finetuner_scale.main()
     printed = capsys.readouterr().out
-    assert printed.count(" MiB, ") == 2 and "rss_ratio = " in printed and "seconds_ratio / rows_ratio = " in printed
+    assert printed.count(" MiB, ") == 3 and "rss_ratio = " in printed and "seconds_ratio / rows_ratio = " in printed
+    assert "again with memory_budget_mb=1:" in printed and "streamed - in memory = " in printed
     for rows in (300, 600):
         shards = os.listdir(tmp_path / f"rows_{rows}" / "bottlenecks" / "Split-train")
         assert shards == ["data_tfrecord-00000.gz"]
