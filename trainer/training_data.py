@@ -16,7 +16,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from tfx_transfer.trainer.data import labels as labels_lib
-from tfx_transfer.trainer.data import bottleneck_stream, records
+from tfx_transfer.trainer.data import bottleneck_stream, record_counts, records
 from tfx_transfer.trainer.run_config import RunConfig
 
 TRANSFORM_ASSETS_DIR = os.path.join("transform_fn", "assets")
@@ -98,7 +98,7 @@ def load_training_data(
     it, each split keeps a seeded uniform subsample of its records in memory, in proportion, and
     `TrainingData.stream` reads every row again for the head.
     """
-    counts = [bottleneck_stream.count_records(pattern) for pattern in patterns]
+    counts = [record_counts.count_records(records.list_files(pattern)) for pattern in patterns]
     limit = bottleneck_stream.rows_within_budget(memory_budget_mb, sum(dims.values()))
     streamed = sum(counts) > limit
     parts: List[bottleneck_stream.SplitScan] = [
@@ -122,7 +122,7 @@ def load_unlabelled(patterns: Sequence[str], where: str, dims: Mapping[str, int]
     """TrainingData's `unlabelled` and `unlabelled_ids` from every split of the unlabelled
     bottlenecks at `where`: all of them within `memory_budget_mb`, else a seeded uniform
     subsample of that size (the drift check, adaptation and the label-next list see it)."""
-    counts = [bottleneck_stream.count_records(pattern) for pattern in patterns]
+    counts = [record_counts.count_records(records.list_files(pattern)) for pattern in patterns]
     limit = bottleneck_stream.rows_within_budget(memory_budget_mb, sum(dims.values()))
     parts, ids = [], []
     for index, (pattern, count) in enumerate(zip(patterns, counts)):

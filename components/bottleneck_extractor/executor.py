@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from concurrent import futures
 from typing import Any, Dict, List, Optional
 
 import apache_beam as beam
@@ -20,11 +19,9 @@ from tfx_transfer.components import specs
 from tfx_transfer.components.bottleneck_extractor import config as config_lib
 from tfx_transfer.components.bottleneck_extractor import extraction
 from tfx_transfer.trainer.base import feature_extractor
-from tfx_transfer.trainer.data import records
+from tfx_transfer.trainer.data import record_counts
 
 _EXAMPLES_FILE_PREFIX = "data_tfrecord"
-# Splits up to this size are counted before extraction, so progress lines show an ETA.
-_MAX_COUNTED_BYTES = 4 << 30
 
 
 class AllExamplesRejectedError(RuntimeError):
@@ -97,11 +94,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             exec_properties, artifact_utils.get_single_uri(base_models) if base_models else None
         )
         splits = artifact_utils.decode_split_names(examples.split_names)
-        with futures.ThreadPoolExecutor(max_workers=1) as pool:  # counting (for the ETA) reads every byte: overlap it
-            counting = {split: pool.submit(records.count_records, _split_pattern(examples, split), _MAX_COUNTED_BYTES)
-                        for split in splits}
-            feature_extractor.build_and_save(config.source, fingerprint, extractor.uri)
-            totals = {split: count.result() for split, count in counting.items()}
+        feature_extractor.build_and_save(config.source, fingerprint, extractor.uri)
+        totals = {split: record_counts.estimate_records(_split_pattern(examples, split)) for split in splits}  # for the ETA
         for output in (bottlenecks, rejected):
             output.split_names = artifact_utils.encode_split_names(splits)
             examples_utils.set_payload_format(output, example_gen_pb2.FORMAT_TF_EXAMPLE)

@@ -204,7 +204,7 @@ class Progress:
         line = f"  BottleneckExtractor [{self._split}]: {self.done:,}"
         if self._total:
             left = max(self._total - self.done, 0)
-            line += f"/{self._total:,} images, {rate:,.0f} images/s, about {left / rate:,.0f} s left"
+            line += f"/~{self._total:,} images, {rate:,.0f} images/s, about {left / rate:,.0f} s left"
         else:
             line += f" images, {rate:,.0f} images/s"
         progress.say(line)
@@ -252,7 +252,8 @@ def ExtractBottlenecks(  # pylint: disable=invalid-name
     """Serialized tf.Examples to {'bottlenecks': serialized examples, 'rejected': ...}.
 
     `extractor_dir` holds the saved feature extractor (`feature_extractor.save_feature_extractor`);
-    `total`, the split's number of examples when known, gives the progress lines an ETA.
+    `total`, the split's number of examples when known (an estimate: `record_counts.estimate_records`),
+    gives the progress lines an ETA.
     """
     valid = serialized_examples | "ValidateExamples" >> beam.ParDo(
         _ValidateExamplesFn(config, split)

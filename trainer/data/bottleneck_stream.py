@@ -49,12 +49,6 @@ def rows_within_budget(memory_budget_mb: int, width: int) -> int:
     return max(1, int(memory_budget_mb) * 2**20 // (max(1, width) * WORKING_SET_BYTES_PER_VALUE))
 
 
-def count_records(file_pattern: records.FilePattern) -> int:
-    """How many records the files hold (one read of the bytes, nothing parsed)."""
-    files = records.list_files(file_pattern)
-    return int(records.record_dataset(files).reduce(np.int64(0), lambda count, _: count + 1).numpy())
-
-
 def subsample_mask(total: int, size: int, seed: int) -> np.ndarray:
     """A bool flag per record: `size` records (all when `size` >= `total`) drawn uniformly with `seed`."""
     mask = np.zeros(total, dtype=bool)

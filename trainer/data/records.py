@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfx_transfer.trainer.data import preprocessing as pp
-from tfx_transfer.trainer.data.labels import LabelValue, LabelVocabulary
+from tfx_transfer.trainer.data.labels import LabelVocabulary
 
 FilePattern = Union[str, Sequence[str]]
 
@@ -53,7 +53,7 @@ class DataError(ValueError):
 # ---------------------------------------------------------------------------------------------
 
 
-def _matching_files(file_pattern: FilePattern) -> List[str]:
+def matching_files(file_pattern: FilePattern) -> List[str]:
     """The sorted files matching a glob pattern or a list of patterns (none is an empty list)."""
     patterns = [file_pattern] if isinstance(file_pattern, str) else list(file_pattern)
     return sorted({path for pattern in patterns for path in tf.io.gfile.glob(pattern)})
@@ -61,7 +61,7 @@ def _matching_files(file_pattern: FilePattern) -> List[str]:
 
 def list_files(file_pattern: FilePattern) -> List[str]:
     """The sorted files matching a glob pattern or a list of patterns (as TFX FnArgs give them)."""
-    files = _matching_files(file_pattern)
+    files = matching_files(file_pattern)
     if not files:
         raise DataError(f"No files match {file_pattern!r}; give a glob such as 'dir/Split-train/*.gz'.")
     return files
@@ -80,15 +80,6 @@ def record_dataset(files: Sequence[str]) -> tf.data.Dataset:
             f"Files mix gzipped and uncompressed TFRecords: {kinds}; valid inputs use one of them."
         )
     return tf.data.TFRecordDataset(list(files), compression_type=kinds[files[0]])
-
-
-def count_records(file_pattern: FilePattern, max_bytes: int) -> Optional[int]:
-    """The number of records matching `file_pattern`, or None when they hold more than `max_bytes`
-    (counting reads every byte) or nothing matches."""
-    files = _matching_files(file_pattern)
-    if not files or sum(tf.io.gfile.stat(path).length for path in files) > max_bytes:
-        return None
-    return int(record_dataset(files).reduce(np.int64(0), lambda count, _: count + 1).numpy())
 
 
 def parse_example(serialized: bytes) -> Optional[tf.train.Example]:

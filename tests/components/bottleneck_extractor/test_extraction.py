@@ -75,7 +75,7 @@ def test_progress_lines_are_spaced_and_say_how_much_is_left():
     assert [line for line in lines if line] == []  # the clock started at the first tick: 9.975 s later, not yet due
     now[0] += 0.1
     line = progress.tick()
-    assert line == "  BottleneckExtractor [train]: 401/1,000 images, 40 images/s, about 15 s left"
+    assert line == "  BottleneckExtractor [train]: 401/~1,000 images, 40 images/s, about 15 s left"
     assert progress.tick() is None  # the next line only after another 10 s
     unknown = extraction.Progress("eval", total=None, every_s=0.0, clock=lambda: now[0])
     unknown.tick()
@@ -84,9 +84,10 @@ def test_progress_lines_are_spaced_and_say_how_much_is_left():
 
 
 def test_records_are_counted_unless_too_big(tmp_path):
-    from tfx_transfer.trainer.data import records
+    from tfx_transfer.trainer.data import record_counts
 
     write_tfrecords(str(tmp_path / "a"), [b"x"] * 7)
-    assert records.count_records(str(tmp_path / "a" / "*"), max_bytes=1 << 20) == 7
-    assert records.count_records(str(tmp_path / "a" / "*"), max_bytes=1) is None
-    assert records.count_records(str(tmp_path / "none" / "*"), max_bytes=1 << 20) is None
+    assert record_counts.count_records(str(tmp_path / "a" / "*"), max_bytes=1 << 20) == 7
+    assert record_counts.count_records(str(tmp_path / "a" / "*")) == 7
+    assert record_counts.count_records(str(tmp_path / "a" / "*"), max_bytes=1) is None
+    assert record_counts.count_records(str(tmp_path / "none" / "*"), max_bytes=1 << 20) is None
