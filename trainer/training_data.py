@@ -56,6 +56,13 @@ class TrainingData:
         return self.labels[: len(self.labels) - self.validation_rows]
 
     @property
+    def train_rows(self) -> int:
+        """How many labelled training rows the data has: beyond the memory budget, the training
+        split's share of every streamed row, not the subsample's."""
+        held = len(self.labels) - self.validation_rows
+        return held if self.stream is None else round(held * self.stream.rows / max(len(self.labels), 1))
+
+    @property
     def validation_labels(self) -> Optional[np.ndarray]:
         return self.labels[len(self.labels) - self.validation_rows:] if self.validation_rows else None
 

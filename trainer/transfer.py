@@ -257,7 +257,7 @@ def _prior(config: RunConfig, training_data: TrainingData, score: cut_scores.Cut
            cut_model: keras.Model, fine_tunable: bool) -> strategy_lib.StrategyDecision:
     return strategy_lib.requested_strategy(
         config.strategy, config.unfreeze,
-        strategy_lib.examples_per_class(training_data.train_labels, num_classes),
+        strategy_lib.examples_per_class(training_data.train_rows, num_classes),
         score.logme, len(head_lib.base_layers(cut_model)), fine_tunable, config.strategy_thresholds,
     )
 

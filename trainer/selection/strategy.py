@@ -29,7 +29,6 @@ import json
 import math
 from typing import Any, Dict, List, Optional, Union
 
-import numpy as np
 
 from tfx_transfer.trainer.common import checks
 
@@ -124,9 +123,9 @@ class StrategyDecision:
         return json.dumps(data, indent=2, sort_keys=True)
 
 
-def examples_per_class(labels: np.ndarray, num_classes: int) -> float:
-    """The mean number of labelled examples per class."""
-    return float(np.asarray(labels).size) / num_classes
+def examples_per_class(rows: int, num_classes: int) -> float:
+    """The mean number of labelled examples (`rows` of them) per class."""
+    return float(rows) / num_classes
 
 
 def _layers_for(fraction: float, num_base_layers: int) -> int:

@@ -120,6 +120,7 @@ def test_a_tiny_budget_streams_every_row_and_holds_a_subsample(tmp_path):
         data = training_data_lib.load_training_data([train, val], ["train", "validation"], "label", VOCAB, dims, 1, seed=0)
     assert data.stream is not None and data.stream.rows == 40
     assert len(data.labels) == 9 + 3 and data.validation_rows == 3  # 12 * 30 // 40 and 12 * 10 // 40
+    assert data.train_rows == 30 and whole.train_rows == 30  # 9 of the 12 rows held, of 40 streamed
     np.testing.assert_array_equal(data.features["b"][:, 0], -data.features["a"][:, 0])
     ids = [int(i[1:]) for i in data.ids]
     assert all(i < 30 for i in ids[:9]) and all(i >= 100 for i in ids[9:])

@@ -61,7 +61,7 @@ def _synthetic_bottlenecks(per_class, num_classes=3, dim=16, seed=0):
 def test_auto_decision_on_synthetic_bottlenecks(per_class, expected):
     features, labels = _synthetic_bottlenecks(per_class)
     decision = requested_strategy(
-        "auto", None, strategy_lib.examples_per_class(labels, 3), logme_score(features, labels, 3),
+        "auto", None, strategy_lib.examples_per_class(len(labels), 3), logme_score(features, labels, 3),
         num_base_layers=20, fine_tunable=True,
     )
     assert decision.logme > strategy_lib.DEFAULT_LOGME_THRESHOLD
