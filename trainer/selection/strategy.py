@@ -29,7 +29,6 @@ import json
 import math
 from typing import Any, Dict, List, Optional, Union
 
-
 from tfx_transfer.trainer.common import checks
 
 STRATEGY_FEATURE_EXTRACTION = "feature_extraction"
