@@ -17,7 +17,8 @@ which forces the streamed path: its accuracy against the in-memory one (target: 
 points). One million rows of 1,280 dims is 5.1 GB of float32 features and about half that on
 disk (gzip).
 
-    python bench/finetuner_scale.py [--rows 20000 200000 1000000] [--dims 1280] [--classes 100] [--workdir DIR]
+    python bench/finetuner_scale.py [--rows 20000 200000 1000000] [--dims 1280] [--classes 100] [--test-rows 2000]
+                                    [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ def write_artifacts(root: str, rows: int, dims: int, classes: int) -> Tuple[str,
     return bottlenecks, extractor_dir
 
 
-def run_fine_tuner(bottlenecks: str, extractor_dir: str, out: str, dims: int, classes: int, budget_mb: int) -> dict:
+def run_fine_tuner(bottlenecks: str, extractor_dir: str, out: str, dims: int, classes: int, budget_mb: int,
+                   test_rows: int = TEST_ROWS) -> dict:
     """FineTuner's executor on its defaults (as `tests/testdata.run_executor` runs it); a
     `budget_mb` > 0 replaces the default memory budget."""
     import keras
@@ -123,7 +125,7 @@ def run_fine_tuner(bottlenecks: str, extractor_dir: str, out: str, dims: int, cl
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     serving = os.path.join(outputs[specs.MODEL_KEY][0].uri, "Format-Serving")
     head = keras.saving.load_model(os.path.join(serving, specs.KERAS_MODEL_FILE), compile=False).get_layer("head")
-    features, labels = _blobs(TEST_ROWS, dims, classes, seed=10_000)
+    features, labels = _blobs(test_rows, dims, classes, seed=10_000)
     with open(os.path.join(outputs[specs.MODEL_RUN_KEY][0].uri, specs.STRATEGY_FILE)) as f:
         decision = json.load(f)
     accuracy = float(np.mean(np.asarray(head.predict(features, verbose=0)).argmax(1) == labels))
@@ -136,7 +138,7 @@ def _run(bottlenecks: str, extractor_dir: str, root: str, args, budget_mb: int =
     """FineTuner in a fresh subprocess (peak RSS is the process's own)."""
     out = tempfile.mkdtemp(dir=root, prefix="run_")
     command = [sys.executable, __file__, "--dims", str(args.dims), "--classes", str(args.classes),
-               "--budget-mb", str(budget_mb), "--worker", bottlenecks, extractor_dir, out]
+               "--budget-mb", str(budget_mb), "--test-rows", str(args.test_rows), "--worker", bottlenecks, extractor_dir, out]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode:
@@ -157,11 +159,13 @@ def main() -> None:
     parser.add_argument("--dims", type=int, default=1280)
     parser.add_argument("--classes", type=int, default=100)
     parser.add_argument("--workdir", default="")
+    parser.add_argument("--test-rows", type=int, default=TEST_ROWS,
+                        help="held-out rows the accuracy is measured on (2,000: a standard error of about 1.1 points)")
     parser.add_argument("--budget-mb", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--worker", nargs=3, metavar=("BOTTLENECKS", "EXTRACTOR", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(run_fine_tuner(*args.worker, args.dims, args.classes, args.budget_mb)))
+        print(json.dumps(run_fine_tuner(*args.worker, args.dims, args.classes, args.budget_mb, args.test_rows)))
         return
     started = time.perf_counter()
     workdir = args.workdir or tempfile.mkdtemp(prefix="bench_finetuner_scale_")

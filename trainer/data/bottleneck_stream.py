@@ -67,11 +67,10 @@ def _parsed_batches(files: Sequence[str], spec: Mapping[str, tf.io.RaggedFeature
     None where TF refuses the batch (bytes that are not an Example, a feature of another type):
     the caller then checks those records one by one in Python, as `records` does.
     """
-    parse = tf.function(lambda batch: {name: (value.flat_values, value.row_lengths())
-                                       for name, value in tf.io.parse_example(batch, spec).items()})
     for batch in records.record_dataset(files).batch(PARSE_BATCH).prefetch(2):
-        try:
-            parsed = {name: (values.numpy(), lengths.numpy()) for name, (values, lengths) in parse(batch).items()}
+        try:  # eager: one op per batch of PARSE_BATCH records, nothing to trace
+            parsed = {name: (value.flat_values.numpy(), value.row_lengths().numpy())
+                      for name, value in tf.io.parse_example(batch, spec).items()}
         except (tf.errors.OpError, UnicodeDecodeError):  # TF's message can quote the bad bytes
             parsed = None
         yield batch.numpy(), parsed
