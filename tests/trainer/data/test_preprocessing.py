@@ -85,3 +85,10 @@ def test_bad_image_sizes_are_refused(bad):
 def test_config_round_trips_through_json():
     config = pp.PreprocessingConfig(image_size=(96, 128), mode="caffe", channels=3)
     assert pp.PreprocessingConfig.from_json(config.to_json()) == config
+
+
+@pytest.mark.parametrize("shape", [(20, 24, 3), (1, 30, 28, 1), (64, 20, 3), (80, 90, 3)])
+def test_resize_gives_the_anti_aliased_pixels_whether_it_enlarges_or_shrinks(shape):
+    image = tf.random.stateless_uniform(shape, seed=(1, 2), maxval=255.0)
+    expected = tf.image.resize(image, (32, 32), method="bilinear", antialias=True)
+    np.testing.assert_allclose(pp.resize(image, (32, 32)).numpy(), expected.numpy(), atol=1e-3)
