@@ -6,10 +6,9 @@ import dataclasses
 import json
 import logging
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import keras
-import numpy as np
 import tensorflow as tf
 from tfx import types
 from tfx.dsl.components.base import base_executor
@@ -20,11 +19,11 @@ from tfx_transfer.components import artifacts, config_codec, specs
 from tfx_transfer.components.fine_tuner import config as config_lib
 from tfx_transfer.trainer import transfer
 from tfx_transfer.trainer.base import feature_extractor as fe
-from tfx_transfer.trainer.data import bottleneck_stream, labels as labels_lib, raw_images, records, storage
 from tfx_transfer.trainer import training_data as training_data_lib
+from tfx_transfer.trainer.data import bottleneck_stream, labels as labels_lib, raw_images, records, storage
 from tfx_transfer.trainer.run_config import RunConfig
 from tfx_transfer.trainer.selection import strategy as strategy_lib
-from tfx_transfer.trainer.training_data import EmptySplitError  # noqa: F401  (re-exported)
+from tfx_transfer.trainer.training_data import EmptySplitError
 
 
 def _split_pattern(examples: types.Artifact, split: str, role: str) -> str:
