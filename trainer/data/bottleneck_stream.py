@@ -162,9 +162,7 @@ def _check_records_in_python(
     index, reasons, examples = np.full(len(serialized), -1, np.int64), [], []
     for row, record in enumerate(serialized):
         example = records.parse_example(record)
-        reason = records.REASON_UNPARSEABLE if example is None else check(example)
-        if reason is None and label_feature is not None:
-            index[row], reason = records.label_index(example, label_feature, kind, vocabulary)
+        index[row], reason = records.check_example(example, check, label_feature, kind, vocabulary)
         reasons.append(reason)
         examples.append(example if reason is None else None)
     return index, reasons, examples

@@ -202,21 +202,27 @@ def label_index(
     return (index, None) if index >= 0 else (-1, REASON_UNKNOWN_LABEL)
 
 
+def check_example(
+    example: Optional[tf.train.Example], check: RecordCheck, label_feature: Optional[str], kind: str,
+    vocabulary: Optional[LabelVocabulary],
+) -> Tuple[int, Optional[str]]:
+    """(class index, None) for a usable record, else (-1, reason): bytes that are not an Example,
+    then `check`, then the label (none without `label_feature`: unlabelled records get -1)."""
+    if example is None:
+        return -1, REASON_UNPARSEABLE
+    reason = check(example)
+    if reason or label_feature is None:
+        return -1, reason
+    return label_index(example, label_feature, kind, vocabulary)
+
+
 def _checked_examples(
     files: Sequence[str], label_feature: str, vocabulary: LabelVocabulary, check: RecordCheck
 ) -> Iterator[Tuple[Optional[tf.train.Example], int, Optional[str]]]:
     """(example, class index, reason) per record in file order; reason None means usable."""
     kind = label_kind(files, label_feature)
     for example in _iter_examples(files):
-        if example is None:
-            yield None, -1, REASON_UNPARSEABLE
-            continue
-        reason = check(example)
-        if reason:
-            yield example, -1, reason
-            continue
-        index, reason = label_index(example, label_feature, kind, vocabulary)
-        yield example, index, reason
+        yield (example, *check_example(example, check, label_feature, kind, vocabulary))
 
 
 def example_id(example: tf.train.Example) -> str:
