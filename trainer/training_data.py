@@ -16,7 +16,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from tfx_transfer.trainer.data import labels as labels_lib
-from tfx_transfer.trainer.data import bottleneck_stream, record_counts, records
+from tfx_transfer.trainer.data import bottleneck_stream, records
 from tfx_transfer.trainer.run_config import RunConfig
 
 TRANSFORM_ASSETS_DIR = os.path.join("transform_fn", "assets")
@@ -105,14 +105,11 @@ def load_training_data(
     it, each split keeps a seeded uniform subsample of its records in memory, in proportion, and
     `TrainingData.stream` reads every row again for the head.
     """
-    counts = [record_counts.count_records(records.list_files(pattern)) for pattern in patterns]
-    limit = bottleneck_stream.rows_within_budget(memory_budget_mb, sum(dims.values()))
-    streamed = sum(counts) > limit
+    counts, takes = bottleneck_stream.split_subsamples(patterns, sum(dims.values()), memory_budget_mb, seed)
+    streamed = takes is not None
     parts: List[bottleneck_stream.SplitScan] = [
-        _split_rows(pattern, split, label_feature, vocabulary, dims,
-                    bottleneck_stream.subsample_mask(count, max(1, limit * count // sum(counts)), seed + index)
-                    if streamed else None)
-        for index, (pattern, split, count) in enumerate(zip(patterns, splits, counts))]
+        _split_rows(pattern, split, label_feature, vocabulary, dims, takes[index] if streamed else None)
+        for index, (pattern, split) in enumerate(zip(patterns, splits))]
     if streamed:
         logging.warning("FineTuner: %d bottleneck records need more than memory_budget_mb=%d; %d of them are held in "
                         "memory for the selections and every row is streamed to the head.",
@@ -129,13 +126,11 @@ def load_unlabelled(patterns: Sequence[str], where: str, dims: Mapping[str, int]
     """TrainingData's `unlabelled` and `unlabelled_ids` from every split of the unlabelled
     bottlenecks at `where`: all of them within `memory_budget_mb`, else a seeded uniform
     subsample of that size (the drift check, adaptation and the label-next list see it)."""
-    counts = [record_counts.count_records(records.list_files(pattern)) for pattern in patterns]
-    limit = bottleneck_stream.rows_within_budget(memory_budget_mb, sum(dims.values()))
+    counts, takes = bottleneck_stream.split_subsamples(patterns, sum(dims.values()), memory_budget_mb, seed + 100)
     parts, ids = [], []
-    for index, (pattern, count) in enumerate(zip(patterns, counts)):
-        if sum(counts) > limit:
-            take = bottleneck_stream.subsample_mask(count, max(1, limit * count // sum(counts)), seed + 100 + index)
-            scan = bottleneck_stream.scan_bottlenecks(pattern, None, None, dims, take)
+    for index, pattern in enumerate(patterns):
+        if takes is not None:
+            scan = bottleneck_stream.scan_bottlenecks(pattern, None, None, dims, takes[index])
             vectors, split_ids, set_aside = scan.features, scan.ids, int((~scan.keep).sum())
         else:
             vectors, split_ids, set_aside = records.load_vectors(pattern, dims)
@@ -143,7 +138,7 @@ def load_unlabelled(patterns: Sequence[str], where: str, dims: Mapping[str, int]
             logging.warning("FineTuner: %d unlabelled record(s) of %s had no usable vectors.", set_aside, pattern)
         parts.append(vectors)
         ids.append(split_ids)
-    if sum(counts) > limit:
+    if takes is not None:
         logging.warning("FineTuner: %d unlabelled records need more than memory_budget_mb=%d; a subsample of %d is used.",
                         sum(counts), memory_budget_mb, sum(len(part_ids) for part_ids in ids))
     if not parts or not sum(len(part_ids) for part_ids in ids):

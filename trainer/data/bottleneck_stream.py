@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from tfx_transfer.trainer.common import checks
 from tfx_transfer.trainer.data import preprocessing as pp
-from tfx_transfer.trainer.data import records
+from tfx_transfer.trainer.data import record_counts, records
 from tfx_transfer.trainer.data.labels import LabelValue, LabelVocabulary
 
 # The memory FineTuner's in-memory selection may use for its rows, unless told (`memory_budget_mb`).
@@ -54,6 +54,20 @@ def subsample_mask(total: int, size: int, seed: int) -> np.ndarray:
     mask = np.zeros(total, dtype=bool)
     mask[np.random.default_rng(seed).choice(total, size=min(size, total), replace=False)] = True
     return mask
+
+
+def split_subsamples(
+    patterns: Sequence[records.FilePattern], width: int, memory_budget_mb: int, seed: int,
+) -> Tuple[List[int], Optional[List[np.ndarray]]]:
+    """(records per split, None when every row fits `memory_budget_mb`, else one `subsample_mask`
+    per split: the rows that fit, shared out in proportion to the splits' sizes, split i drawn
+    with `seed + i`)."""
+    counts = [record_counts.count_records(records.list_files(pattern)) for pattern in patterns]
+    limit = rows_within_budget(memory_budget_mb, width)
+    if sum(counts) <= limit:
+        return counts, None
+    return counts, [subsample_mask(count, max(1, limit * count // sum(counts)), seed + index)
+                    for index, count in enumerate(counts)]
 
 
 # ---------------------------------------------------------------------------------------------
