@@ -94,9 +94,14 @@ def _label_spec(kind: str) -> tf.io.RaggedFeature:
     return tf.io.RaggedFeature(tf.string if kind == records.LABEL_KIND_BYTES else tf.int64)
 
 
+def _row_starts(lengths: np.ndarray) -> np.ndarray:
+    """Where each row of a ragged feature starts in its flat values."""
+    return np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+
+
 def _first_values(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """The first value of each row of a ragged feature (undefined where the row is empty)."""
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    starts = _row_starts(lengths)
     return values[np.minimum(starts, max(len(values) - 1, 0))] if len(values) else np.zeros(len(lengths), values.dtype)
 
 
@@ -191,8 +196,7 @@ def _taken_rows(parsed: Optional[dict], examples, rows: np.ndarray, feature_dims
     vectors = {}
     for cut, dim in feature_dims.items():
         values, lengths = parsed[pp.bottleneck_feature(cut)]
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-        vectors[cut] = values[starts[rows, None] + np.arange(dim)].astype(np.float32, copy=False)
+        vectors[cut] = values[_row_starts(lengths)[rows, None] + np.arange(dim)].astype(np.float32, copy=False)
     id_values, id_lengths = parsed[records.ID_FEATURE]
     first = _first_values(id_values, id_lengths)
     ids = [first[row].decode("utf-8", "replace") if id_lengths[row] else "" for row in rows]
