@@ -42,6 +42,7 @@ setup(
         "pillow",
         "scikit-learn",
         "cleanlab>=2.6,<3",
+        "google-crc32c",
         "matplotlib",
         "pyyaml",
     ],

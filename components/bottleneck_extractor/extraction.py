@@ -28,6 +28,7 @@ from apache_beam.ml.inference.base import (
     RunInference,
 )
 
+from tfx_transfer.components import beam_compat
 from tfx_transfer.components.beam_metrics import counter_name
 from tfx_transfer.trainer.base import feature_extractor as fe
 from tfx_transfer.trainer.common import checks, progress
@@ -107,6 +108,10 @@ class _ValidateExamplesFn(beam.DoFn):
         self._config = config
         self._in = Metrics.counter(METRICS_NAMESPACE, counter_name("examples_in", split))
         self._rejections = _Rejections(split)
+
+    def setup(self) -> None:
+        # This step runs in the worker that reads the records: their CRC checks take the C path.
+        beam_compat.use_fast_crc32c()
 
     def process(self, serialized: bytes) -> Iterator[Any]:
         self._in.inc()
@@ -222,6 +227,7 @@ class _ToBottleneckExampleFn(beam.DoFn):
         self._progress: Optional[Progress] = None
 
     def setup(self) -> None:
+        beam_compat.use_fast_crc32c()  # the worker that writes the bottleneck records
         self._progress = Progress(self._split, self._total)
 
     def process(self, keyed: Tuple[bytes, PredictionResult]) -> Iterator[Any]:

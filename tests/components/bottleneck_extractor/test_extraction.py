@@ -91,3 +91,19 @@ def test_records_are_counted_unless_too_big(tmp_path):
     assert record_counts.count_records(str(tmp_path / "a" / "*")) == 7
     assert record_counts.count_records(str(tmp_path / "a" / "*"), max_bytes=1) is None
     assert record_counts.count_records(str(tmp_path / "none" / "*"), max_bytes=1 << 20) is None
+
+
+def test_the_steps_that_read_and_write_records_switch_beam_to_the_c_crc(extractor_dir, monkeypatch):
+    import google_crc32c
+    from apache_beam.io import tfrecordio
+
+    monkeypatch.setattr(tfrecordio._default_crc32c_fn, "fn", None)
+    with TestPipeline() as pipeline:
+        outputs = (
+            pipeline
+            | "CreateExamples" >> beam.Create([e.SerializeToString() for e in labelled_examples(2)])
+            | "ExtractBottlenecks[train]" >> extraction.ExtractBottlenecks(
+                extractor_dir, extraction.ExtractionConfig(batch_size=2), "train")
+        )
+        assert_that(outputs["bottlenecks"] | "Count" >> beam.combiners.Count.Globally(), equal_to([2]))
+    assert tfrecordio._default_crc32c_fn.fn is google_crc32c.value
