@@ -23,7 +23,8 @@ extractions)` (target <= 0.10).
 cost base (the average colour of the 224 x 224 input, `zero_cost_model`), so that decoding, Beam
 and I/O remain, pinned to 1 and then 2 cores (`taskset`). It prints `feed_ratio = component /
 tf.data` per core count (target >= 0.8 at 2 cores): whether the extractor's own CPU work could
-keep an accelerator busy.
+keep an accelerator busy. `bench/feed_ceiling.py` measures how close a reader driven from Python
+can come on the same records, without Beam or TFX.
 
     python bench/extract_throughput.py [--images 20000] [--size 160] [--workdir DIR]
     python bench/extract_throughput.py --feed [--images 16000] [--size 224] [--cores 1 2]
