@@ -236,16 +236,22 @@ def run_drift(workdirs: str) -> dict:
             "auc": result.auc, "p_value": result.p_value, "drift": result.drift}
 
 
-def _in_subprocess(mode: str, data: str, size: int, workdir: str, cut_layer: str = SINGLE_CUT, cores: int = 0,
-                   beam_args: Sequence[str] = ()) -> dict:
-    """The worker's JSON result; its other stdout lines (the extractor's progress) under 'log'.
-    With `cores`, the worker is pinned to the first `cores` CPUs."""
+def run_worker(script: str, arguments: Sequence[str], cores: int = 0) -> dict:
+    """A bench worker (`python script arguments...`) in a fresh, quiet process: the JSON of its
+    last stdout line, its other lines (e.g. the extractor's progress) under 'log'. With `cores`,
+    it is pinned to the first `cores` CPUs."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
     pinned = ["taskset", "-c", ",".join(str(core) for core in range(cores))] if cores else []
-    command = pinned + [sys.executable, __file__, "--worker", mode, "--data", data, "--size", str(size), "--workdir", workdir,
-                        "--cut-layer", cut_layer] + [f"--beam-arg={arg}" for arg in beam_args]
+    command = pinned + [sys.executable, script, *arguments]
     lines = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout.strip().splitlines()
     return {**json.loads(lines[-1]), "log": lines[:-1]}
+
+
+def _in_subprocess(mode: str, data: str, size: int, workdir: str, cut_layer: str = SINGLE_CUT, cores: int = 0,
+                   beam_args: Sequence[str] = ()) -> dict:
+    """This bench's `mode` worker (`run_worker`)."""
+    return run_worker(__file__, ["--worker", mode, "--data", data, "--size", str(size), "--workdir", workdir,
+                                 "--cut-layer", cut_layer] + [f"--beam-arg={arg}" for arg in beam_args], cores)
 
 
 def feed(workdir: str, images: int, size: int, cores: Sequence[int]) -> None:

@@ -26,8 +26,6 @@ import argparse
 import glob
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -121,10 +119,7 @@ def tf_data_python_out(data: str) -> dict:
 
 def _in_subprocess(mode: str, data: str, cores: int) -> dict:
     """One measurement in a fresh process pinned to the first `cores` CPUs."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
-    command = ["taskset", "-c", ",".join(str(core) for core in range(cores)), sys.executable, __file__,
-               "--worker", mode, "--data", data]
-    return json.loads(subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout.splitlines()[-1])
+    return extract_throughput.run_worker(__file__, ["--worker", mode, "--data", data], cores)
 
 
 def main() -> None:
